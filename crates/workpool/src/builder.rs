@@ -1,0 +1,221 @@
+//! `PoolBuilder`: one method per option, validated by `build`.
+
+use crate::error::BuildError;
+use crate::func::PoolWithFunc;
+use crate::pool::Pool;
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a pool calls with the payload of a task's panic.
+pub(crate) type PanicHandler = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync + 'static>;
+
+/// The default time an idle worker waits for a task before the purge ends it.
+pub(crate) const DEFAULT_EXPIRY: Duration = Duration::from_secs(1);
+
+/// Options of a [`Pool`], set one method at a time and checked by
+/// [`build`](PoolBuilder::build).
+///
+/// Every method takes and returns the builder by value, so a configured
+/// builder can be stored, cloned and handed on (for example to
+/// [`MultiPool::with_builder`](crate::MultiPool::with_builder)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::Pool;
+///
+/// let pool = Pool::builder()
+///     .capacity(8)
+///     .min_workers(2)
+///     .expiry(Duration::from_secs(10))
+///     .thread_name("crawler")
+///     .build()?;
+/// assert_eq!(pool.capacity(), Some(8));
+/// assert_eq!(pool.workers(), 2);
+/// # Ok::<(), workpool::BuildError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    pub(crate) capacity: Option<usize>,
+    pub(crate) expiry: Duration,
+    pub(crate) min_workers: usize,
+    pub(crate) nonblocking: bool,
+    pub(crate) max_blocking_tasks: usize,
+    pub(crate) panic_handler: Option<PanicHandler>,
+    pub(crate) disable_purge: bool,
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder::new()
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("capacity", &self.capacity)
+            .field("expiry", &self.expiry)
+            .field("min_workers", &self.min_workers)
+            .field("nonblocking", &self.nonblocking)
+            .field("max_blocking_tasks", &self.max_blocking_tasks)
+            .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
+            .field("disable_purge", &self.disable_purge)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .finish()
+    }
+}
+
+impl PoolBuilder {
+    /// A builder with every option at its default: capacity = the number of
+    /// CPUs ([`std::thread::available_parallelism`], 1 if unknown), expiry 1 s,
+    /// no `min_workers`, blocking submits without a limit on blocked callers,
+    /// panics logged with `tracing::error!`, purge on, threads named
+    /// `workpool-{n}`, the platform's default stack size.
+    pub fn new() -> Self {
+        PoolBuilder {
+            capacity: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            expiry: DEFAULT_EXPIRY,
+            min_workers: 0,
+            nonblocking: false,
+            max_blocking_tasks: 0,
+            panic_handler: None,
+            disable_purge: false,
+            thread_name: "workpool".to_owned(),
+            stack_size: None,
+        }
+    }
+
+    /// The most worker threads alive at once, and so the most tasks running at
+    /// once. Default: the number of CPUs. `build` refuses 0 with
+    /// [`BuildError::ZeroCapacity`]. Replaces an earlier
+    /// [`unbounded`](Self::unbounded).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// No limit on worker threads: `submit` never blocks and never fails with
+    /// `Overloaded` (ants' pool of size <= 0). Replaces an earlier
+    /// [`capacity`](Self::capacity).
+    pub fn unbounded(mut self) -> Self {
+        self.capacity = None;
+        self
+    }
+
+    /// How long a worker may stay idle before the purge thread ends it; the
+    /// purge runs once per `expiry`, so a worker ends between one and two
+    /// expiries after its last task. Default: 1 s. `build` refuses zero with
+    /// [`BuildError::ZeroExpiry`].
+    pub fn expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// Workers started by `build` (and by `reboot`) and kept alive past the
+    /// expiry. Default: 0. `build` refuses more than the capacity with
+    /// [`BuildError::MinWorkersAboveCapacity`].
+    pub fn min_workers(mut self, min_workers: usize) -> Self {
+        self.min_workers = min_workers;
+        self
+    }
+
+    /// When every worker is busy and the pool is at capacity, `submit` fails at
+    /// once with [`PoolError::Overloaded`](crate::PoolError::Overloaded)
+    /// instead of blocking. Default: false (block).
+    pub fn nonblocking(mut self, nonblocking: bool) -> Self {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    /// The most callers that may be blocked in `submit` at once; the next one
+    /// gets [`PoolError::Overloaded`](crate::PoolError::Overloaded). Default:
+    /// 0, no limit.
+    pub fn max_blocking_tasks(mut self, max_blocking_tasks: usize) -> Self {
+        self.max_blocking_tasks = max_blocking_tasks;
+        self
+    }
+
+    /// Called on the worker thread with the payload of every task that panics.
+    /// A panic inside the handler is caught and logged too; the worker lives
+    /// on either way. Default: log the panic message with `tracing::error!`.
+    pub fn panic_handler<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Never end idle workers, and run no purge thread. Default: false.
+    pub fn disable_purge(mut self, disable_purge: bool) -> Self {
+        self.disable_purge = disable_purge;
+        self
+    }
+
+    /// Worker threads are named `{prefix}-{n}` (n counts from 0 per pool) and
+    /// the purge thread `{prefix}-purge`. Default: `workpool`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// The stack size of worker threads, in bytes. Default: the platform's
+    /// (2 MiB on Linux, or `RUST_MIN_STACK`).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Checks the options and starts the pool: its purge thread, unless purge
+    /// is disabled, and `min_workers` idle workers.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroCapacity`], [`BuildError::ZeroExpiry`] or
+    /// [`BuildError::MinWorkersAboveCapacity`] for an invalid option;
+    /// [`BuildError::SpawnFailed`] if a thread could not be started.
+    pub fn build(self) -> Result<Pool, BuildError> {
+        self.validate()?;
+        Pool::start(self)
+    }
+
+    /// Builds a [`PoolWithFunc`] that runs `f` on every argument passed to
+    /// [`invoke`](PoolWithFunc::invoke).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with_func<A, F>(self, f: F) -> Result<PoolWithFunc<A>, BuildError>
+    where
+        A: Send + 'static,
+        F: Fn(A) + Send + Sync + 'static,
+    {
+        Ok(PoolWithFunc::from_parts(self.build()?, f))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        if self.capacity == Some(0) {
+            return Err(BuildError::ZeroCapacity);
+        }
+        if self.expiry.is_zero() {
+            return Err(BuildError::ZeroExpiry);
+        }
+        if let Some(capacity) = self.capacity {
+            if self.min_workers > capacity {
+                return Err(BuildError::MinWorkersAboveCapacity {
+                    min_workers: self.min_workers,
+                    capacity,
+                });
+            }
+        }
+        Ok(())
+    }
+}

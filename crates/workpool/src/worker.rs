@@ -1,0 +1,114 @@
+//! A worker thread's loop and the mailbox through which it is handed work.
+//!
+//! A worker runs its first task, then offers itself to the pool
+//! ([`Inner::worker_idle`](crate::pool::Inner)); if the pool takes it back it
+//! waits in its [`Mailbox`] for the next order. The submitter that pops the
+//! worker from the idle list is the only one that may send it a task, and the
+//! purge or `release` that removes it from the list is the only one that may
+//! send it `Exit`: both happen under the pool's lock, so a worker never gets a
+//! task and an exit order at once, and a task handed over is always run.
+
+use crate::pool::Inner;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{self, Arc, Condvar, Mutex};
+use crossbeam_utils::Backoff;
+
+/// A task as the pool stores it: the only allocation per task is this box.
+pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// What a worker is told to do next.
+pub(crate) enum Order {
+    Run(Task),
+    Exit,
+}
+
+/// One worker's inbox: at most one order at a time.
+pub(crate) struct Mailbox {
+    /// Set by the sender once `slot` holds an order, so that a worker spinning
+    /// before it parks notices without taking the lock.
+    ready: AtomicBool,
+    slot: Mutex<Slot>,
+    wakeup: Condvar,
+}
+
+struct Slot {
+    order: Option<Order>,
+    /// The worker is blocked on `wakeup`; only then does a sender pay for a
+    /// notification.
+    parked: bool,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad("Mailbox { .. }")
+    }
+}
+
+impl Mailbox {
+    pub(crate) fn new() -> Self {
+        Mailbox {
+            ready: AtomicBool::new(false),
+            slot: Mutex::new(Slot {
+                order: None,
+                parked: false,
+            }),
+            wakeup: Condvar::new(),
+        }
+    }
+
+    /// Hands `order` to the worker. The caller must own the worker, i.e. have
+    /// just removed it from the idle list.
+    pub(crate) fn send(&self, order: Order) {
+        let mut slot = sync::lock(&self.slot);
+        debug_assert!(slot.order.is_none(), "a worker got two orders at once");
+        slot.order = Some(order);
+        self.ready.store(true, Ordering::Release);
+        let parked = slot.parked;
+        drop(slot);
+        // Notify after unlocking so the woken worker does not block on the lock
+        // we still hold. A worker that took the order meanwhile at worst sees a
+        // spurious wake-up later, which `recv` tolerates.
+        if parked {
+            self.wakeup.notify_one();
+        }
+    }
+
+    /// Waits for the next order: spins briefly (a busy pool hands the next
+    /// task within microseconds, and a park/unpark costs far more), then parks.
+    pub(crate) fn recv(&self) -> Order {
+        if sync::SPIN {
+            let backoff = Backoff::new();
+            while !self.ready.load(Ordering::Acquire) && !backoff.is_completed() {
+                backoff.snooze();
+            }
+        }
+        let mut slot = sync::lock(&self.slot);
+        loop {
+            if let Some(order) = slot.order.take() {
+                self.ready.store(false, Ordering::Relaxed);
+                return order;
+            }
+            slot.parked = true;
+            slot = sync::wait(&self.wakeup, slot);
+            slot.parked = false;
+        }
+    }
+}
+
+/// The body of a worker thread. `first` is the task it was started for, or
+/// `None` for a worker started idle (`min_workers`).
+pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<crate::worker::Task>) {
+    let mut next = first;
+    loop {
+        if let Some(task) = next.take() {
+            inner.run_task(task);
+        }
+        if !inner.worker_idle(&mailbox) {
+            return;
+        }
+        match mailbox.recv() {
+            Order::Run(task) => next = Some(task),
+            Order::Exit => return,
+        }
+    }
+}
