@@ -14,10 +14,12 @@
 //!
 //! `State::workers` counts the workers that hold a place under the capacity:
 //! it rises before a thread is spawned and falls as soon as a worker is told
-//! (or decides) to exit, so capacity is freed at once. `Registry::alive` counts
+//! (or decides) to exit, so capacity is freed at once. `State::threads` counts
 //! the OS threads (workers and the purge thread) that have not finished; it is
-//! what `release_timeout` waits for, and it is lowered by each thread itself as
-//! the last thing it does before its handle is joined.
+//! what `release_timeout` waits for. It rises under the same lock, in the same
+//! step, as the decision to start a thread (so a release can never miss a
+//! thread about to start) and is lowered by each thread itself as the last
+//! thing it does, after its join handle is filed for joining.
 
 use crate::builder::{PanicHandler, PoolBuilder};
 use crate::error::{BuildError, PoolError};
@@ -75,7 +77,7 @@ pub(crate) struct Inner {
     /// The purge thread sleeps here between rounds; `release` wakes it.
     purge_wakeup: Condvar,
     threads: Mutex<Registry>,
-    /// `release_timeout` waits here for `Registry::alive` to reach zero.
+    /// `release_timeout` waits here for `State::threads` to reach zero.
     all_exited: Condvar,
     /// Live `Pool` handles; the last one to drop releases the pool.
     handles: ProtocolUsize,
@@ -121,6 +123,8 @@ struct State {
     closed: bool,
     /// Raised by every `reboot`; a purge thread of an older epoch exits.
     epoch: u64,
+    /// OS threads of the pool counted as started and not yet finished.
+    threads: usize,
 }
 
 /// The pool's OS threads, so that `release_timeout` can join them.
@@ -128,8 +132,6 @@ struct Registry {
     live: HashMap<usize, thread::JoinHandle<()>>,
     /// Threads that have run their last line and only need joining.
     finished: Vec<thread::JoinHandle<()>>,
-    /// Threads started and not yet finished.
-    alive: usize,
 }
 
 /// Threads in `Registry::finished` beyond which spawning a worker joins them,
@@ -163,13 +165,13 @@ impl Pool {
                 capacity,
                 closed: false,
                 epoch: 0,
+                threads: 0,
             }),
             capacity_freed: Condvar::new(),
             purge_wakeup: Condvar::new(),
             threads: Mutex::new(Registry {
                 live: HashMap::new(),
                 finished: Vec::new(),
-                alive: 0,
             }),
             all_exited: Condvar::new(),
             handles: ProtocolUsize::new(1),
@@ -365,6 +367,7 @@ impl Inner {
             }
             if state.workers < state.capacity {
                 state.workers += 1;
+                state.threads += 1;
                 self.set_workers_gauge(&state);
                 drop(state);
                 return self.start_worker(task);
@@ -411,8 +414,9 @@ impl Inner {
         })
     }
 
-    /// Starts a worker that runs `first()`'s task, if any, then goes idle;
-    /// gives its place under the capacity back if the OS refuses the thread.
+    /// Starts a worker that runs `first()`'s task, if any, then goes idle. The
+    /// caller has counted it in `State::workers` and `State::threads`; both
+    /// are given back if the OS refuses the thread.
     fn start_worker_with<F>(self: &Arc<Self>, first: F) -> Result<(), PoolError>
     where
         F: FnOnce() -> Option<Task> + Send + 'static,
@@ -430,6 +434,7 @@ impl Inner {
                 if state.waiting > 0 {
                     self.capacity_freed.notify_one();
                 }
+                self.thread_gone(&mut state);
                 Err(PoolError::SpawnFailed {
                     reason: e.to_string(),
                 })
@@ -437,8 +442,8 @@ impl Inner {
         }
     }
 
-    /// Spawns a thread of the pool and registers it, so that
-    /// `release_timeout` can wait for it and join it.
+    /// Spawns a thread of the pool, already counted in `State::threads`, and
+    /// files its handle, so that `release_timeout` can join it.
     fn spawn_thread<F>(self: &Arc<Self>, name: String, body: F) -> std::io::Result<()>
     where
         F: FnOnce() + Send + 'static,
@@ -457,7 +462,6 @@ impl Inner {
             inner.thread_finished(id);
         })?;
         threads.live.insert(id, handle);
-        threads.alive += 1;
         let reap = if threads.finished.len() >= REAP_THRESHOLD {
             std::mem::take(&mut threads.finished)
         } else {
@@ -468,14 +472,22 @@ impl Inner {
         Ok(())
     }
 
-    /// The last thing a pool thread does.
+    /// The last thing a pool thread does: file its handle for joining, then
+    /// stop counting itself.
     fn thread_finished(&self, id: usize) {
-        let mut threads = sync::lock(&self.threads);
-        if let Some(handle) = threads.live.remove(&id) {
-            threads.finished.push(handle);
+        {
+            let mut threads = sync::lock(&self.threads);
+            if let Some(handle) = threads.live.remove(&id) {
+                threads.finished.push(handle);
+            }
         }
-        threads.alive -= 1;
-        if threads.alive == 0 {
+        self.thread_gone(&mut sync::lock(&self.state));
+    }
+
+    /// A thread counted in `State::threads` finished or never started.
+    fn thread_gone(&self, state: &mut State) {
+        state.threads -= 1;
+        if state.threads == 0 {
             self.all_exited.notify_all();
         }
     }
@@ -578,8 +590,8 @@ impl Inner {
     /// Waits until every thread of the pool has exited, then joins them.
     fn wait_for_threads(&self, timeout: Duration) -> Result<(), PoolError> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut threads = sync::lock(&self.threads);
-        while threads.alive > 0 {
+        let mut state = sync::lock(&self.state);
+        while state.threads > 0 {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
@@ -587,10 +599,10 @@ impl Inner {
             if left.is_zero() {
                 return Err(PoolError::Timeout);
             }
-            threads = sync::wait_timeout(&self.all_exited, threads, left);
+            state = sync::wait_timeout(&self.all_exited, state, left);
         }
-        let finished = std::mem::take(&mut threads.finished);
-        drop(threads);
+        drop(state);
+        let finished = std::mem::take(&mut sync::lock(&self.threads).finished);
         join_all(finished);
         Ok(())
     }
@@ -614,22 +626,32 @@ impl Inner {
     /// Starts the purge thread of `epoch` and the missing `min_workers`.
     fn start_background(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
         if !self.config.disable_purge {
+            sync::lock(&self.state).threads += 1;
             let inner = Arc::clone(self);
             let name = format!("{}-purge", self.config.thread_name);
-            self.spawn_thread(name, move || inner.purge_loop(epoch))?;
+            if let Err(e) = self.spawn_thread(name, move || inner.purge_loop(epoch)) {
+                self.thread_gone(&mut sync::lock(&self.state));
+                return Err(e);
+            }
         }
         let missing = {
             let mut state = sync::lock(&self.state);
             let missing = self.config.min_workers.saturating_sub(state.workers);
             state.workers += missing;
+            state.threads += missing;
             self.set_workers_gauge(&state);
             missing
         };
         for started in 0..missing {
             if let Err(PoolError::SpawnFailed { reason }) = self.start_worker_with(|| None) {
-                // `start_worker` gave back its own place; give back the rest.
+                // `start_worker_with` gave back its own place; give back the
+                // places of the workers not tried.
+                let untried = missing - started - 1;
                 let mut state = sync::lock(&self.state);
-                state.workers -= missing - started - 1;
+                state.workers -= untried;
+                for _ in 0..untried {
+                    self.thread_gone(&mut state);
+                }
                 self.set_workers_gauge(&state);
                 return Err(std::io::Error::other(reason));
             }

@@ -6,13 +6,17 @@
 //! reporting stay on std atomics: they carry no ordering the protocol relies on,
 //! and modelling them would only blow up loom's search.
 
+// `Arc` is std's even under loom: the pool's methods take `self: &Arc<Self>`,
+// which loom's `Arc` cannot be, and std's reference count needs no model.
+pub(crate) use std::sync::Arc;
+
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 pub(crate) mod atomic {
