@@ -62,6 +62,13 @@ impl<W> IdleWorkers<W> {
             .collect()
     }
 
+    /// Removes and returns the `n` workers idle the longest (fewer if there
+    /// are fewer).
+    pub(crate) fn take_oldest(&mut self, n: usize) -> Vec<W> {
+        let n = n.min(self.entries.len());
+        self.entries.drain(..n).map(|e| e.worker).collect()
+    }
+
     /// Removes and returns every idle worker.
     pub(crate) fn drain_all(&mut self) -> Vec<W> {
         self.entries.drain(..).map(|e| e.worker).collect()
@@ -97,13 +104,18 @@ mod tests {
             idle.push(i, at(base, i * 10));
         }
         // Idle at 0, 10, 20, 30 ms or earlier than a cutoff of 30 ms.
-        assert_eq!(idle.expire_older_than(at(base, 30), usize::MAX), vec![0, 1, 2, 3]);
+        assert_eq!(
+            idle.expire_older_than(at(base, 30), usize::MAX),
+            vec![0, 1, 2, 3]
+        );
         assert_eq!(idle.len(), 6);
         // Nothing older than the oldest remaining.
         assert!(idle.expire_older_than(at(base, 39), usize::MAX).is_empty());
         // The limit keeps the rest, and it takes the oldest first.
         assert_eq!(idle.expire_older_than(at(base, 1000), 2), vec![4, 5]);
-        assert_eq!(idle.drain_all(), vec![6, 7, 8, 9]);
+        assert_eq!(idle.take_oldest(1), vec![6]);
+        assert_eq!(idle.drain_all(), vec![7, 8, 9]);
+        assert!(idle.take_oldest(5).is_empty());
         assert_eq!(idle.len(), 0);
     }
 
@@ -115,6 +127,9 @@ mod tests {
         idle.push('b', at(base, 40));
         // 'b' counts as idle from 50 ms, so a cutoff of 45 ms expires neither.
         assert!(idle.expire_older_than(at(base, 45), usize::MAX).is_empty());
-        assert_eq!(idle.expire_older_than(at(base, 50), usize::MAX), vec!['a', 'b']);
+        assert_eq!(
+            idle.expire_older_than(at(base, 50), usize::MAX),
+            vec!['a', 'b']
+        );
     }
 }

@@ -47,6 +47,8 @@
 //! [`panic_handler`]: PoolBuilder::panic_handler
 
 mod builder;
+#[cfg(doctest)]
+mod compile_fail;
 mod error;
 mod func;
 mod idle;
@@ -60,3 +62,8 @@ pub use error::{BuildError, PoolError};
 pub use func::PoolWithFunc;
 pub use multi::{LoadBalancing, MultiPool};
 pub use pool::Pool;
+
+// The README's examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -221,7 +221,9 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.inner.submit(Box::new(task)).map_err(|(error, _task)| error)
+        self.inner
+            .submit(Box::new(task))
+            .map_err(|(error, _task)| error)
     }
 
     /// [`submit`](Self::submit) for a boxed task that gives the task back
@@ -278,8 +280,9 @@ impl Pool {
     }
 
     /// Changes the capacity. Growing wakes blocked submitters at once.
-    /// Shrinking is lazy: no task is interrupted; a worker that finishes a
-    /// task while the pool has more workers than its capacity exits.
+    /// Shrinking interrupts no task: idle workers above the new capacity
+    /// exit at once, and a busy worker that finishes its task while the pool
+    /// still has more workers than its capacity exits then.
     ///
     /// # Errors
     ///
@@ -402,15 +405,14 @@ impl Inner {
         // refuses the thread (`Builder::spawn` would drop it with the closure).
         let cell = std::sync::Arc::new(std::sync::Mutex::new(Some(task)));
         let first = std::sync::Arc::clone(&cell);
-        let started = self.start_worker_with(move || {
-            first
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-        });
+        let started =
+            self.start_worker_with(move || first.lock().unwrap_or_else(|e| e.into_inner()).take());
         started.map_err(|error| {
             let task = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
-            (error, task.expect("a thread that never started took its task"))
+            (
+                error,
+                task.expect("a thread that never started took its task"),
+            )
         })
     }
 
@@ -553,6 +555,18 @@ impl Inner {
         self.gauges.capacity.store(capacity, Ordering::Relaxed);
         if grew && state.waiting > 0 {
             self.capacity_freed.notify_all();
+        }
+        // Idle workers above the new capacity end now, oldest first, so the
+        // capacity holds for the next tasks too; busy ones end lazily as
+        // their tasks finish (`worker_idle`).
+        let excess = state.workers.saturating_sub(capacity);
+        let retired = state.idle.take_oldest(excess);
+        state.workers -= retired.len();
+        self.set_workers_gauge(&state);
+        self.set_idle_gauge(&state);
+        drop(state);
+        for worker in retired {
+            worker.send(Order::Exit);
         }
         Ok(())
     }
