@@ -398,50 +398,90 @@ impl Inner {
         }
     }
 
-    /// Starts a worker for `task`, whose place under the capacity the caller
-    /// has already counted in `State::workers`.
+    /// Starts a worker for `task`. The caller has counted it in
+    /// `State::workers` and `State::threads`; both are given back, with the
+    /// task, if the OS refuses the thread.
     fn start_worker(self: &Arc<Self>, task: Task) -> Result<(), (PoolError, Task)> {
         // The task travels in a shared cell so that it comes back if the OS
         // refuses the thread (`Builder::spawn` would drop it with the closure).
         let cell = std::sync::Arc::new(std::sync::Mutex::new(Some(task)));
         let first = std::sync::Arc::clone(&cell);
-        let started =
-            self.start_worker_with(move || first.lock().unwrap_or_else(|e| e.into_inner()).take());
-        started.map_err(|error| {
-            let task = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let take = move |cell: &std::sync::Mutex<Option<Task>>| {
+            cell.lock().unwrap_or_else(|e| e.into_inner()).take()
+        };
+        let mailbox = Arc::new(Mailbox::new());
+        let inner = Arc::clone(self);
+        let spawned = self.spawn_thread(self.worker_name(), move || {
+            worker::run(inner, mailbox, take(&first));
+        });
+        spawned.map_err(|e| {
+            let mut state = sync::lock(&self.state);
+            state.workers -= 1;
+            self.set_workers_gauge(&state);
+            if state.waiting > 0 {
+                self.capacity_freed.notify_one();
+            }
+            self.thread_gone(&mut state);
+            let error = PoolError::SpawnFailed {
+                reason: e.to_string(),
+            };
             (
                 error,
-                task.expect("a thread that never started took its task"),
+                take(&cell).expect("a thread that never started took its task"),
             )
         })
     }
 
-    /// Starts a worker that runs `first()`'s task, if any, then goes idle. The
-    /// caller has counted it in `State::workers` and `State::threads`; both
-    /// are given back if the OS refuses the thread.
-    fn start_worker_with<F>(self: &Arc<Self>, first: F) -> Result<(), PoolError>
-    where
-        F: FnOnce() -> Option<Task> + Send + 'static,
-    {
-        let mailbox = Arc::new(Mailbox::new());
-        let inner = Arc::clone(self);
-        let no = self.next_worker_no.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{no}", self.config.thread_name);
-        match self.spawn_thread(name, move || worker::run(inner, mailbox, first())) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let mut state = sync::lock(&self.state);
-                state.workers -= 1;
-                self.set_workers_gauge(&state);
-                if state.waiting > 0 {
-                    self.capacity_freed.notify_one();
+    /// Starts the workers that `min_workers` is short of and puts them on the
+    /// idle list before returning, so the pool's first tasks find them there.
+    fn start_idle_workers(self: &Arc<Self>) -> std::io::Result<()> {
+        let missing = {
+            let mut state = sync::lock(&self.state);
+            let missing = self.config.min_workers.saturating_sub(state.workers);
+            state.workers += missing;
+            state.threads += missing;
+            self.set_workers_gauge(&state);
+            missing
+        };
+        // Until they are on the idle list these workers are ours alone: no
+        // submitter can reach them, so on failure we may send them `Exit`.
+        let mut started = Vec::with_capacity(missing);
+        for _ in 0..missing {
+            let mailbox = Arc::new(Mailbox::new());
+            let theirs = Arc::clone(&mailbox);
+            let inner = Arc::clone(self);
+            match self.spawn_thread(self.worker_name(), move || worker::run(inner, theirs, None)) {
+                Ok(()) => started.push(mailbox),
+                Err(e) => {
+                    let mut state = sync::lock(&self.state);
+                    state.workers -= missing;
+                    self.set_workers_gauge(&state);
+                    for _ in started.len()..missing {
+                        self.thread_gone(&mut state);
+                    }
+                    drop(state);
+                    for worker in started {
+                        worker.send(Order::Exit);
+                    }
+                    return Err(e);
                 }
-                self.thread_gone(&mut state);
-                Err(PoolError::SpawnFailed {
-                    reason: e.to_string(),
-                })
             }
         }
+        let mut state = sync::lock(&self.state);
+        let now = Instant::now();
+        for worker in started {
+            state.idle.push(worker, now);
+        }
+        self.set_idle_gauge(&state);
+        if state.waiting > 0 {
+            self.capacity_freed.notify_all();
+        }
+        Ok(())
+    }
+
+    fn worker_name(&self) -> String {
+        let no = self.next_worker_no.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{no}", self.config.thread_name)
     }
 
     /// Spawns a thread of the pool, already counted in `State::threads`, and
@@ -648,29 +688,7 @@ impl Inner {
                 return Err(e);
             }
         }
-        let missing = {
-            let mut state = sync::lock(&self.state);
-            let missing = self.config.min_workers.saturating_sub(state.workers);
-            state.workers += missing;
-            state.threads += missing;
-            self.set_workers_gauge(&state);
-            missing
-        };
-        for started in 0..missing {
-            if let Err(PoolError::SpawnFailed { reason }) = self.start_worker_with(|| None) {
-                // `start_worker_with` gave back its own place; give back the
-                // places of the workers not tried.
-                let untried = missing - started - 1;
-                let mut state = sync::lock(&self.state);
-                state.workers -= untried;
-                for _ in 0..untried {
-                    self.thread_gone(&mut state);
-                }
-                self.set_workers_gauge(&state);
-                return Err(std::io::Error::other(reason));
-            }
-        }
-        Ok(())
+        self.start_idle_workers()
     }
 
     /// The purge thread: every `expiry`, ends the workers idle for at least
@@ -679,6 +697,11 @@ impl Inner {
         let expiry = self.config.expiry;
         let mut state = sync::lock(&self.state);
         loop {
+            // Checked under the lock before every wait: a release that came
+            // while we purged must not be slept through.
+            if state.closed || state.epoch != epoch {
+                return;
+            }
             state = sync::wait_timeout(&self.purge_wakeup, state, expiry);
             if state.closed || state.epoch != epoch {
                 return;

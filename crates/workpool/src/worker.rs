@@ -95,16 +95,17 @@ impl Mailbox {
     }
 }
 
-/// The body of a worker thread. `first` is the task it was started for, or
-/// `None` for a worker started idle (`min_workers`).
-pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<crate::worker::Task>) {
+/// The body of a worker thread. `first` is the task it was started for; a
+/// worker started without one (`min_workers`) is already on the idle list and
+/// waits for its first order.
+pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<Task>) {
     let mut next = first;
     loop {
         if let Some(task) = next.take() {
             inner.run_task(task);
-        }
-        if !inner.worker_idle(&mailbox) {
-            return;
+            if !inner.worker_idle(&mailbox) {
+                return;
+            }
         }
         match mailbox.recv() {
             Order::Run(task) => next = Some(task),
