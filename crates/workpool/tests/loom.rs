@@ -130,3 +130,29 @@ fn last_handle_drop_racing_a_submit_loses_nothing() {
         // task and exit on its own.
     });
 }
+
+/// Two submitters racing for the one worker that `min_workers` started idle:
+/// both tasks run, one after the other, on a pool that never exceeds its
+/// capacity of one.
+#[test]
+fn submitters_racing_for_a_min_worker_both_get_it_in_turn() {
+    model(|| {
+        let pool = Pool::builder()
+            .capacity(1)
+            .min_workers(1)
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let pool = pool.clone();
+            let task = counting_task(&ran);
+            thread::spawn(move || pool.submit(task))
+        };
+        pool.submit(counting_task(&ran)).unwrap();
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        assert!(pool.workers() <= 1);
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+    });
+}
