@@ -7,8 +7,9 @@
 //!
 //! Each pool is built once, outside the timing, and warmed by the first
 //! sample; a thread per task has nothing to build. Spawning a thread per task
-//! is about 100x slower, so it runs a tenth of the tasks (`THREAD_PER_TASK_SHARE`);
-//! criterion's throughput (tasks/s) keeps the figures comparable.
+//! is 10-300x slower, so it runs 10,000 tasks of each workload (at most `cap`
+//! threads alive); criterion's throughput (tasks/s) keeps the figures
+//! comparable.
 //!
 //! Run: `cargo bench -p workpool --bench submit`.
 
@@ -21,7 +22,7 @@ const EMPTY_TASKS: usize = 1_000_000;
 const SLEEP_TASKS: usize = 100_000;
 const SLEEP_CAPACITY: usize = 10_000;
 const SLEEP: Duration = Duration::from_millis(10);
-const THREAD_PER_TASK_SHARE: usize = 10;
+const THREAD_PER_TASK_TASKS: usize = 10_000;
 
 /// Counts finished tasks and wakes the waiter when the last one is in.
 struct Latch {
@@ -137,7 +138,7 @@ fn bench_workload(
     pool.join();
     drop(pool);
 
-    let share = tasks / THREAD_PER_TASK_SHARE;
+    let share = THREAD_PER_TASK_TASKS.min(tasks);
     group.throughput(Throughput::Elements(share as u64));
     group.bench_function(BenchmarkId::new("thread_per_task", share), |b| {
         b.iter_custom(|iters| (0..iters).map(|_| thread_per_task(share, cap, work)).sum())

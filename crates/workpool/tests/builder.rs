@@ -1,46 +1,14 @@
 //! Building pools: option defaults, every `BuildError` and `PoolError` with its
 //! exact message, `tune`'s refusals, and the builder's `Clone` and `Debug`.
 
+mod common;
+
+use common::{wait_until_within, Gate, PATIENCE};
 use std::error::Error;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workpool::{BuildError, LoadBalancing, MultiPool, Pool, PoolBuilder, PoolError};
-
-const LONG: Duration = Duration::from_secs(30);
-
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let (open, _) = self.opened.wait_timeout_while(open, LONG, |o| !*o).unwrap();
-        assert!(*open, "the test never opened the gate");
-    }
-}
-
-/// Polls `condition` until it holds; fails the test after 30 s.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 fn build_error(builder: PoolBuilder) -> BuildError {
     builder
@@ -98,8 +66,8 @@ fn min_workers_equal_to_capacity_and_on_an_unbounded_pool_are_accepted() {
     assert_eq!(full.workers(), 2);
     let unbounded = Pool::builder().unbounded().min_workers(3).build().unwrap();
     assert_eq!(unbounded.workers(), 3);
-    full.release_timeout(LONG).unwrap();
-    unbounded.release_timeout(LONG).unwrap();
+    full.release_timeout(PATIENCE).unwrap();
+    unbounded.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -165,7 +133,7 @@ fn submit_to_a_released_pool_is_closed() {
         message_of(error),
         "the pool is closed and takes no new tasks"
     );
-    assert_eq!(pool.release_timeout(LONG), Err(PoolError::Closed));
+    assert_eq!(pool.release_timeout(PATIENCE), Err(PoolError::Closed));
 }
 
 #[test]
@@ -185,7 +153,7 @@ fn nonblocking_pool_at_capacity_is_overloaded() {
         "the pool is overloaded: every worker is busy and no caller may wait for one"
     );
     gate.open();
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -218,7 +186,7 @@ fn invalid_index_names_the_index_and_the_number_of_pools() {
         "pool index 7 is out of range for a multi-pool of 3 pools"
     );
     assert_eq!(pools.workers_by_index(2), Ok(0));
-    pools.release_timeout(LONG).unwrap();
+    pools.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -282,8 +250,8 @@ fn a_cloned_builder_builds_pools_with_the_same_options() {
         assert_eq!(pool.capacity(), Some(3));
         assert_eq!(pool.workers(), 1);
     }
-    first.release_timeout(LONG).unwrap();
-    second.release_timeout(LONG).unwrap();
+    first.release_timeout(PATIENCE).unwrap();
+    second.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -321,10 +289,10 @@ fn min_workers_are_started_at_build_and_go_idle() {
     let pool = Pool::builder().capacity(4).min_workers(3).build().unwrap();
     assert_eq!(pool.workers(), 3);
     assert_eq!(pool.free(), Some(1));
-    eventually("the 3 min_workers are idle", || pool.idle() == 3);
+    wait_until_within(PATIENCE, "the 3 min_workers are idle", || pool.idle() == 3);
     assert_eq!(pool.workers(), 3);
     assert_eq!(pool.busy(), 0);
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(pool.workers(), 0);
 }
 
@@ -333,7 +301,7 @@ fn min_workers_count_as_idle_not_busy_right_after_build() {
     let pool = Pool::builder().capacity(4).min_workers(2).build().unwrap();
     // No task was submitted, so no worker may count as busy.
     assert_eq!((pool.workers(), pool.idle(), pool.busy()), (2, 2, 0));
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -346,7 +314,7 @@ fn nonblocking_pool_full_of_min_workers_accepts_its_first_task() {
         .unwrap();
     // Both workers are free, so the first task must find one.
     assert_eq!(pool.submit(|| ()), Ok(()));
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]

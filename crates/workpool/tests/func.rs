@@ -1,47 +1,15 @@
 //! `PoolWithFunc`: a pool bound to one function, built with `new` or
 //! `build_with_func`, with the capacity, refusals, tuning and shutdown of `Pool`.
 
+mod common;
+
+use common::{current_thread_name, wait_until_within, Gate, PATIENCE};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workpool::{Pool, PoolError, PoolWithFunc};
-
-const LONG: Duration = Duration::from_secs(30);
-
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let (open, _) = self.opened.wait_timeout_while(open, LONG, |o| !*o).unwrap();
-        assert!(*open, "the test never opened the gate");
-    }
-}
-
-/// Polls `condition` until it holds; fails the test after 30 s.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// The argument of the pools below that need to hold a worker or hear back.
 enum Job {
@@ -55,8 +23,7 @@ fn run_job(job: Job) {
     match job {
         Job::Wait(gate) => gate.wait(),
         Job::Report(reply) => {
-            let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
-            reply.send(name).unwrap();
+            reply.send(current_thread_name()).unwrap();
         }
     }
 }
@@ -65,7 +32,7 @@ fn run_job(job: Job) {
 fn report(pool: &PoolWithFunc<Job>) -> Result<String, PoolError> {
     let (tx, rx) = mpsc::channel();
     pool.invoke(Job::Report(tx))?;
-    Ok(rx.recv_timeout(LONG).expect("the job did not run"))
+    Ok(rx.recv_timeout(PATIENCE).expect("the job did not run"))
 }
 
 /// A pool that adds every argument to the returned total.
@@ -86,7 +53,7 @@ fn new_pool_with_func_sums_a_thousand_arguments_exactly() {
     for n in 1..=1_000 {
         pool.invoke(n).unwrap();
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(total.load(Ordering::Relaxed), 500_500);
 }
 
@@ -99,7 +66,7 @@ fn build_with_func_applies_the_builder_options() {
         .unwrap();
     assert_eq!(pool.capacity(), Some(2));
     assert_eq!(report(&pool), Ok("func-0".to_owned()));
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -122,7 +89,7 @@ fn build_with_func_sums_exactly_from_several_threads() {
             });
         }
     });
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(total.load(Ordering::Relaxed), 500_500);
 }
 
@@ -143,7 +110,7 @@ fn invocations_never_run_more_at_once_than_the_capacity() {
         pool.invoke(n).unwrap();
         assert!(pool.workers() <= CAPACITY);
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     let max_running = max_running.load(Ordering::SeqCst);
     assert!(
         (1..=CAPACITY).contains(&max_running),
@@ -164,7 +131,7 @@ fn nonblocking_pool_with_func_refuses_with_overloaded() {
     let (tx, rx) = mpsc::channel();
     assert_eq!(pool.invoke(Job::Report(tx)), Err(PoolError::Overloaded));
     gate.open();
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert!(rx.try_recv().is_err(), "a refused argument was run");
 }
 
@@ -175,14 +142,14 @@ fn released_pool_with_func_refuses_and_reboot_reopens_it() {
     pool.release();
     assert!(pool.is_closed());
     assert_eq!(pool.invoke(10), Err(PoolError::Closed));
-    assert_eq!(pool.release_timeout(LONG), Err(PoolError::Closed));
+    assert_eq!(pool.release_timeout(PATIENCE), Err(PoolError::Closed));
 
     pool.reboot();
     assert!(!pool.is_closed());
     pool.invoke(100).unwrap();
     pool.reboot(); // a no-op on an open pool
     assert!(!pool.is_closed());
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert!(pool.is_closed());
     assert_eq!(total.load(Ordering::Relaxed), 101);
     assert_eq!(pool.workers(), 0);
@@ -199,7 +166,7 @@ fn release_timeout_times_out_while_an_invocation_runs() {
     );
     assert!(pool.is_closed());
     gate.open();
-    eventually("the held worker exits", || pool.workers() == 0);
+    wait_until_within(PATIENCE, "the held worker exits", || pool.workers() == 0);
 }
 
 #[test]
@@ -209,7 +176,7 @@ fn tune_changes_the_capacity_and_refuses_zero() {
     assert_eq!(pool.capacity(), Some(2));
     pool.tune(6).unwrap();
     assert_eq!((pool.capacity(), pool.free()), (Some(6), Some(6)));
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -231,14 +198,16 @@ fn growing_the_capacity_wakes_a_blocked_invoke() {
     let (result_tx, result) = mpsc::channel();
     let blocked = pool.clone();
     thread::spawn(move || result_tx.send(report(&blocked)).unwrap());
-    eventually("the second invoke is blocked", || pool.waiting() == 1);
+    wait_until_within(PATIENCE, "the second invoke is blocked", || {
+        pool.waiting() == 1
+    });
 
     pool.tune(2).unwrap();
     let name = result
-        .recv_timeout(LONG)
+        .recv_timeout(PATIENCE)
         .expect("tune did not wake the caller");
     assert_eq!(name, Ok("workpool-1".to_owned()));
     assert_eq!(pool.workers(), 2);
     gate.open();
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }

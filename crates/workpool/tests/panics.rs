@@ -1,15 +1,14 @@
 //! Panicking tasks: the panic handler gets the payload, a panic in the handler
 //! is caught too, the pool counts panics, and workers and pool live on.
 
+mod common;
+
+use common::{current_thread_name, name_of_thread_running_next_task, PATIENCE};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Once};
-use std::thread;
-use std::time::Duration;
 use workpool::Pool;
-
-const LONG: Duration = Duration::from_secs(30);
 
 /// Every panic these tests cause on purpose says this first.
 const INTENTIONAL: &str = "intentional";
@@ -44,18 +43,6 @@ fn message(payload: &(dyn Any + Send)) -> Option<&str> {
     }
 }
 
-fn current_thread_name() -> String {
-    thread::current().name().unwrap_or("<unnamed>").to_owned()
-}
-
-/// Runs one task on `pool` and returns the name of the thread it ran on.
-fn name_of_thread_running_next_task(pool: &Pool) -> String {
-    let (tx, rx) = mpsc::channel();
-    pool.submit(move || tx.send(current_thread_name()).unwrap())
-        .unwrap();
-    rx.recv_timeout(LONG).expect("the task did not run")
-}
-
 /// Submits a task that panics, and returns the name of the thread it ran on.
 fn name_of_thread_running_panicking_task(pool: &Pool) -> String {
     let (tx, rx) = mpsc::channel();
@@ -64,7 +51,7 @@ fn name_of_thread_running_panicking_task(pool: &Pool) -> String {
         panic!("{INTENTIONAL}: task");
     })
     .unwrap();
-    rx.recv_timeout(LONG).expect("the task did not run")
+    rx.recv_timeout(PATIENCE).expect("the task did not run")
 }
 
 /// A one-worker pool whose handler forwards every payload to the receiver.
@@ -85,12 +72,12 @@ fn panic_handler_gets_a_formatted_message_payload() {
     let (pool, payloads) = pool_forwarding_payloads("fmt");
     pool.submit(|| panic!("{INTENTIONAL}: boom {}", 42))
         .unwrap();
-    let payload = payloads.recv_timeout(LONG).unwrap();
+    let payload = payloads.recv_timeout(PATIENCE).unwrap();
     assert_eq!(
         payload.downcast_ref::<String>().map(String::as_str),
         Some("intentional: boom 42")
     );
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -98,12 +85,12 @@ fn panic_handler_gets_a_literal_message_payload() {
     quiet_intentional_panics();
     let (pool, payloads) = pool_forwarding_payloads("literal");
     pool.submit(|| panic!("intentional: literal")).unwrap();
-    let payload = payloads.recv_timeout(LONG).unwrap();
+    let payload = payloads.recv_timeout(PATIENCE).unwrap();
     assert_eq!(
         payload.downcast_ref::<&'static str>(),
         Some(&"intentional: literal")
     );
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -111,9 +98,9 @@ fn panic_handler_gets_a_custom_payload() {
     quiet_intentional_panics();
     let (pool, payloads) = pool_forwarding_payloads("custom");
     pool.submit(|| std::panic::panic_any(Code(7))).unwrap();
-    let payload = payloads.recv_timeout(LONG).unwrap();
+    let payload = payloads.recv_timeout(PATIENCE).unwrap();
     assert_eq!(payload.downcast_ref::<Code>(), Some(&Code(7)));
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -121,13 +108,13 @@ fn worker_lives_on_after_a_panic_and_runs_the_next_task() {
     quiet_intentional_panics();
     let (pool, payloads) = pool_forwarding_payloads("survivor");
     assert_eq!(name_of_thread_running_panicking_task(&pool), "survivor-0");
-    payloads.recv_timeout(LONG).unwrap();
+    payloads.recv_timeout(PATIENCE).unwrap();
     // One worker of capacity 1: a replacement thread would be "survivor-1".
     assert_eq!(name_of_thread_running_next_task(&pool), "survivor-0");
     assert_eq!(pool.workers(), 1);
     assert_eq!(pool.panicked(), 1);
     assert!(!pool.is_closed());
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -151,7 +138,7 @@ fn panic_in_handler_is_caught_and_pool_lives_on() {
         assert_eq!(calls.load(Ordering::SeqCst), round);
         assert_eq!(pool.panicked(), round);
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -165,7 +152,7 @@ fn default_handler_logs_and_pool_lives_on() {
     assert_eq!(name_of_thread_running_panicking_task(&pool), "plain-0");
     assert_eq!(name_of_thread_running_next_task(&pool), "plain-0");
     assert_eq!(pool.panicked(), 1);
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -193,7 +180,7 @@ fn panics_interleaved_with_normal_tasks_are_each_handled_once() {
             .unwrap();
         }
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(normal.load(Ordering::SeqCst), 100);
     assert_eq!(handled.load(Ordering::SeqCst), 100);
     assert_eq!(pool.panicked(), 100);
@@ -213,6 +200,6 @@ fn panicked_counts_only_panics() {
     for _ in 0..3 {
         pool.submit(|| panic!("{INTENTIONAL}: counted")).unwrap();
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(pool.panicked(), 3);
 }

@@ -2,65 +2,22 @@
 //! at the call, the capacity is never exceeded, the gauges count from hand-over,
 //! idle workers are reused LIFO, and thread options apply.
 
+mod common;
+
+use common::{
+    current_thread_name, name_of_thread_running_next_task, wait_until_within, Gate, PATIENCE,
+};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 use workpool::{Pool, PoolError};
-
-const LONG: Duration = Duration::from_secs(30);
-
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate::default())
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let open = self.open.lock().unwrap();
-        let (open, _) = self.opened.wait_timeout_while(open, LONG, |o| !*o).unwrap();
-        assert!(*open, "the test never opened the gate");
-    }
-}
-
-/// Polls `condition` until it holds; fails the test after 30 s.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// Submits a task that waits at `gate`.
 fn submit_gated(pool: &Pool, gate: &Arc<Gate>) {
     let gate = Arc::clone(gate);
     pool.submit(move || gate.wait()).unwrap();
-}
-
-fn current_thread_name() -> String {
-    thread::current().name().unwrap_or("<unnamed>").to_owned()
-}
-
-/// Runs one task on `pool` and returns the name of the thread it ran on.
-fn name_of_thread_running_next_task(pool: &Pool) -> String {
-    let (tx, rx) = mpsc::channel();
-    pool.submit(move || tx.send(current_thread_name()).unwrap())
-        .unwrap();
-    rx.recv_timeout(LONG).expect("the task did not run")
 }
 
 /// Raises `max` to `value` if it is larger.
@@ -79,7 +36,7 @@ fn thousand_tasks_add_up_exactly() {
         })
         .unwrap();
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert_eq!(sum.load(Ordering::Relaxed), 500_500);
 }
 
@@ -110,7 +67,7 @@ fn every_accepted_task_runs_exactly_once_and_every_refused_one_never() {
             Err(error) => assert_eq!(error, PoolError::Overloaded),
         }
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 
     let accepted_count = accepted.iter().filter(|&&a| a).count();
     let refused_count = TOTAL - accepted_count;
@@ -180,7 +137,7 @@ fn capacity_is_never_exceeded_by_many_submitters() {
             });
         }
     });
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 
     assert_eq!(seen.ran.load(Ordering::Relaxed), SUBMITTERS * PER_SUBMITTER);
     let max_running = seen.max_running.load(Ordering::SeqCst);
@@ -214,7 +171,7 @@ fn busy_counts_a_task_from_hand_over() {
     assert_eq!(pool.waiting(), 0);
 
     gate.open();
-    eventually("the 3 workers are idle", || pool.idle() == 3);
+    wait_until_within(PATIENCE, "the 3 workers are idle", || pool.idle() == 3);
     assert_eq!((pool.busy(), pool.workers(), pool.free()), (0, 3, Some(1)));
 
     let second = Gate::new();
@@ -222,7 +179,7 @@ fn busy_counts_a_task_from_hand_over() {
     submit_gated(&pool, &second);
     assert_eq!((pool.busy(), pool.idle(), pool.workers()), (2, 1, 3));
     second.open();
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -255,10 +212,10 @@ fn tasks_may_submit_more_tasks_to_an_unbounded_pool() {
     spawn_tree(&pool, 0, done, Arc::clone(&failed));
     for n in 0..EXPECTED {
         finished
-            .recv_timeout(LONG)
+            .recv_timeout(PATIENCE)
             .unwrap_or_else(|_| panic!("only {n} of {EXPECTED} tasks finished"));
     }
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
     assert!(
         finished.try_recv().is_err(),
         "more tasks ran than were submitted"
@@ -281,11 +238,11 @@ fn sequential_tasks_reuse_one_worker_thread() {
     for _ in 0..20 {
         names.insert(name_of_thread_running_next_task(&pool));
         // The task has reported; wait for its worker to be back on the list.
-        eventually("the worker is idle again", || pool.idle() == 1);
+        wait_until_within(PATIENCE, "the worker is idle again", || pool.idle() == 1);
     }
     assert_eq!(names, BTreeSet::from(["seq-0".to_owned()]));
     assert_eq!(pool.workers(), 1);
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -296,15 +253,15 @@ fn the_most_recently_idle_worker_is_reused_first() {
         .thread_name("lifo")
         .build()
         .unwrap();
-    eventually("the min_workers are idle", || pool.idle() == 4);
+    wait_until_within(PATIENCE, "the min_workers are idle", || pool.idle() == 4);
     let mut names = BTreeSet::new();
     for _ in 0..20 {
         names.insert(name_of_thread_running_next_task(&pool));
-        eventually("the worker is idle again", || pool.idle() == 4);
+        wait_until_within(PATIENCE, "the worker is idle again", || pool.idle() == 4);
     }
     // LIFO keeps taking the same warm worker; FIFO would rotate through all 4.
     assert_eq!(names.len(), 1, "tasks ran on {names:?}");
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -324,18 +281,18 @@ fn worker_threads_are_named_prefix_dash_number() {
         })
         .unwrap();
     }
-    let names: BTreeSet<String> = (0..3).map(|_| rx.recv_timeout(LONG).unwrap()).collect();
+    let names: BTreeSet<String> = (0..3).map(|_| rx.recv_timeout(PATIENCE).unwrap()).collect();
     gate.open();
     let expected: BTreeSet<String> = (0..3).map(|n| format!("namer-{n}")).collect();
     assert_eq!(names, expected);
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
 fn default_thread_name_prefix_is_workpool() {
     let pool = Pool::new(1).unwrap();
     assert_eq!(name_of_thread_running_next_task(&pool), "workpool-0");
-    pool.release_timeout(LONG).unwrap();
+    pool.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -358,6 +315,6 @@ fn stack_size_option_gives_tasks_a_bigger_stack() {
     })
     .unwrap();
     let expected: usize = (0..BIG).map(|i| i % 251).sum();
-    assert_eq!(rx.recv_timeout(LONG), Ok(expected));
-    pool.release_timeout(LONG).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE), Ok(expected));
+    pool.release_timeout(PATIENCE).unwrap();
 }

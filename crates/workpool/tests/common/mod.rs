@@ -10,11 +10,16 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use workpool::PoolError;
+use workpool::{Pool, PoolError};
 
 /// How long a test waits for something that must happen eventually. Generous:
 /// the tests run in parallel on two loaded cores.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a test gives a call that takes a timeout (`release_timeout`,
+/// `recv_timeout`), or a condition it polls with [`wait_until_within`], where
+/// [`DEADLINE`] would be too short.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// An expiry long enough that no idle worker expires while a test runs.
 pub(crate) const NEVER: Duration = Duration::from_secs(600);
@@ -242,4 +247,19 @@ pub(crate) fn returns_promptly(
     call: impl FnOnce() -> Result<(), PoolError> + Send + 'static,
 ) -> Result<(), PoolError> {
     Pending::start(call).outcome()
+}
+
+/// The name of the thread this runs on, `<unnamed>` for a thread without one.
+pub(crate) fn current_thread_name() -> String {
+    thread::current().name().unwrap_or("<unnamed>").to_owned()
+}
+
+/// Runs one task on `pool` and returns the name of the thread it ran on; fails
+/// the test if the task has not reported within [`PATIENCE`].
+#[track_caller]
+pub(crate) fn name_of_thread_running_next_task(pool: &Pool) -> String {
+    let (tx, rx) = mpsc::channel();
+    pool.submit(move || tx.send(current_thread_name()).unwrap())
+        .unwrap();
+    rx.recv_timeout(PATIENCE).expect("the task did not run")
 }
