@@ -565,6 +565,9 @@ impl Inner {
     /// if the pool is closed or above its capacity (a lazy `tune` down).
     /// Returns whether the worker should wait for another task.
     pub(crate) fn worker_idle(&self, mailbox: &Arc<Mailbox>) -> bool {
+        // Read the clock before locking, to keep the critical section short;
+        // `IdleWorkers::push` keeps the order if another push overtakes us.
+        let now = Instant::now();
         let mut state = sync::lock(&self.state);
         if state.closed || state.workers > state.capacity {
             state.workers -= 1;
@@ -574,7 +577,7 @@ impl Inner {
             }
             return false;
         }
-        state.idle.push(Arc::clone(mailbox), Instant::now());
+        state.idle.push(Arc::clone(mailbox), now);
         self.set_idle_gauge(&state);
         if state.waiting > 0 {
             self.capacity_freed.notify_one();
