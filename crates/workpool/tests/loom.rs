@@ -39,6 +39,16 @@ fn counting_task(ran: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
     }
 }
 
+/// Submits a counting task from a thread of its own.
+fn submit_from_thread(
+    pool: &Pool,
+    ran: &Arc<AtomicUsize>,
+) -> thread::JoinHandle<Result<(), PoolError>> {
+    let pool = pool.clone();
+    let task = counting_task(ran);
+    thread::spawn(move || pool.submit(task))
+}
+
 /// A submit racing a release: the task either runs exactly once and
 /// `release_timeout` has waited for it, or it is refused with `Closed` and
 /// never runs. Either way no thread is left.
@@ -47,11 +57,7 @@ fn submit_racing_release_runs_the_task_once_or_refuses_it() {
     model(|| {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
-        let submitter = {
-            let pool = pool.clone();
-            let task = counting_task(&ran);
-            thread::spawn(move || pool.submit(task))
-        };
+        let submitter = submit_from_thread(&pool, &ran);
         let released = pool.release_timeout(FOREVER);
         let submitted = submitter.join().unwrap();
         assert_eq!(released, Ok(()));
@@ -74,11 +80,7 @@ fn worker_going_idle_wakes_a_blocked_submitter() {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         pool.submit(counting_task(&ran)).unwrap();
-        let submitter = {
-            let pool = pool.clone();
-            let task = counting_task(&ran);
-            thread::spawn(move || pool.submit(task))
-        };
+        let submitter = submit_from_thread(&pool, &ran);
         assert_eq!(submitter.join().unwrap(), Ok(()));
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
         assert_eq!(ran.load(Ordering::SeqCst), 2);
@@ -93,11 +95,7 @@ fn release_wakes_a_blocked_submitter() {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         pool.submit(counting_task(&ran)).unwrap();
-        let submitter = {
-            let pool = pool.clone();
-            let task = counting_task(&ran);
-            thread::spawn(move || pool.submit(task))
-        };
+        let submitter = submit_from_thread(&pool, &ran);
         // `release_timeout` releases exactly as `release` does, then waits for
         // the worker through the pool's own (modelled) lock.
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
@@ -117,11 +115,7 @@ fn last_handle_drop_racing_a_submit_loses_nothing() {
     model(|| {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
-        let submitter = {
-            let pool = pool.clone();
-            let task = counting_task(&ran);
-            thread::spawn(move || pool.submit(task))
-        };
+        let submitter = submit_from_thread(&pool, &ran);
         drop(pool);
         // The clone in the submitter keeps the pool open until it drops.
         assert_eq!(submitter.join().unwrap(), Ok(()));
@@ -144,11 +138,7 @@ fn submitters_racing_for_a_min_worker_both_get_it_in_turn() {
             .build()
             .unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
-        let submitter = {
-            let pool = pool.clone();
-            let task = counting_task(&ran);
-            thread::spawn(move || pool.submit(task))
-        };
+        let submitter = submit_from_thread(&pool, &ran);
         pool.submit(counting_task(&ran)).unwrap();
         assert_eq!(submitter.join().unwrap(), Ok(()));
         assert!(pool.workers() <= 1);
