@@ -49,6 +49,7 @@ pub struct PoolBuilder {
     pub(crate) disable_purge: bool,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) queue_capacity: usize,
 }
 
 impl Default for PoolBuilder {
@@ -69,6 +70,7 @@ impl fmt::Debug for PoolBuilder {
             .field("disable_purge", &self.disable_purge)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
+            .field("queue_capacity", &self.queue_capacity)
             .finish()
     }
 }
@@ -78,7 +80,7 @@ impl PoolBuilder {
     /// CPUs ([`std::thread::available_parallelism`], 1 if unknown), expiry 1 s,
     /// no `min_workers`, blocking submits without a limit on blocked callers,
     /// panics logged with `tracing::error!`, purge on, threads named
-    /// `workpool-{n}`, the platform's default stack size.
+    /// `workpool-{n}`, the platform's default stack size, no queue.
     pub fn new() -> Self {
         PoolBuilder {
             capacity: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -90,6 +92,7 @@ impl PoolBuilder {
             disable_purge: false,
             thread_name: "workpool".to_owned(),
             stack_size: None,
+            queue_capacity: 0,
         }
     }
 
@@ -174,13 +177,39 @@ impl PoolBuilder {
         self
     }
 
+    /// Up to `queue_capacity` accepted tasks may wait in a bounded queue when
+    /// every worker is busy and the pool is at capacity; `submit` blocks (or,
+    /// [`nonblocking`](Self::nonblocking), fails with
+    /// [`Overloaded`](crate::PoolError::Overloaded)) only when the queue is
+    /// full too. Default: 0, no queue (ants' semantics: a task is accepted only
+    /// when a worker can take it at once).
+    ///
+    /// A queued task is accepted: it runs exactly once, before the worker that
+    /// takes it goes idle, and [`release`](Pool::release) still runs it
+    /// ([`release_timeout`](Pool::release_timeout) waits for the queue to
+    /// drain). Short tasks flow much faster through a queue, since the
+    /// submitter no longer waits for a worker to come back for each task.
+    /// The queue's slots are allocated by `build`; `build` refuses more than
+    /// [`MAX_QUEUE_CAPACITY`](Self::MAX_QUEUE_CAPACITY) with
+    /// [`BuildError::QueueTooLarge`]. An unbounded pool never queues: it
+    /// starts a worker for every task that finds none idle.
+    pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// The largest [`queue_capacity`](Self::queue_capacity) that `build`
+    /// accepts: 2^26 tasks, whose slots take 1.5 GiB before any task is queued.
+    pub const MAX_QUEUE_CAPACITY: usize = 1 << 26;
+
     /// Checks the options and starts the pool: its purge thread, unless purge
     /// is disabled, and `min_workers` idle workers.
     ///
     /// # Errors
     ///
     /// [`BuildError::ZeroCapacity`], [`BuildError::ZeroExpiry`] or
-    /// [`BuildError::MinWorkersAboveCapacity`] for an invalid option;
+    /// [`BuildError::MinWorkersAboveCapacity`] or [`BuildError::QueueTooLarge`]
+    /// for an invalid option;
     /// [`BuildError::SpawnFailed`] if a thread could not be started.
     pub fn build(self) -> Result<Pool, BuildError> {
         self.validate()?;
@@ -215,6 +244,12 @@ impl PoolBuilder {
                     capacity,
                 });
             }
+        }
+        if self.queue_capacity > Self::MAX_QUEUE_CAPACITY {
+            return Err(BuildError::QueueTooLarge {
+                queue_capacity: self.queue_capacity,
+                max: Self::MAX_QUEUE_CAPACITY,
+            });
         }
         Ok(())
     }

@@ -25,6 +25,15 @@ pub enum BuildError {
     },
     /// A [`MultiPool`](crate::MultiPool) was asked for zero pools.
     ZeroPools,
+    /// `queue_capacity` is above
+    /// [`PoolBuilder::MAX_QUEUE_CAPACITY`](crate::PoolBuilder::MAX_QUEUE_CAPACITY):
+    /// its slots are allocated up front.
+    QueueTooLarge {
+        /// The `queue_capacity` asked for.
+        queue_capacity: usize,
+        /// The largest accepted.
+        max: usize,
+    },
     /// The operating system refused to start a thread (the purge thread or
     /// one of `min_workers`); nothing of the pool is left running.
     SpawnFailed {
@@ -50,6 +59,13 @@ impl fmt::Display for BuildError {
                 "min_workers must not exceed capacity, got min_workers {min_workers} with capacity {capacity}"
             ),
             BuildError::ZeroPools => f.write_str("a multi-pool needs at least 1 pool, got 0"),
+            BuildError::QueueTooLarge {
+                queue_capacity,
+                max,
+            } => write!(
+                f,
+                "queue_capacity must be at most {max}, got {queue_capacity} (its slots are allocated up front)"
+            ),
             BuildError::SpawnFailed { reason } => {
                 write!(f, "the pool could not start a thread: {reason}")
             }

@@ -93,6 +93,11 @@ impl<A: Send + 'static> PoolWithFunc<A> {
         self.pool.waiting()
     }
 
+    /// Accepted arguments waiting in the queue; see [`Pool::queued`].
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
+    }
+
     /// See [`Pool::capacity`].
     pub fn capacity(&self) -> Option<usize> {
         self.pool.capacity()

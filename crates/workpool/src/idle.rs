@@ -52,6 +52,12 @@ impl<W> IdleWorkers<W> {
         self.entries.pop_back().map(|e| e.worker)
     }
 
+    /// Takes the worker that went idle last, with the moment it went idle, so
+    /// that it can be [`push`](Self::push)ed back unchanged.
+    pub(crate) fn pop_with_time(&mut self) -> Option<(W, Instant)> {
+        self.entries.pop_back().map(|e| (e.worker, e.since))
+    }
+
     /// Removes and returns the workers idle since `cutoff` or earlier, oldest
     /// first, but at most `limit` of them (the purge keeps `min_workers`).
     pub(crate) fn expire_older_than(&mut self, cutoff: Instant, limit: usize) -> Vec<W> {
@@ -92,8 +98,13 @@ mod tests {
             idle.push(i, at(base, i));
         }
         assert_eq!(idle.pop(), Some(2));
+        let (worker, since) = idle.pop_with_time().unwrap();
+        assert_eq!((worker, since), (1, at(base, 1)));
+        // Pushed back with its own time, it keeps its place.
+        idle.push(worker, since);
+        assert_eq!(idle.expire_older_than(at(base, 0), usize::MAX), vec![0]);
         assert_eq!(idle.pop(), Some(1));
-        assert_eq!(idle.len(), 1);
+        assert_eq!(idle.len(), 0);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub enum LoadBalancing {
     /// [`PoolError::Overloaded`] is followed by one retry on the least-loaded
     /// pool.
     RoundRobin,
-    /// The pool with the fewest busy workers; the lowest index on ties.
+    /// The pool with the fewest busy workers (plus queued tasks, with
+    /// `queue_capacity`); the lowest index on ties.
     LeastTasks,
 }
 
@@ -147,7 +148,8 @@ impl MultiPool {
         let mut best = 0;
         let mut best_busy = usize::MAX;
         for (i, pool) in self.inner.pools.iter().enumerate() {
-            let busy = pool.busy();
+            // Queued tasks are load too (0 without `queue_capacity`).
+            let busy = pool.busy() + pool.queued();
             if busy < best_busy {
                 best = i;
                 best_busy = busy;
@@ -185,6 +187,11 @@ impl MultiPool {
     /// Callers blocked in `submit` on every pool.
     pub fn waiting(&self) -> usize {
         self.sum(Pool::waiting)
+    }
+
+    /// Tasks waiting in the pools' queues, summed; see [`Pool::queued`].
+    pub fn queued(&self) -> usize {
+        self.sum(Pool::queued)
     }
 
     /// The sum of the pools' capacities; `None` if they are unbounded.

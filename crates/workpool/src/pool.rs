@@ -1,14 +1,53 @@
 //! `Pool`: the handle users hold, and `Inner`, the state its workers share.
 //!
-//! # How a task finds a worker (ants' `retrieveWorker`, under one lock)
+//! # How a task finds a worker (ants' `retrieveWorker`)
 //!
+//! First without the lock ([`Inner::try_lock_free`]):
+//! - without a queue, a *hot* worker (one that just finished a task and
+//!   polls for the next for a few microseconds before it parks) is claimed
+//!   and handed the task ([`Inner::try_handoff`]);
+//! - with a queue (`queue_capacity`), when the gauges say every worker is
+//!   busy, the task is queued ([`Inner::try_enqueue`]).
+//!
+//! Otherwise under the pool's lock:
 //! 1. An idle worker is popped from [`IdleWorkers`] (LIFO) and sent the task.
 //! 2. Otherwise, below capacity, `workers` is raised and a new thread starts
 //!    with the task.
-//! 3. Otherwise the caller fails with `Overloaded` (nonblocking, or too many
+//! 3. Otherwise the task is queued if the queue has room, or handed to a
+//!    worker that turned hot meanwhile.
+//! 4. Otherwise the caller fails with `Overloaded` (nonblocking, or too many
 //!    blocked callers already), or spins briefly and then blocks on
-//!    `capacity_freed` until a worker goes idle or exits, `tune` grows the
-//!    pool, the purge ends workers, or `release` closes it.
+//!    `capacity_freed` until a worker goes idle or exits, a queued task is
+//!    taken, `tune` grows the pool, the purge ends workers, or `release`
+//!    closes it.
+//!
+//! # The queue, without the lock
+//!
+//! With a queue, a submitter that sees every worker busy (from the gauges)
+//! pushes into the lock-free queue without taking the pool's lock, and a
+//! worker that finishes a task takes the next queued one without it. Only
+//! the moments when a worker goes idle or a submitter blocks need the lock.
+//! Three Dekker pairs (a store, a `SeqCst` fence, a load on each side) make
+//! sure no queued task is stranded and no submitter sleeps through room:
+//! - a submitter publishes its task in the queue, then reads the idle and
+//!   worker gauges ([`Inner::after_enqueue`]); a worker going idle publishes
+//!   itself on the idle list, then looks at the queue (`worker_idle`).
+//!   Whichever sees the other hands the task over under the lock
+//!   ([`Inner::hand_queued_task`]).
+//! - a blocked submitter publishes `waiting`, then retries the queue; a
+//!   worker that takes a queued task then reads `waiting`
+//!   ([`Inner::after_dequeue`]).
+//! - a lock-free push counts itself in `pushers`, then reads `closed`;
+//!   `release` sets `closed`, then waits for `pushers` to reach zero before
+//!   it looks at the queue, so it sees every task that was accepted.
+//!
+//! Without a queue, a worker turning hot publishes itself in `hot`, then
+//! reads `waiting` ([`Inner::next_handed`]), the fourth pair, with the
+//! blocking path of `submit`.
+//!
+//! Neither crossbeam's queues nor the hot handoff are in loom's model (loom
+//! switches spinning off, and no worker turns hot there); the stress and
+//! property tests cover them.
 //!
 //! # Counting
 //!
@@ -25,14 +64,16 @@ use crate::builder::{PanicHandler, PoolBuilder};
 use crate::error::{BuildError, PoolError};
 use crate::idle::IdleWorkers;
 use crate::sync::atomic::{AtomicUsize as ProtocolUsize, Ordering as ProtocolOrdering};
+use crate::sync::MutexGuard;
 use crate::sync::{self, thread, Arc, Condvar, Mutex};
-use crate::worker::{self, Mailbox, Order, Task};
-use crossbeam_utils::Backoff;
+use crate::worker::{self, Idle, Mailbox, Order, Task};
+use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_utils::{Backoff, CachePadded};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// `State::capacity` of an unbounded pool.
@@ -83,12 +124,34 @@ pub(crate) struct Inner {
     handles: ProtocolUsize,
     config: Config,
     /// Mirrors of `State` for the lock-free gauges. Written under the state
-    /// lock, read without it: a gauge may be a moment stale, never torn.
+    /// lock, read without it: a gauge may be a moment stale, never torn. With a
+    /// queue, `idle`, `workers`, `waiting` and `closed` take part in the
+    /// Dekker pairs of the module docs, so they are written and read `SeqCst`.
     gauges: Gauges,
     /// Numbers worker threads in their names.
     next_worker_no: AtomicUsize,
     /// Keys of `Registry::live`.
     next_thread_id: AtomicUsize,
+    /// Accepted tasks waiting for a worker; `None` without `queue_capacity`.
+    /// crossbeam's queue lives outside loom's model: the queue's protocol is
+    /// covered by the stress tests in `tests/queue.rs` instead.
+    queue: Option<ArrayQueue<Task>>,
+    /// Lock-free pushes into `queue` in flight (see the module docs).
+    pushers: AtomicUsize,
+    /// Without a queue: tasks on their way to hot workers (`try_handoff`).
+    /// Unbounded in type, bounded by `hot`: it never holds more tasks than
+    /// workers are polling it.
+    handoff: SegQueue<Task>,
+    /// Hot workers not yet claimed by a submitter (`try_handoff`). On a line
+    /// of its own: every task of a busy pool touches it twice.
+    hot: CachePadded<AtomicUsize>,
+}
+
+/// Takes one off `count` if it is above zero; returns whether it did.
+fn take_one(count: &AtomicUsize) -> bool {
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 struct Config {
@@ -188,6 +251,10 @@ impl Pool {
             gauges: Gauges::default(),
             next_worker_no: AtomicUsize::new(0),
             next_thread_id: AtomicUsize::new(0),
+            queue: (builder.queue_capacity > 0).then(|| ArrayQueue::new(builder.queue_capacity)),
+            pushers: AtomicUsize::new(0),
+            handoff: SegQueue::new(),
+            hot: CachePadded::new(AtomicUsize::new(0)),
         });
         inner.gauges.capacity.store(capacity, Ordering::Relaxed);
         let pool = Pool { inner };
@@ -249,9 +316,17 @@ impl Pool {
     }
 
     /// Workers holding a task, counted from the moment `submit` hands the task
-    /// over, not from when it starts.
+    /// over, not from when it starts. A worker that just finished counts as
+    /// busy for the few microseconds it polls for a next task before it
+    /// parks on the idle list.
     pub fn busy(&self) -> usize {
         self.workers().saturating_sub(self.idle())
+    }
+
+    /// Accepted tasks waiting in the queue for a worker; always 0 without
+    /// [`queue_capacity`](PoolBuilder::queue_capacity).
+    pub fn queued(&self) -> usize {
+        self.inner.queue.as_ref().map_or(0, ArrayQueue::len)
     }
 
     /// Callers blocked in `submit` now.
@@ -293,14 +368,16 @@ impl Pool {
     }
 
     /// Closes the pool: new tasks are refused with [`PoolError::Closed`],
-    /// callers blocked in `submit` return it, idle workers exit, running tasks
-    /// finish and then their workers exit. Idempotent; does not wait.
+    /// callers blocked in `submit` return it, idle workers exit, running and
+    /// queued tasks finish and then their workers exit. Idempotent; does not
+    /// wait.
     pub fn release(&self) {
         self.inner.release();
     }
 
     /// [`release`](Self::release)s the pool, then waits until every worker
-    /// and the purge thread have exited and been joined.
+    /// and the purge thread have exited and been joined (so every queued task
+    /// has run).
     ///
     /// # Errors
     ///
@@ -320,7 +397,7 @@ impl Pool {
 
     /// Whether the pool is released.
     pub fn is_closed(&self) -> bool {
-        self.inner.gauges.closed.load(Ordering::Acquire)
+        self.inner.gauges.closed.load(Ordering::SeqCst)
     }
 }
 
@@ -356,6 +433,10 @@ impl fmt::Debug for Pool {
 impl Inner {
     /// Gives a refused task back with the error (see `MultiPool::submit`).
     fn submit(self: &Arc<Self>, task: Task) -> Result<(), (PoolError, Task)> {
+        let mut task = match self.try_lock_free(task) {
+            Ok(()) => return Ok(()),
+            Err(task) => task,
+        };
         let backoff = Backoff::new();
         let mut state = sync::lock(&self.state);
         loop {
@@ -375,14 +456,29 @@ impl Inner {
                 drop(state);
                 return self.start_worker(task);
             }
+            // Every worker is busy. Busy workers take queued tasks before they
+            // go idle (under this lock), so a task queued here needs no
+            // hand-over.
+            task = match self.place_at_capacity(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            };
             if self.config.nonblocking {
                 return Err((PoolError::Overloaded, task));
             }
-            // A busy pool frees a worker within microseconds when its tasks
-            // are short; sleeping on the condvar would cost more than that.
+            // A busy pool frees a worker (or a queue slot) within microseconds
+            // when its tasks are short; sleeping on the condvar costs more.
+            // Spin on the gauges, not the lock, which the workers need to go
+            // idle.
             if sync::SPIN && !backoff.is_completed() {
                 drop(state);
-                backoff.snooze();
+                while !backoff.is_completed() && self.no_room_hint() {
+                    backoff.snooze();
+                }
+                task = match self.try_lock_free(task) {
+                    Ok(()) => return Ok(()),
+                    Err(task) => task,
+                };
                 state = sync::lock(&self.state);
                 continue;
             }
@@ -392,9 +488,234 @@ impl Inner {
             }
             state.waiting += 1;
             self.set_waiting_gauge(&state);
+            // Dekker with `after_dequeue` and `next_handed`: `waiting` is
+            // published, so a queue slot freed or a worker turning hot after
+            // this look wakes us.
+            fence(Ordering::SeqCst);
+            task = match self.place_at_capacity(task) {
+                Ok(()) => {
+                    state.waiting -= 1;
+                    self.set_waiting_gauge(&state);
+                    return Ok(());
+                }
+                Err(task) => task,
+            };
             state = sync::wait(&self.capacity_freed, state);
             state.waiting -= 1;
             self.set_waiting_gauge(&state);
+        }
+    }
+
+    /// The lock-free way in: a hot worker claimed, or (with a queue) a queue
+    /// slot taken while every worker is busy. Gives the task back when
+    /// neither is there, or the pool is closed; the locked path then decides.
+    fn try_lock_free(self: &Arc<Self>, task: Task) -> Result<(), Task> {
+        match &self.queue {
+            Some(_) => self.try_enqueue(task),
+            None => self.try_handoff(task),
+        }
+    }
+
+    /// Where a task goes when every worker is busy and the pool is at
+    /// capacity, short of blocking: the queue, or a worker that turned hot.
+    fn place_at_capacity(&self, task: Task) -> Result<(), Task> {
+        match &self.queue {
+            Some(queue) => queue.push(task),
+            None => self.hand_to_hot_worker(task),
+        }
+    }
+
+    /// Direct mode: hands `task` to a hot worker, if one can be claimed.
+    ///
+    /// A worker that finishes a task turns "hot" for a few microseconds
+    /// (`next_handed`): it counts itself in `hot` and polls `handoff`. A
+    /// submitter claims one hot worker by taking one off the count, then
+    /// pushes its task; a hot worker may stop polling only by taking itself
+    /// off the count too. So `hot` is always hot workers minus tasks on
+    /// their way to them, and every task pushed has a worker polling for it.
+    /// This is the pool's fast path: no lock, and no thread parked or woken.
+    fn try_handoff(&self, task: Task) -> Result<(), Task> {
+        // Checked before the claim: once `release` has returned, no task may
+        // be accepted. A release racing this submit may let its task in;
+        // the claimed worker, counted as a thread, runs it.
+        if self.gauges.closed.load(Ordering::SeqCst) {
+            return Err(task);
+        }
+        self.hand_to_hot_worker(task)
+    }
+
+    fn hand_to_hot_worker(&self, task: Task) -> Result<(), Task> {
+        if take_one(&self.hot) {
+            self.handoff.push(task);
+            Ok(())
+        } else {
+            Err(task)
+        }
+    }
+
+    /// Direct mode, on a worker that finished its task: turns hot and polls
+    /// for a task handed over by `try_handoff`, for as long as a
+    /// [`Backoff`] lasts; `None` once it has taken itself off the count.
+    pub(crate) fn next_handed(&self) -> Option<Task> {
+        let gauges = &self.gauges;
+        // A worker above a lowered capacity, or of a closed pool, goes the
+        // locked way, where it exits.
+        if self.queue.is_some()
+            || !sync::SPIN
+            || gauges.closed.load(Ordering::SeqCst)
+            || gauges.workers.load(Ordering::SeqCst) > gauges.capacity.load(Ordering::SeqCst)
+        {
+            return None;
+        }
+        self.hot.fetch_add(1, Ordering::SeqCst);
+        // Dekker with the blocking path of `submit`: we are published as
+        // hot; now look for a submitter that blocked before it could see us.
+        fence(Ordering::SeqCst);
+        if gauges.waiting.load(Ordering::SeqCst) != 0 {
+            let _state = sync::lock(&self.state);
+            self.capacity_freed.notify_one();
+        }
+        let backoff = Backoff::new();
+        loop {
+            if let Some(task) = self.handoff.pop() {
+                return Some(task);
+            }
+            if backoff.is_completed() || gauges.closed.load(Ordering::Relaxed) {
+                if take_one(&self.hot) {
+                    return None;
+                }
+                // Every hot worker is claimed: a task is on its way to one
+                // of us, and none may leave before it is taken.
+                std::thread::yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// With a queue, when the gauges say every worker is busy and the pool
+    /// is at capacity, the task goes straight into the queue.
+    fn try_enqueue(self: &Arc<Self>, task: Task) -> Result<(), Task> {
+        let Some(queue) = &self.queue else {
+            return Err(task);
+        };
+        if !self.no_room_hint() {
+            return Err(task);
+        }
+        let gauges = &self.gauges;
+        // Dekker with `release`: either we see the pool closed, or `release`
+        // sees us in `pushers` and waits for this push before it drains.
+        self.pushers.fetch_add(1, Ordering::SeqCst);
+        let pushed = if gauges.closed.load(Ordering::SeqCst) {
+            Err(task)
+        } else {
+            queue.push(task)
+        };
+        self.pushers.fetch_sub(1, Ordering::SeqCst);
+        pushed?;
+        self.after_enqueue();
+        Ok(())
+    }
+
+    /// Whether the gauges say that every worker is busy and the pool is at
+    /// capacity (or closed: then the locked path says so). A hint only; the
+    /// locked path decides.
+    fn no_room_hint(&self) -> bool {
+        let gauges = &self.gauges;
+        self.hot.load(Ordering::SeqCst) == 0
+            && gauges.idle.load(Ordering::SeqCst) == 0
+            && gauges.workers.load(Ordering::SeqCst) >= gauges.capacity.load(Ordering::SeqCst)
+            && !gauges.closed.load(Ordering::SeqCst)
+    }
+
+    /// A task was queued without the lock: if a worker went idle or left
+    /// meanwhile, nobody may be coming back for it, so hand it over.
+    fn after_enqueue(self: &Arc<Self>) {
+        // Dekker with `worker_idle`: the task is published; now look at the
+        // workers. A worker that went idle before it could see the task shows
+        // in the idle gauge; one that left shows in the worker gauge.
+        fence(Ordering::SeqCst);
+        if !self.no_room_hint() {
+            let _ = self.hand_queued_task(sync::lock(&self.state));
+        }
+    }
+
+    /// A worker took a queued task: wake a submitter blocked on a full queue.
+    fn after_dequeue(&self) {
+        // Dekker with the blocking path of `submit`: the slot is freed; now
+        // look for a submitter that published `waiting` before it could see it.
+        fence(Ordering::SeqCst);
+        if self.gauges.waiting.load(Ordering::SeqCst) != 0 {
+            let _state = sync::lock(&self.state);
+            self.capacity_freed.notify_one();
+        }
+    }
+
+    /// Under the lock: if a task is queued and no busy worker is bound to come
+    /// back for it, hands it to an idle worker, or starts a worker for it
+    /// (on a closed pool too, if no worker is left to drain the queue).
+    /// Returns whether it handed a task over.
+    fn hand_queued_task(self: &Arc<Self>, mut state: MutexGuard<'_, State>) -> bool {
+        let Some(queue) = &self.queue else {
+            return false;
+        };
+        if queue.is_empty() {
+            return false;
+        }
+        if let Some((worker, since)) = state.idle.pop_with_time() {
+            match queue.pop() {
+                Some(task) => {
+                    self.set_idle_gauge(&state);
+                    drop(state);
+                    self.after_dequeue();
+                    worker.send(Order::Run(task));
+                    return true;
+                }
+                // A busy worker took it meanwhile.
+                None => state.idle.push(worker, since),
+            }
+            return false;
+        }
+        let room = if state.closed {
+            state.workers == 0
+        } else {
+            state.workers < state.capacity
+        };
+        if !room {
+            // Every worker is busy: each takes queued tasks before going idle.
+            return false;
+        }
+        let Some(task) = queue.pop() else {
+            return false;
+        };
+        state.workers += 1;
+        state.threads += 1;
+        self.set_workers_gauge(&state);
+        drop(state);
+        self.after_dequeue();
+        if let Err((error, task)) = self.start_worker(task) {
+            // The task was accepted, so it must run, and no thread of the
+            // pool can take it now: run it here rather than lose it.
+            tracing::warn!(%error, "workpool: running a queued task on the caller's thread");
+            self.run_task(task);
+        }
+        true
+    }
+
+    /// With a queue: the next queued task for a worker that finished one,
+    /// spinning briefly for it before the worker goes idle.
+    pub(crate) fn next_queued(&self) -> Option<Task> {
+        let queue = self.queue.as_ref()?;
+        let backoff = Backoff::new();
+        loop {
+            if let Some(task) = queue.pop() {
+                self.after_dequeue();
+                return Some(task);
+            }
+            if !sync::SPIN || backoff.is_completed() {
+                return None;
+            }
+            backoff.snooze();
         }
     }
 
@@ -561,31 +882,46 @@ impl Inner {
         }
     }
 
-    /// A worker finished its task: it goes back on the idle list, or exits
-    /// if the pool is closed or above its capacity (a lazy `tune` down).
-    /// Returns whether the worker should wait for another task.
-    pub(crate) fn worker_idle(&self, mailbox: &Arc<Mailbox>) -> bool {
+    /// A worker finished its task and found none queued: it takes a task
+    /// queued meanwhile, goes back on the idle list, or exits if the pool is
+    /// closed or above its capacity (a lazy `tune` down). A worker never
+    /// leaves while tasks are queued, so a closed pool still runs them.
+    pub(crate) fn worker_idle(self: &Arc<Self>, mailbox: &Arc<Mailbox>) -> Idle {
         // Read the clock before locking, to keep the critical section short;
         // `IdleWorkers::push` keeps the order if another push overtakes us.
         let now = Instant::now();
         let mut state = sync::lock(&self.state);
+        if let Some(task) = self.queue.as_ref().and_then(ArrayQueue::pop) {
+            drop(state);
+            self.after_dequeue();
+            return Idle::Run(task);
+        }
         if state.closed || state.workers > state.capacity {
             state.workers -= 1;
             self.set_workers_gauge(&state);
             if state.waiting > 0 {
                 self.capacity_freed.notify_one();
             }
-            return false;
+            return Idle::Exit;
         }
         state.idle.push(Arc::clone(mailbox), now);
         self.set_idle_gauge(&state);
         if state.waiting > 0 {
             self.capacity_freed.notify_one();
         }
-        true
+        drop(state);
+        if let Some(queue) = &self.queue {
+            // Dekker with `after_enqueue`: we are published as idle; now look
+            // at the queue for a task pushed by a submitter that saw us busy.
+            fence(Ordering::SeqCst);
+            if !queue.is_empty() {
+                let _ = self.hand_queued_task(sync::lock(&self.state));
+            }
+        }
+        Idle::Wait
     }
 
-    fn tune(&self, capacity: usize) -> Result<(), PoolError> {
+    fn tune(self: &Arc<Self>, capacity: usize) -> Result<(), PoolError> {
         if capacity == 0 {
             return Err(PoolError::InvalidCapacity);
         }
@@ -595,7 +931,7 @@ impl Inner {
         }
         let grew = capacity > state.capacity;
         state.capacity = capacity;
-        self.gauges.capacity.store(capacity, Ordering::Relaxed);
+        self.gauges.capacity.store(capacity, Ordering::SeqCst);
         if grew && state.waiting > 0 {
             self.capacity_freed.notify_all();
         }
@@ -611,33 +947,65 @@ impl Inner {
         for worker in retired {
             worker.send(Order::Exit);
         }
+        // New room goes to queued tasks first, at once.
+        if grew {
+            while self.hand_queued_task(sync::lock(&self.state)) {}
+        }
         Ok(())
     }
 
     /// Closes the pool; returns false if it was closed already.
-    fn release(&self) -> bool {
-        let idle = {
-            let mut state = sync::lock(&self.state);
-            if state.closed {
-                return false;
+    fn release(self: &Arc<Self>) -> bool {
+        let mut state = sync::lock(&self.state);
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        self.gauges.closed.store(true, Ordering::SeqCst);
+        self.capacity_freed.notify_all();
+        self.purge_wakeup.notify_all();
+        if self.queue.is_some() {
+            // A lock-free push that saw the pool open may still be in flight;
+            // the queue we drain below must hold its task. Pushes never block,
+            // so this wait is short.
+            drop(state);
+            let backoff = Backoff::new();
+            while self.pushers.load(Ordering::SeqCst) != 0 {
+                backoff.snooze();
             }
-            state.closed = true;
-            self.gauges.closed.store(true, Ordering::Release);
-            let idle = state.idle.drain_all();
-            state.workers -= idle.len();
-            self.set_workers_gauge(&state);
-            self.set_idle_gauge(&state);
-            self.capacity_freed.notify_all();
-            self.purge_wakeup.notify_all();
-            idle
-        };
+            state = sync::lock(&self.state);
+            if !state.closed {
+                // Rebooted meanwhile: the idle workers serve the new life.
+                return true;
+            }
+        }
+        let idle = state.idle.drain_all();
+        state.workers -= idle.len();
+        self.set_workers_gauge(&state);
+        self.set_idle_gauge(&state);
+        // Idle workers take what is still queued before they exit; a worker
+        // never leaves while tasks are queued (`worker_idle`).
+        let mut orders = Vec::with_capacity(idle.len());
         for worker in idle {
-            worker.send(Order::Exit);
+            let order = match self.queue.as_ref().and_then(ArrayQueue::pop) {
+                Some(task) => {
+                    state.workers += 1;
+                    Order::Run(task)
+                }
+                None => Order::Exit,
+            };
+            orders.push((worker, order));
+        }
+        self.set_workers_gauge(&state);
+        // With no worker left, one is started to drain the queue.
+        let _ = self.hand_queued_task(state);
+        for (worker, order) in orders {
+            worker.send(order);
         }
         true
     }
 
-    fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+    fn release_timeout(self: &Arc<Self>, timeout: Duration) -> Result<(), PoolError> {
         if !self.release() {
             return Err(PoolError::Closed);
         }
@@ -671,7 +1039,7 @@ impl Inner {
                 return;
             }
             state.closed = false;
-            self.gauges.closed.store(false, Ordering::Release);
+            self.gauges.closed.store(false, Ordering::SeqCst);
             state.epoch += 1;
             state.epoch
         };
@@ -736,15 +1104,15 @@ impl Inner {
     }
 
     fn set_workers_gauge(&self, state: &State) {
-        self.gauges.workers.store(state.workers, Ordering::Relaxed);
+        self.gauges.workers.store(state.workers, Ordering::SeqCst);
     }
 
     fn set_idle_gauge(&self, state: &State) {
-        self.gauges.idle.store(state.idle.len(), Ordering::Relaxed);
+        self.gauges.idle.store(state.idle.len(), Ordering::SeqCst);
     }
 
     fn set_waiting_gauge(&self, state: &State) {
-        self.gauges.waiting.store(state.waiting, Ordering::Relaxed);
+        self.gauges.waiting.store(state.waiting, Ordering::SeqCst);
     }
 }
 

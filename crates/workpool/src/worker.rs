@@ -16,6 +16,17 @@ use crossbeam_utils::Backoff;
 /// A task as the pool stores it: the only allocation per task is this box.
 pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
 
+/// What a worker that finished its task does next
+/// ([`Inner::worker_idle`](crate::pool::Inner)).
+pub(crate) enum Idle {
+    /// Run a task that was queued.
+    Run(Task),
+    /// Wait in the mailbox: the worker is on the idle list.
+    Wait,
+    /// Leave: the pool is closed or above its capacity.
+    Exit,
+}
+
 /// What a worker is told to do next.
 pub(crate) enum Order {
     Run(Task),
@@ -103,8 +114,17 @@ pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<Task>)
     loop {
         if let Some(task) = next.take() {
             inner.run_task(task);
-            if !inner.worker_idle(&mailbox) {
-                return;
+            next = inner.next_queued().or_else(|| inner.next_handed());
+            if next.is_some() {
+                continue;
+            }
+            match inner.worker_idle(&mailbox) {
+                Idle::Run(task) => {
+                    next = Some(task);
+                    continue;
+                }
+                Idle::Wait => {}
+                Idle::Exit => return,
             }
         }
         match mailbox.recv() {

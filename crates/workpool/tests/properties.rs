@@ -2,7 +2,7 @@
 //! from several threads, checked against the pool's promises: every accepted
 //! task runs exactly once, no refused task runs, no more tasks run at once
 //! than the largest capacity the pool was given, and `release_timeout` at the
-//! end leaves no task unrun.
+//! end leaves no task unrun. Pools with and without a queue are drawn.
 
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,11 +65,13 @@ impl Ledger {
 
 fn run_case(
     capacity: usize,
+    queue: usize,
     nonblocking: bool,
     scripts: Vec<Vec<Op>>,
 ) -> Result<(), TestCaseError> {
     let pool = Pool::builder()
         .capacity(capacity)
+        .queue_capacity(queue)
         .nonblocking(nonblocking)
         .expiry(Duration::from_millis(5))
         .build()
@@ -146,9 +148,10 @@ proptest! {
     #[test]
     fn accepted_tasks_run_once_and_refused_ones_never(
         capacity in 1usize..6,
+        queue in prop_oneof![Just(0usize), 1usize..8],
         nonblocking in any::<bool>(),
         scripts in prop::collection::vec(prop::collection::vec(op(), 1..8), 1..4),
     ) {
-        run_case(capacity, nonblocking, scripts)?;
+        run_case(capacity, queue, nonblocking, scripts)?;
     }
 }
