@@ -1,0 +1,229 @@
+//! `workpool bench`: plans the points, runs every run of every pair in a
+//! child process of its own, and prints, writes and draws the results.
+
+use crate::child::{self, ChildReport};
+use crate::cli::{dedup, BenchArgs, Impl, Workload};
+use crate::plan::{self, Point, Sizes};
+use crate::probe::{self, Machine};
+use crate::record::{fill_ratios, Record, Status};
+use crate::{chart, report};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+
+/// Runs the bench `args` describes and prints its tables to stdout.
+pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let cores = probe::cores();
+    let sizes = if args.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    let runs = args.runs.unwrap_or(sizes.runs);
+    let impls = if args.impls.is_empty() {
+        Impl::ALL.to_vec()
+    } else {
+        dedup(&args.impls)
+    };
+    let workloads = if args.workload.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        dedup(&args.workload)
+    };
+    let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let spin_per_us = child::calibrate_spin();
+    let timeout = Duration::from_secs(args.timeout);
+
+    let planned: Vec<Vec<Option<usize>>> = points
+        .iter()
+        .map(|p| {
+            impls
+                .iter()
+                .map(|&i| plan::tasks_for(i, p, &sizes))
+                .collect()
+        })
+        .collect();
+    let total = planned.iter().flatten().flatten().count() * runs;
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+
+    let mut records: Vec<Vec<Record>> = Vec::with_capacity(points.len());
+    for (point, tasks) in points.iter().zip(&planned) {
+        let mut row = Vec::with_capacity(impls.len());
+        for (&imp, &tasks) in impls.iter().zip(tasks) {
+            let Some(tasks) = tasks else {
+                row.push(Record::not_run(
+                    point,
+                    imp,
+                    point.tasks,
+                    args.quick,
+                    runs,
+                    Status::Skipped,
+                    format!(
+                        "over {} empty tasks, one OS thread each",
+                        crate::table::count(sizes.thread_empty_max)
+                    ),
+                ));
+                continue;
+            };
+            let mut reports = Vec::with_capacity(runs);
+            let mut failure = None;
+            for run in 1..=runs {
+                bar.set_message(format!(
+                    "{} on {} ({} tasks, cap {}), run {run}/{runs}",
+                    imp.name(),
+                    point.workload.name(),
+                    tasks,
+                    point.cap
+                ));
+                match run_child(&exe, imp, point, tasks, spin_per_us, timeout) {
+                    Ok(r) => reports.push(r),
+                    Err(e) => failure = failure.or(Some(format!("run {run}: {e}"))),
+                }
+                bar.inc(1);
+            }
+            row.push(match failure {
+                None => Record::from_runs(point, imp, tasks, args.quick, &reports),
+                Some(e) => Record::not_run(point, imp, tasks, args.quick, runs, Status::Failed, e),
+            });
+        }
+        records.push(row);
+    }
+    bar.finish_and_clear();
+    fill_ratios(&mut records);
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "workpool bench: {} implementations, {} workloads, median of {runs} run{}, one process per run\n",
+        impls.len(),
+        workloads.len(),
+        if runs == 1 { "" } else { "s" }
+    ));
+    if args.quick {
+        out.push_str(
+            "--quick: smaller sizes than the full bench (which runs 1,000,000 empty tasks, \
+             100,000 sleep tasks at cap 10,000, 10,000 burst and 20,000 latency tasks, \
+             a 2 s idle window) and 1 run per pair unless --runs is given\n",
+        );
+    }
+    for table in report::tables(&points, &records) {
+        out.push('\n');
+        out.push_str(&table.render());
+    }
+    let machine = Machine::read();
+    out.push_str(&format!(
+        "\nmachine: {} cores, {}, Linux {}; took {:.1} s\n",
+        machine.cores,
+        machine.cpu,
+        machine.kernel,
+        started.elapsed().as_secs_f64()
+    ));
+    print!("{out}");
+
+    if let Some(path) = &args.json {
+        write_json(path, &records).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        chart::draw(path, &points, &records, &machine)
+            .map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, records: &[Vec<Record>]) -> std::io::Result<()> {
+    let mut file = BufWriter::new(File::create(path)?);
+    for r in records.iter().flatten() {
+        serde_json::to_writer(&mut file, r)?;
+        file.write_all(b"\n")?;
+    }
+    file.flush()
+}
+
+/// Runs one run of `imp` at `point` in a child process and reads its report.
+fn run_child(
+    exe: &Path,
+    imp: Impl,
+    point: &Point,
+    tasks: usize,
+    spin_per_us: f64,
+    timeout: Duration,
+) -> Result<ChildReport, String> {
+    let mut child = Command::new(exe)
+        .arg("bench-one")
+        .args(["--impl", imp.name()])
+        .args(["--kind", point.kind.name()])
+        .args(["--tasks", &tasks.to_string()])
+        .args(["--cap", &point.cap.to_string()])
+        .args(["--spin-per-us", &spin_per_us.to_string()])
+        .args(["--work-us", &point.work_us.to_string()])
+        .args(["--sleep-ms", &point.sleep_ms.to_string()])
+        .args(["--idle-ms", &point.idle_ms.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    // Read both pipes on their own threads, so a chatty child never blocks
+    // on a full pipe while we wait for it to exit.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = match child.wait_timeout(timeout).map_err(|e| e.to_string())? {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {} s, killed", timeout.as_secs()));
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        let why = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        return Err(format!("{status}: {why}"));
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let report: ChildReport =
+        serde_json::from_str(line).map_err(|e| format!("unreadable report {line:?}: {e}"))?;
+    if report.completed != tasks {
+        return Err(format!("{} of {tasks} tasks ran", report.completed));
+    }
+    Ok(report)
+}

@@ -1,0 +1,283 @@
+//! `workpool bench-one`: one run of one workload on one implementation, in a
+//! process of its own, reported as one JSON line on stdout.
+
+use crate::cli::{Kind, OneArgs};
+use crate::peers::Runner;
+use crate::probe::{self, ThreadSampler};
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a child reports to the parent: one run's raw figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChildReport {
+    pub(crate) tasks: usize,
+    pub(crate) cap: usize,
+    /// Tasks that ran, as counted by the shared counter.
+    pub(crate) completed: usize,
+    /// Building the implementation (threads started up front included).
+    pub(crate) build_ms: f64,
+    /// From the first submit until the last task has ticked the counter.
+    pub(crate) run_ms: f64,
+    /// Shutting down and joining, where the implementation can join.
+    pub(crate) release_ms: f64,
+    pub(crate) peak_rss_kb: u64,
+    /// Most OS threads alive at once during build and run, the main thread
+    /// included, the sampler not.
+    pub(crate) peak_threads: usize,
+    /// `latency`: submit-to-start percentiles, in microseconds.
+    pub(crate) latency_us: Option<Percentiles>,
+    /// `idle`: the idle window and the CPU time the process used in it.
+    pub(crate) idle: Option<IdleReport>,
+}
+
+/// Submit-to-start latency, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+/// CPU time burned while nothing was submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IdleReport {
+    pub(crate) idle_ms: u64,
+    /// In ticks of 10 ms, so the resolution is 10 ms.
+    pub(crate) cpu_ms: u64,
+    /// Live OS threads at the end of the window (expired workers gone).
+    pub(crate) threads_after: usize,
+}
+
+/// Counts finished tasks and wakes the main thread when the last one ticks,
+/// so that waiting costs no CPU the workers could use.
+#[derive(Debug)]
+struct Done {
+    count: AtomicUsize,
+    target: usize,
+    reached: Mutex<bool>,
+    woken: Condvar,
+}
+
+impl Done {
+    /// Leaked: one per process, and a `&'static` spares every task the
+    /// reference-count traffic of an `Arc` on a shared cache line.
+    fn leak(target: usize) -> &'static Done {
+        Box::leak(Box::new(Done {
+            count: AtomicUsize::new(0),
+            target,
+            reached: Mutex::new(false),
+            woken: Condvar::new(),
+        }))
+    }
+
+    #[inline]
+    fn tick(&self) {
+        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.target {
+            *self.reached.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.woken.notify_all();
+        }
+    }
+
+    fn wait(&self) {
+        let mut reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
+        while !*reached {
+            reached = self.woken.wait(reached).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn completed(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
+/// Burns CPU for `iters` loop turns; `black_box` keeps the loop from being
+/// folded away.
+#[inline]
+pub(crate) fn spin(iters: u64) {
+    for i in 0..iters {
+        black_box(i);
+    }
+}
+
+/// Turns of [`spin`] per microsecond on this machine: the fastest of a few
+/// timings, since interference only ever slows a timing down.
+pub(crate) fn calibrate_spin() -> f64 {
+    const TURNS: u64 = 2_000_000;
+    spin(TURNS);
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            spin(TURNS);
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or(Duration::from_micros(1));
+    TURNS as f64 / (best.as_secs_f64() * 1e6).max(1e-9)
+}
+
+/// Submit-to-start latency is measured against this sleep granularity: a
+/// submitter that is ahead of schedule by less than this submits at once.
+const PACING_SLACK: Duration = Duration::from_micros(200);
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs one workload once and returns its figures.
+pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
+    let spin_per_us = if args.spin_per_us > 0.0 {
+        args.spin_per_us
+    } else {
+        calibrate_spin()
+    };
+    let work_iters = (spin_per_us * args.work_us as f64).round() as u64;
+    let tasks = args.tasks;
+    let done = Done::leak(tasks);
+
+    let sampler = ThreadSampler::start();
+    let start = Instant::now();
+    let mut runner = Runner::start(args.imp, args.cap)?;
+    let built = Instant::now();
+    let mut latencies: Option<&'static [AtomicU64]> = None;
+
+    match args.kind {
+        Kind::Empty | Kind::Idle => {
+            for _ in 0..tasks {
+                runner.submit(move || done.tick())?;
+            }
+        }
+        Kind::Sleep => {
+            let nap = Duration::from_millis(args.sleep_ms);
+            for _ in 0..tasks {
+                runner.submit(move || {
+                    thread::sleep(nap);
+                    done.tick();
+                })?;
+            }
+        }
+        Kind::Burst => {
+            for _ in 0..tasks {
+                runner.submit(move || {
+                    spin(work_iters);
+                    done.tick();
+                })?;
+            }
+        }
+        Kind::Latency => {
+            let slots: &'static [AtomicU64] =
+                Box::leak((0..tasks).map(|_| AtomicU64::new(0)).collect());
+            latencies = Some(slots);
+            // Half the pool's rate: cap workers each finish one task per
+            // work_us, so one task every 2 * work_us / cap.
+            let interval = Duration::from_nanos(args.work_us * 2_000 / args.cap as u64)
+                .max(Duration::from_nanos(1));
+            let t0 = Instant::now();
+            for (i, slot) in slots.iter().enumerate() {
+                let due = t0 + interval * i as u32;
+                let now = Instant::now();
+                // A spinning submitter would take a core from the workers;
+                // sleeping overshoots by ~60 µs, so tasks due within the
+                // slack go out at once, as a small batch.
+                if due > now + PACING_SLACK {
+                    thread::sleep(due - now);
+                }
+                let submitted = Instant::now();
+                runner.submit(move || {
+                    slot.store(submitted.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    spin(work_iters);
+                    done.tick();
+                })?;
+            }
+        }
+    }
+    done.wait();
+    let finished = Instant::now();
+    let peak_threads = sampler.finish();
+
+    let idle = if args.kind == Kind::Idle {
+        let before = probe::cpu_ticks();
+        thread::sleep(Duration::from_millis(args.idle_ms));
+        let after = probe::cpu_ticks();
+        Some(IdleReport {
+            idle_ms: args.idle_ms,
+            cpu_ms: after.saturating_sub(before) * probe::TICK_MS,
+            threads_after: probe::threads(),
+        })
+    } else {
+        None
+    };
+
+    let releasing = Instant::now();
+    runner.shutdown()?;
+    let release_ms = ms(releasing.elapsed());
+
+    Ok(ChildReport {
+        tasks,
+        cap: args.cap,
+        completed: done.completed(),
+        build_ms: ms(built - start),
+        run_ms: ms(finished - built),
+        release_ms,
+        peak_rss_kb: probe::peak_rss_kb(),
+        peak_threads,
+        latency_us: latencies.map(percentiles),
+        idle,
+    })
+}
+
+/// p50, p99 and max of the recorded latencies, in microseconds.
+fn percentiles(slots: &[AtomicU64]) -> Percentiles {
+    let mut ns: Vec<u64> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+    ns.sort_unstable();
+    let us = |v: u64| v as f64 / 1e3;
+    Percentiles {
+        p50: us(crate::stats::quantile_sorted(&ns, 0.50)),
+        p99: us(crate::stats::quantile_sorted(&ns, 0.99)),
+        max: us(ns.last().copied().unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Impl;
+
+    fn one(kind: Kind, tasks: usize) -> OneArgs {
+        OneArgs {
+            imp: Impl::Workpool,
+            kind,
+            tasks,
+            cap: 2,
+            spin_per_us: 100.0,
+            work_us: 20,
+            sleep_ms: 1,
+            idle_ms: 20,
+        }
+    }
+
+    #[test]
+    fn every_kind_counts_every_task() {
+        for kind in [
+            Kind::Empty,
+            Kind::Sleep,
+            Kind::Burst,
+            Kind::Latency,
+            Kind::Idle,
+        ] {
+            let report = run(&one(kind, 50)).unwrap();
+            assert_eq!(report.completed, 50, "{kind:?}");
+            assert_eq!(report.latency_us.is_some(), kind == Kind::Latency);
+            assert_eq!(report.idle.is_some(), kind == Kind::Idle);
+            assert!(report.peak_threads >= 1);
+        }
+    }
+
+    #[test]
+    fn spin_calibration_is_positive() {
+        assert!(calibrate_spin() > 0.0);
+    }
+}

@@ -1,0 +1,333 @@
+//! The command line: `workpool bench` and the hidden `workpool bench-one`
+//! that `bench` re-executes once per (implementation, workload) run.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// workpool's companion tool. Linux only: figures come from /proc.
+#[derive(Debug, Parser)]
+#[command(name = "workpool", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Runs each workload on workpool and on its peers, every
+    /// (implementation, workload) pair in a process of its own, and prints one
+    /// table per workload. Linux only: peak memory, threads and CPU time are
+    /// read from /proc.
+    Bench(BenchArgs),
+    /// Runs one workload once on one implementation and prints one JSON line;
+    /// `bench` starts one of these per run so that peak memory is per pair.
+    #[command(name = "bench-one", hide = true)]
+    BenchOne(OneArgs),
+}
+
+/// Options of `workpool bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Smaller task counts and capacities, so that the whole run takes under a
+    /// minute on 2 cores; the tables say which sizes ran.
+    #[arg(long)]
+    pub(crate) quick: bool,
+
+    /// Implementations to run (repeat, or a comma list). Default: all.
+    #[arg(long = "impl", value_name = "IMPL", value_enum, value_delimiter = ',')]
+    pub(crate) impls: Vec<Impl>,
+
+    /// Workloads to run (repeat, or a comma list). Default: all.
+    #[arg(long, value_name = "WORKLOAD", value_enum, value_delimiter = ',')]
+    pub(crate) workload: Vec<Workload>,
+
+    /// Tasks per run for every workload but `scaling`, whose sweep sets its
+    /// own.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) tasks: Option<usize>,
+
+    /// Capacity (most threads) for every workload but `scaling`.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub(crate) cap: Option<usize>,
+
+    /// Runs per pair; tables show the median (and the highest peak memory and
+    /// thread count of the runs). Default: 3.
+    #[arg(long, value_name = "N", value_parser = runs)]
+    pub(crate) runs: Option<usize>,
+
+    /// Writes one JSON object per line per pair (and per sweep point).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+
+    /// Draws the figures as an SVG chart.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) svg: Option<PathBuf>,
+
+    /// Seconds a single run may take before it is killed and its row reads
+    /// "failed".
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = positive_u64)]
+    pub(crate) timeout: u64,
+}
+
+/// Options of the hidden `workpool bench-one`.
+#[derive(Debug, Args)]
+pub(crate) struct OneArgs {
+    #[arg(long = "impl", value_enum)]
+    pub(crate) imp: Impl,
+    #[arg(long, value_enum)]
+    pub(crate) kind: Kind,
+    #[arg(long, value_parser = positive)]
+    pub(crate) tasks: usize,
+    #[arg(long, value_parser = positive)]
+    pub(crate) cap: usize,
+    /// Spin-loop iterations per microsecond of CPU work; calibrated by the
+    /// parent so that every child does the same work. 0: calibrate here.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) spin_per_us: f64,
+    /// CPU work per task of `burst` and `latency`, in microseconds.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) work_us: u64,
+    /// Sleep per task of `sleep`, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) sleep_ms: u64,
+    /// The idle window of `idle`, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) idle_ms: u64,
+}
+
+/// The implementations `bench` compares. threadfin is not among them: it pins
+/// `once_cell <= 1.14`, which the workspace's lockfile only accepts by
+/// downgrading the library's dev-dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum Impl {
+    /// workpool with default options, capacity = cap.
+    Workpool,
+    /// workpool with `queue_capacity(1024)`.
+    WorkpoolQueue,
+    /// `std::thread::spawn` per task, at most `cap` alive.
+    Thread,
+    /// threadpool 1.8 with `cap` threads.
+    Threadpool,
+    /// `rayon::ThreadPool::spawn`, `cap` threads.
+    Rayon,
+    /// tokio `spawn_blocking`, `max_blocking_threads` = cap.
+    Tokio,
+    /// rusty_pool with core and max size `cap`.
+    #[value(name = "rusty_pool")]
+    RustyPool,
+    /// The floor, no pool: one bounded crossbeam channel drained by `cap` threads.
+    Crossbeam,
+}
+
+impl Impl {
+    /// Every implementation, in table order.
+    pub(crate) const ALL: [Impl; 8] = [
+        Impl::Workpool,
+        Impl::WorkpoolQueue,
+        Impl::Thread,
+        Impl::Threadpool,
+        Impl::Rayon,
+        Impl::Tokio,
+        Impl::RustyPool,
+        Impl::Crossbeam,
+    ];
+
+    /// The name on the command line, in tables and in JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Impl::Workpool => "workpool",
+            Impl::WorkpoolQueue => "workpool-queue",
+            Impl::Thread => "thread",
+            Impl::Threadpool => "threadpool",
+            Impl::Rayon => "rayon",
+            Impl::Tokio => "tokio",
+            Impl::RustyPool => "rusty_pool",
+            Impl::Crossbeam => "crossbeam",
+        }
+    }
+}
+
+/// The workloads of `bench`, in table order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum Workload {
+    /// Empty tasks, cap = cores: the cost of dispatch. Tasks/s.
+    Empty,
+    /// Tasks that sleep 10 ms, cap 10,000 (ants' benchmark). Wall ms.
+    Sleep,
+    /// 50 µs CPU tasks, cap = cores, beside the ideal time. Wall ms.
+    Burst,
+    /// 100 µs CPU tasks at half the pool's rate: submit-to-start p50/p99/max.
+    Latency,
+    /// `empty` over growing task counts, `sleep` over growing capacities.
+    Scaling,
+    /// CPU time burned while idle after a burst.
+    Idle,
+}
+
+impl Workload {
+    /// Every workload, in table order.
+    pub(crate) const ALL: [Workload; 6] = [
+        Workload::Empty,
+        Workload::Sleep,
+        Workload::Burst,
+        Workload::Latency,
+        Workload::Scaling,
+        Workload::Idle,
+    ];
+
+    /// The name on the command line, in tables and in JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Workload::Empty => "empty",
+            Workload::Sleep => "sleep",
+            Workload::Burst => "burst",
+            Workload::Latency => "latency",
+            Workload::Scaling => "scaling",
+            Workload::Idle => "idle",
+        }
+    }
+}
+
+/// What one child process runs; `scaling` runs `empty` and `sleep` points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// Empty tasks.
+    Empty,
+    /// Tasks that sleep.
+    Sleep,
+    /// CPU tasks.
+    Burst,
+    /// Paced CPU tasks, submit-to-start latency.
+    Latency,
+    /// A burst of empty tasks, then idle CPU time.
+    Idle,
+}
+
+impl Kind {
+    /// The name on the command line and in JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Empty => "empty",
+            Kind::Sleep => "sleep",
+            Kind::Burst => "burst",
+            Kind::Latency => "latency",
+            Kind::Idle => "idle",
+        }
+    }
+}
+
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn positive_u64(s: &str) -> Result<u64, String> {
+    positive(s).map(|n| n as u64)
+}
+
+fn runs(s: &str) -> Result<usize, String> {
+    positive(s).map_err(|e| format!("{e} (the median of zero runs is nothing)"))
+}
+
+/// Removes repeats, keeping the first of each, so `--impl a,b --impl a` runs
+/// `a` once.
+pub(crate) fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    for &item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("workpool").chain(args.iter().copied()))
+    }
+
+    fn bench(args: &[&str]) -> BenchArgs {
+        let mut all = vec!["bench"];
+        all.extend_from_slice(args);
+        match parse(&all).expect("valid arguments").command {
+            Command::Bench(b) => b,
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lists_and_repeats_both_work() {
+        let b = bench(&[
+            "--impl",
+            "workpool,rayon",
+            "--impl",
+            "crossbeam",
+            "--workload",
+            "empty",
+        ]);
+        assert_eq!(b.impls, [Impl::Workpool, Impl::Rayon, Impl::Crossbeam]);
+        assert_eq!(b.workload, [Workload::Empty]);
+        assert_eq!(b.runs, None);
+        assert_eq!(b.timeout, 120);
+    }
+
+    #[test]
+    fn every_name_parses_back() {
+        for imp in Impl::ALL {
+            assert_eq!(bench(&["--impl", imp.name()]).impls, [imp]);
+        }
+        for w in Workload::ALL {
+            assert_eq!(bench(&["--workload", w.name()]).workload, [w]);
+        }
+    }
+
+    #[test]
+    fn bad_impl_names_the_value() {
+        let err = parse(&["bench", "--impl", "workpool,nosuchpool"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        let text = err.to_string();
+        assert!(text.contains("'nosuchpool'"), "{text}");
+        assert!(text.contains("--impl"), "{text}");
+        assert!(text.contains("rusty_pool"), "lists the choices: {text}");
+    }
+
+    #[test]
+    fn bad_workload_names_the_value() {
+        let err = parse(&["bench", "--workload", "soak"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        let text = err.to_string();
+        assert!(text.contains("'soak'"), "{text}");
+        assert!(text.contains("--workload"), "{text}");
+    }
+
+    #[test]
+    fn zero_runs_tasks_and_cap_are_refused() {
+        for flag in ["--runs", "--tasks", "--cap", "--timeout"] {
+            let err = parse(&["bench", flag, "0"]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{flag}");
+            let text = err.to_string();
+            assert!(text.contains("'0'") && text.contains(flag), "{text}");
+            assert!(text.contains("at least 1"), "{text}");
+        }
+        let err = parse(&["bench", "--runs", "three"]).unwrap_err();
+        assert!(err.to_string().contains("'three'"));
+    }
+
+    #[test]
+    fn dedup_keeps_first_order() {
+        assert_eq!(dedup(&[3, 1, 3, 2, 1]), [3, 1, 2]);
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

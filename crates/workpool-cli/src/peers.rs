@@ -1,0 +1,237 @@
+//! workpool and its peers behind one `submit`, each called through its own
+//! generic API so that no implementation pays for an extra box.
+
+use crate::cli::Impl;
+use crossbeam_channel::Sender;
+use std::collections::VecDeque;
+use std::fmt;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// A task of the crossbeam floor, boxed because a channel carries one type.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Slots of the crossbeam floor's channel: enough that the submitter rarely
+/// waits, few enough to bound memory like a pool does.
+const FLOOR_SLOTS: usize = 1024;
+
+/// Tasks that `workpool-queue` may queue when every worker is busy.
+const QUEUE_SLOTS: usize = 1024;
+
+/// How long a shutdown may wait for threads; a run that takes longer has a
+/// bug the parent's timeout will report.
+const SHUTDOWN: Duration = Duration::from_secs(60);
+
+/// A started implementation, ready to take tasks from one submitter.
+pub(crate) enum Runner {
+    Workpool(workpool::Pool),
+    /// Handles of the live threads, oldest first; at most `cap` of them.
+    Thread {
+        cap: usize,
+        live: VecDeque<JoinHandle<()>>,
+    },
+    Threadpool(threadpool::ThreadPool),
+    Rayon(rayon::ThreadPool),
+    /// The runtime only hosts the blocking pool; tasks come in through the
+    /// handle from a thread outside it.
+    Tokio {
+        runtime: tokio::runtime::Runtime,
+        handle: tokio::runtime::Handle,
+    },
+    RustyPool(rusty_pool::ThreadPool),
+    Crossbeam {
+        jobs: Sender<Job>,
+        threads: Vec<JoinHandle<()>>,
+    },
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Runner::Workpool(_) => "Workpool",
+            Runner::Thread { .. } => "Thread",
+            Runner::Threadpool(_) => "Threadpool",
+            Runner::Rayon(_) => "Rayon",
+            Runner::Tokio { .. } => "Tokio",
+            Runner::RustyPool(_) => "RustyPool",
+            Runner::Crossbeam { .. } => "Crossbeam",
+        };
+        write!(f, "Runner::{name} {{ .. }}")
+    }
+}
+
+impl Runner {
+    /// Builds `imp` with at most `cap` threads running tasks.
+    pub(crate) fn start(imp: Impl, cap: usize) -> Result<Runner, String> {
+        Ok(match imp {
+            Impl::Workpool => Runner::Workpool(
+                workpool::Pool::builder()
+                    .capacity(cap)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            Impl::WorkpoolQueue => Runner::Workpool(
+                workpool::Pool::builder()
+                    .capacity(cap)
+                    .queue_capacity(QUEUE_SLOTS)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            Impl::Thread => Runner::Thread {
+                cap,
+                live: VecDeque::with_capacity(cap),
+            },
+            Impl::Threadpool => Runner::Threadpool(threadpool::ThreadPool::new(cap)),
+            Impl::Rayon => Runner::Rayon(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(cap)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            Impl::Tokio => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .max_blocking_threads(cap)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let handle = runtime.handle().clone();
+                Runner::Tokio { runtime, handle }
+            }
+            Impl::RustyPool => Runner::RustyPool(
+                rusty_pool::Builder::new()
+                    .core_size(cap)
+                    .max_size(cap)
+                    .build(),
+            ),
+            Impl::Crossbeam => {
+                let (jobs, rx) = crossbeam_channel::bounded::<Job>(FLOOR_SLOTS);
+                let threads = (0..cap)
+                    .map(|n| {
+                        let rx = rx.clone();
+                        thread::Builder::new()
+                            .name(format!("crossbeam-{n}"))
+                            .spawn(move || {
+                                for job in rx {
+                                    job();
+                                }
+                            })
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<_, _>>()?;
+                Runner::Crossbeam { jobs, threads }
+            }
+        })
+    }
+
+    /// Hands `task` over, blocking where the implementation applies
+    /// backpressure.
+    #[inline]
+    pub(crate) fn submit<F>(&mut self, task: F) -> Result<(), String>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        match self {
+            Runner::Workpool(pool) => pool.submit(task).map_err(|e| e.to_string()),
+            Runner::Thread { cap, live } => {
+                if live.len() == *cap {
+                    if let Some(oldest) = live.pop_front() {
+                        oldest.join().map_err(|_| "a task panicked".to_owned())?;
+                    }
+                }
+                live.push_back(
+                    thread::Builder::new()
+                        .spawn(task)
+                        .map_err(|e| e.to_string())?,
+                );
+                Ok(())
+            }
+            Runner::Threadpool(pool) => {
+                pool.execute(task);
+                Ok(())
+            }
+            Runner::Rayon(pool) => {
+                pool.spawn(task);
+                Ok(())
+            }
+            Runner::Tokio { handle, .. } => {
+                // Dropping the JoinHandle detaches the task; it still runs.
+                drop(handle.spawn_blocking(task));
+                Ok(())
+            }
+            Runner::RustyPool(pool) => {
+                pool.execute(task);
+                Ok(())
+            }
+            Runner::Crossbeam { jobs, .. } => jobs
+                .send(Box::new(task))
+                .map_err(|_| "the channel closed".to_owned()),
+        }
+    }
+
+    /// Stops the implementation and, where it can, waits for its threads.
+    pub(crate) fn shutdown(self) -> Result<(), String> {
+        match self {
+            Runner::Workpool(pool) => pool.release_timeout(SHUTDOWN).map_err(|e| e.to_string()),
+            Runner::Thread { live, .. } => {
+                for handle in live {
+                    handle.join().map_err(|_| "a task panicked".to_owned())?;
+                }
+                Ok(())
+            }
+            Runner::Threadpool(pool) => {
+                pool.join();
+                Ok(())
+            }
+            // rayon has no join: dropping the pool lets its threads exit on
+            // their own.
+            Runner::Rayon(pool) => {
+                drop(pool);
+                Ok(())
+            }
+            Runner::Tokio { runtime, handle } => {
+                drop(handle);
+                runtime.shutdown_timeout(SHUTDOWN);
+                Ok(())
+            }
+            Runner::RustyPool(pool) => {
+                pool.shutdown_join_timeout(SHUTDOWN);
+                Ok(())
+            }
+            Runner::Crossbeam { jobs, threads } => {
+                drop(jobs);
+                for handle in threads {
+                    handle.join().map_err(|_| "a task panicked".to_owned())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn every_implementation_runs_every_task() {
+        for imp in Impl::ALL {
+            let mut runner = Runner::start(imp, 3).unwrap();
+            let count = Arc::new(AtomicUsize::new(0));
+            for _ in 0..200 {
+                let count = Arc::clone(&count);
+                runner
+                    .submit(move || {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .unwrap();
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while count.load(Ordering::Relaxed) < 200 {
+                assert!(std::time::Instant::now() < deadline, "{}", imp.name());
+                thread::sleep(Duration::from_millis(1));
+            }
+            runner.shutdown().unwrap();
+        }
+    }
+}

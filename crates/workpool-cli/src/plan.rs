@@ -1,0 +1,207 @@
+//! What `bench` runs: the sizes of each workload, full or `--quick`, and the
+//! list of points (one child process per implementation and run each).
+
+use crate::cli::{Impl, Kind, Workload};
+
+/// Task counts and capacities of one bench.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sizes {
+    pub(crate) empty_tasks: usize,
+    pub(crate) sleep_tasks: usize,
+    pub(crate) sleep_cap: usize,
+    pub(crate) burst_tasks: usize,
+    pub(crate) latency_tasks: usize,
+    /// Task counts of the `empty` sweep.
+    pub(crate) scaling_tasks: Vec<usize>,
+    /// Capacities of the `sleep` sweep; each runs `SWEEP_WAVES` x cap tasks.
+    pub(crate) scaling_caps: Vec<usize>,
+    pub(crate) idle_tasks: usize,
+    pub(crate) idle_ms: u64,
+    /// A thread per task manages about 18k tasks/s on 2 cores; `empty`
+    /// points above this many tasks are cut to it (or, in the sweep, skipped).
+    pub(crate) thread_empty_max: usize,
+    pub(crate) runs: usize,
+}
+
+/// Sleep tasks per worker in a sweep point, so that every point's ideal time
+/// is the same (10 waves of 10 ms).
+pub(crate) const SWEEP_WAVES: usize = 10;
+/// The sleep of a `sleep` task, ants' benchmark shape.
+pub(crate) const SLEEP_MS: u64 = 10;
+/// CPU work of a `burst` task.
+pub(crate) const BURST_US: u64 = 50;
+/// CPU work of a `latency` task.
+pub(crate) const LATENCY_US: u64 = 100;
+
+impl Sizes {
+    pub(crate) fn full() -> Sizes {
+        Sizes {
+            empty_tasks: 1_000_000,
+            sleep_tasks: 100_000,
+            sleep_cap: 10_000,
+            burst_tasks: 10_000,
+            latency_tasks: 20_000,
+            scaling_tasks: vec![10_000, 100_000, 1_000_000],
+            scaling_caps: vec![100, 1_000, 10_000],
+            idle_tasks: 10_000,
+            idle_ms: 2_000,
+            thread_empty_max: 100_000,
+            runs: 3,
+        }
+    }
+
+    /// About a minute on 2 cores: fewer tasks, smaller capacities, and one
+    /// run per pair unless `--runs` says otherwise.
+    pub(crate) fn quick() -> Sizes {
+        Sizes {
+            empty_tasks: 200_000,
+            sleep_tasks: 20_000,
+            sleep_cap: 2_000,
+            burst_tasks: 4_000,
+            latency_tasks: 4_000,
+            scaling_tasks: vec![10_000, 100_000],
+            scaling_caps: vec![100, 1_000],
+            idle_tasks: 10_000,
+            idle_ms: 1_000,
+            thread_empty_max: 10_000,
+            runs: 1,
+        }
+    }
+}
+
+/// One workload at one size: every implementation runs it `runs` times.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) workload: Workload,
+    pub(crate) kind: Kind,
+    pub(crate) tasks: usize,
+    pub(crate) cap: usize,
+    /// CPU work per task (`burst`, `latency`), µs.
+    pub(crate) work_us: u64,
+    pub(crate) sleep_ms: u64,
+    pub(crate) idle_ms: u64,
+    /// Whether `--tasks` set the count (then no implementation's is cut).
+    pub(crate) tasks_given: bool,
+}
+
+/// The points of `workloads`, in order; `tasks` and `cap` override every
+/// workload's but the `scaling` sweep's.
+pub(crate) fn points(
+    workloads: &[Workload],
+    sizes: &Sizes,
+    tasks: Option<usize>,
+    cap: Option<usize>,
+    cores: usize,
+) -> Vec<Point> {
+    let point = |workload, kind, default_tasks: usize, default_cap: usize| Point {
+        workload,
+        kind,
+        tasks: tasks.unwrap_or(default_tasks),
+        cap: cap.unwrap_or(default_cap),
+        work_us: if kind == Kind::Latency {
+            LATENCY_US
+        } else {
+            BURST_US
+        },
+        sleep_ms: SLEEP_MS,
+        idle_ms: sizes.idle_ms,
+        tasks_given: tasks.is_some(),
+    };
+    let mut out = Vec::new();
+    for &w in workloads {
+        match w {
+            Workload::Empty => out.push(point(w, Kind::Empty, sizes.empty_tasks, cores)),
+            Workload::Sleep => out.push(point(w, Kind::Sleep, sizes.sleep_tasks, sizes.sleep_cap)),
+            Workload::Burst => out.push(point(w, Kind::Burst, sizes.burst_tasks, cores)),
+            Workload::Latency => out.push(point(w, Kind::Latency, sizes.latency_tasks, cores)),
+            Workload::Idle => out.push(point(w, Kind::Idle, sizes.idle_tasks, cores)),
+            Workload::Scaling => {
+                for &n in &sizes.scaling_tasks {
+                    out.push(Point {
+                        tasks: n,
+                        cap: cores,
+                        tasks_given: false,
+                        ..point(w, Kind::Empty, n, cores)
+                    });
+                }
+                for &c in &sizes.scaling_caps {
+                    out.push(Point {
+                        tasks: c * SWEEP_WAVES,
+                        cap: c,
+                        tasks_given: false,
+                        ..point(w, Kind::Sleep, c, c)
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The task count `imp` runs at `point`, or `None` to skip it: a thread per
+/// task would take minutes over a million empty tasks.
+pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Option<usize> {
+    let cut = imp == Impl::Thread
+        && point.kind == Kind::Empty
+        && !point.tasks_given
+        && point.tasks > sizes.thread_empty_max;
+    match (cut, point.workload) {
+        (false, _) => Some(point.tasks),
+        (true, Workload::Scaling) => None,
+        (true, _) => Some(sizes.thread_empty_max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_spare_the_sweep() {
+        let sizes = Sizes::full();
+        let ps = points(
+            &[Workload::Empty, Workload::Scaling],
+            &sizes,
+            Some(500),
+            Some(3),
+            2,
+        );
+        assert_eq!((ps[0].tasks, ps[0].cap), (500, 3));
+        let sweep: Vec<_> = ps[1..].iter().map(|p| (p.kind, p.tasks, p.cap)).collect();
+        assert_eq!(
+            sweep,
+            [
+                (Kind::Empty, 10_000, 2),
+                (Kind::Empty, 100_000, 2),
+                (Kind::Empty, 1_000_000, 2),
+                (Kind::Sleep, 1_000, 100),
+                (Kind::Sleep, 10_000, 1_000),
+                (Kind::Sleep, 100_000, 10_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn thread_per_task_is_cut_or_skipped_on_big_empty_points() {
+        let sizes = Sizes::full();
+        let ps = points(&[Workload::Empty, Workload::Scaling], &sizes, None, None, 2);
+        assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Some(100_000));
+        assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Some(1_000_000));
+        assert_eq!(tasks_for(Impl::Thread, &ps[1], &sizes), Some(10_000));
+        assert_eq!(tasks_for(Impl::Thread, &ps[3], &sizes), None);
+        let given = points(&[Workload::Empty], &sizes, Some(2_000_000), None, 2);
+        assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Some(2_000_000));
+    }
+
+    #[test]
+    fn latency_tasks_are_longer() {
+        let ps = points(
+            &[Workload::Burst, Workload::Latency],
+            &Sizes::quick(),
+            None,
+            None,
+            2,
+        );
+        assert_eq!((ps[0].work_us, ps[1].work_us), (BURST_US, LATENCY_US));
+    }
+}

@@ -1,0 +1,356 @@
+//! The result of one implementation at one workload point: what a table row
+//! shows and what `--json` writes.
+
+use crate::child::ChildReport;
+use crate::cli::{Impl, Kind, Workload};
+use crate::plan::Point;
+use crate::stats;
+use serde::{Deserialize, Serialize};
+
+/// One line of `workpool bench --json FILE`: one implementation on one
+/// workload point (the `scaling` sweep writes one line per point), the median
+/// of its runs.
+///
+/// Every line has every field; a figure that does not apply to the workload,
+/// or that a failed or skipped pair lacks, is `null`. Times are in
+/// milliseconds unless the name says otherwise.
+///
+/// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling` or `idle`.
+/// - `kind`: what the process ran: the workload's name, or for `scaling`
+///   `empty` (the task-count sweep) or `sleep` (the capacity sweep).
+/// - `impl`: `workpool`, `workpool-queue`, `thread`, `threadpool`, `rayon`,
+///   `tokio`, `rusty_pool` or `crossbeam`.
+/// - `tasks`: tasks per run; `cap`: the most threads running tasks.
+/// - `quick`: whether `--quick` sizes ran.
+/// - `runs`: runs asked for; `samples`: the main figure of each run.
+/// - `status`: `ok`, `failed` (a run crashed, timed out or lost tasks) or
+///   `skipped` (too slow for this implementation); `error`: why, or `null`.
+/// - `metric`: the name of the main figure, the field `value` copies:
+///   `tasks_per_sec` (empty), `wall_ms` (sleep, burst, the sleep sweep),
+///   `ns_per_task` (the empty sweep), `p99_us` (latency), `idle_cpu_ms`
+///   (idle). `higher_is_better`: its direction.
+/// - `value`: the median of `samples`; `ratio`: `value` over workpool's
+///   `value` at the same point (`null` without workpool or when its value
+///   is 0).
+/// - `completed`: tasks that ran, counted by the tasks (equals `tasks`).
+/// - `wall_ms`: build + run; `build_ms`: building the pool, threads started
+///   up front included; `run_ms`: first submit to last task done;
+///   `release_ms`: shutting down and joining (rayon cannot join);
+///   `tasks_per_sec` and `ns_per_task`: over `run_ms`. These come from the
+///   median run (the lower middle one for an even count).
+/// - `peak_rss_mb`: the highest `VmHWM` of the runs, in MiB;
+///   `peak_threads`: the most OS threads alive at once in any run, main
+///   thread included.
+/// - `ideal_ms` (burst): tasks x work / cap.
+/// - `p50_us`, `p99_us`, `max_us` (latency): submit-to-start latency.
+/// - `idle_ms`, `idle_cpu_ms`, `idle_cpu_pct`, `idle_threads` (idle): the
+///   idle window, the CPU time the process used in it (10 ms resolution), as
+///   a percentage of one core, and the threads alive at its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) workload: String,
+    pub(crate) kind: String,
+    #[serde(rename = "impl")]
+    pub(crate) imp: String,
+    pub(crate) tasks: usize,
+    pub(crate) cap: usize,
+    pub(crate) quick: bool,
+    pub(crate) runs: usize,
+    pub(crate) status: Status,
+    pub(crate) error: Option<String>,
+    pub(crate) metric: String,
+    pub(crate) higher_is_better: bool,
+    pub(crate) value: Option<f64>,
+    pub(crate) samples: Vec<f64>,
+    pub(crate) ratio: Option<f64>,
+    pub(crate) completed: Option<usize>,
+    pub(crate) wall_ms: Option<f64>,
+    pub(crate) build_ms: Option<f64>,
+    pub(crate) run_ms: Option<f64>,
+    pub(crate) release_ms: Option<f64>,
+    pub(crate) tasks_per_sec: Option<f64>,
+    pub(crate) ns_per_task: Option<f64>,
+    pub(crate) peak_rss_mb: Option<f64>,
+    pub(crate) peak_threads: Option<usize>,
+    pub(crate) ideal_ms: Option<f64>,
+    pub(crate) p50_us: Option<f64>,
+    pub(crate) p99_us: Option<f64>,
+    pub(crate) max_us: Option<f64>,
+    pub(crate) idle_ms: Option<u64>,
+    pub(crate) idle_cpu_ms: Option<u64>,
+    pub(crate) idle_cpu_pct: Option<f64>,
+    pub(crate) idle_threads: Option<usize>,
+}
+
+/// How a pair ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// The main figure of a point: its field name and whether higher is better.
+pub(crate) fn metric(point: &Point) -> (&'static str, bool) {
+    match (point.workload, point.kind) {
+        (Workload::Scaling, Kind::Empty) => ("ns_per_task", false),
+        (_, Kind::Empty) => ("tasks_per_sec", true),
+        (_, Kind::Sleep | Kind::Burst) => ("wall_ms", false),
+        (_, Kind::Latency) => ("p99_us", false),
+        (_, Kind::Idle) => ("idle_cpu_ms", false),
+    }
+}
+
+/// The figures one run gives, by field name.
+fn figure(name: &str, r: &ChildReport) -> f64 {
+    match name {
+        "tasks_per_sec" => r.tasks as f64 / (r.run_ms / 1e3),
+        "ns_per_task" => r.run_ms * 1e6 / r.tasks as f64,
+        "wall_ms" => r.build_ms + r.run_ms,
+        "p99_us" => r.latency_us.map_or(f64::NAN, |l| l.p99),
+        "idle_cpu_ms" => r.idle.map_or(f64::NAN, |i| i.cpu_ms as f64),
+        _ => f64::NAN,
+    }
+}
+
+impl Record {
+    fn blank(point: &Point, imp: Impl, tasks: usize, quick: bool, runs: usize) -> Record {
+        let (metric, higher_is_better) = metric(point);
+        Record {
+            workload: point.workload.name().to_owned(),
+            kind: point.kind.name().to_owned(),
+            imp: imp.name().to_owned(),
+            tasks,
+            cap: point.cap,
+            quick,
+            runs,
+            status: Status::Ok,
+            error: None,
+            metric: metric.to_owned(),
+            higher_is_better,
+            value: None,
+            samples: Vec::new(),
+            ratio: None,
+            completed: None,
+            wall_ms: None,
+            build_ms: None,
+            run_ms: None,
+            release_ms: None,
+            tasks_per_sec: None,
+            ns_per_task: None,
+            peak_rss_mb: None,
+            peak_threads: None,
+            ideal_ms: None,
+            p50_us: None,
+            p99_us: None,
+            max_us: None,
+            idle_ms: None,
+            idle_cpu_ms: None,
+            idle_cpu_pct: None,
+            idle_threads: None,
+        }
+    }
+
+    /// A pair that did not run, or whose run went wrong.
+    pub(crate) fn not_run(
+        point: &Point,
+        imp: Impl,
+        tasks: usize,
+        quick: bool,
+        runs: usize,
+        status: Status,
+        error: String,
+    ) -> Record {
+        Record {
+            status,
+            error: Some(error),
+            ..Record::blank(point, imp, tasks, quick, runs)
+        }
+    }
+
+    /// The median of `reports` (at least one, all of this pair).
+    pub(crate) fn from_runs(
+        point: &Point,
+        imp: Impl,
+        tasks: usize,
+        quick: bool,
+        reports: &[ChildReport],
+    ) -> Record {
+        let mut rec = Record::blank(point, imp, tasks, quick, reports.len());
+        let samples: Vec<f64> = reports.iter().map(|r| figure(&rec.metric, r)).collect();
+        let Some(mid) = stats::median_index(&samples) else {
+            rec.status = Status::Failed;
+            rec.error = Some("no run finished".to_owned());
+            return rec;
+        };
+        let r = &reports[mid];
+        rec.value = stats::median(&samples);
+        rec.samples = samples;
+        rec.completed = Some(r.completed);
+        rec.wall_ms = Some(r.build_ms + r.run_ms);
+        rec.build_ms = Some(r.build_ms);
+        rec.run_ms = Some(r.run_ms);
+        rec.release_ms = Some(r.release_ms);
+        rec.tasks_per_sec = Some(figure("tasks_per_sec", r));
+        rec.ns_per_task = Some(figure("ns_per_task", r));
+        rec.peak_rss_mb = reports
+            .iter()
+            .map(|r| r.peak_rss_kb as f64 / 1024.0)
+            .reduce(f64::max);
+        rec.peak_threads = reports.iter().map(|r| r.peak_threads).max();
+        if point.kind == Kind::Burst {
+            rec.ideal_ms = Some(r.tasks as f64 * point.work_us as f64 / 1e3 / point.cap as f64);
+        }
+        if let Some(l) = r.latency_us {
+            (rec.p50_us, rec.p99_us, rec.max_us) = (Some(l.p50), Some(l.p99), Some(l.max));
+        }
+        if let Some(i) = r.idle {
+            rec.idle_ms = Some(i.idle_ms);
+            rec.idle_cpu_ms = Some(i.cpu_ms);
+            rec.idle_cpu_pct = Some(i.cpu_ms as f64 * 100.0 / i.idle_ms.max(1) as f64);
+            rec.idle_threads = Some(i.threads_after);
+        }
+        rec
+    }
+}
+
+/// Fills `ratio` of every record: its value over workpool's at the same
+/// point. `points[i]` holds the records of point i.
+pub(crate) fn fill_ratios(points: &mut [Vec<Record>]) {
+    for records in points {
+        let base = records
+            .iter()
+            .find(|r| r.imp == Impl::Workpool.name())
+            .and_then(|r| r.value)
+            .filter(|&v| v != 0.0 && v.is_finite());
+        for r in records.iter_mut() {
+            r.ratio = base.zip(r.value).map(|(b, v)| v / b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::{IdleReport, Percentiles};
+    use crate::plan::{points, Sizes};
+
+    fn report(run_ms: f64, rss_kb: u64, threads: usize) -> ChildReport {
+        ChildReport {
+            tasks: 1000,
+            cap: 2,
+            completed: 1000,
+            build_ms: 1.0,
+            run_ms,
+            release_ms: 0.5,
+            peak_rss_kb: rss_kb,
+            peak_threads: threads,
+            latency_us: Some(Percentiles {
+                p50: 1.0,
+                p99: run_ms,
+                max: 100.0,
+            }),
+            idle: Some(IdleReport {
+                idle_ms: 2000,
+                cpu_ms: 20,
+                threads_after: 2,
+            }),
+        }
+    }
+
+    #[test]
+    fn median_run_and_peaks_over_runs() {
+        let ps = points(&[Workload::Empty], &Sizes::full(), None, None, 2);
+        let runs = [
+            report(4.0, 3000, 3),
+            report(1.0, 5120, 3),
+            report(2.0, 1000, 9),
+        ];
+        let rec = Record::from_runs(&ps[0], Impl::Rayon, 1000, false, &runs);
+        assert_eq!(rec.metric, "tasks_per_sec");
+        assert!(rec.higher_is_better);
+        assert_eq!(rec.samples, [250_000.0, 1_000_000.0, 500_000.0]);
+        assert_eq!(rec.value, Some(500_000.0));
+        assert_eq!(rec.run_ms, Some(2.0));
+        assert_eq!(rec.wall_ms, Some(3.0));
+        assert_eq!(rec.ns_per_task, Some(2000.0));
+        assert_eq!(rec.peak_rss_mb, Some(5.0));
+        assert_eq!(rec.peak_threads, Some(9));
+        assert_eq!(rec.status, Status::Ok);
+    }
+
+    #[test]
+    fn ratios_are_against_workpool_at_the_same_point() {
+        let ps = points(&[Workload::Burst], &Sizes::full(), None, None, 2);
+        let wp = Record::from_runs(&ps[0], Impl::Workpool, 1000, false, &[report(99.0, 1, 1)]);
+        let other = Record::from_runs(&ps[0], Impl::Thread, 1000, false, &[report(199.0, 1, 1)]);
+        let failed = Record::not_run(
+            &ps[0],
+            Impl::Tokio,
+            1000,
+            false,
+            3,
+            Status::Failed,
+            "x".into(),
+        );
+        assert_eq!(wp.ideal_ms, Some(25.0));
+        let mut all = vec![vec![wp, other, failed]];
+        fill_ratios(&mut all);
+        assert_eq!(all[0][0].ratio, Some(1.0));
+        assert_eq!(all[0][1].ratio, Some(2.0));
+        assert_eq!(all[0][2].ratio, None);
+    }
+
+    #[test]
+    fn json_has_every_documented_field() {
+        let ps = points(&[Workload::Idle], &Sizes::quick(), None, None, 2);
+        let rec = Record::from_runs(&ps[0], Impl::Workpool, 1000, true, &[report(1.0, 1, 1)]);
+        assert_eq!(rec.idle_cpu_pct, Some(1.0));
+        let json = serde_json::to_value(&rec).unwrap();
+        let obj = json.as_object().unwrap();
+        for field in FIELDS {
+            assert!(obj.contains_key(*field), "{field}");
+        }
+        assert_eq!(obj.len(), FIELDS.len());
+        assert_eq!(obj["impl"], "workpool");
+        assert_eq!(obj["status"], "ok");
+        let back: Record = serde_json::from_value(json).unwrap();
+        assert_eq!(back, rec);
+    }
+
+    /// The fields the doc comment of `Record` lists.
+    const FIELDS: &[&str] = &[
+        "workload",
+        "kind",
+        "impl",
+        "tasks",
+        "cap",
+        "quick",
+        "runs",
+        "status",
+        "error",
+        "metric",
+        "higher_is_better",
+        "value",
+        "samples",
+        "ratio",
+        "completed",
+        "wall_ms",
+        "build_ms",
+        "run_ms",
+        "release_ms",
+        "tasks_per_sec",
+        "ns_per_task",
+        "peak_rss_mb",
+        "peak_threads",
+        "ideal_ms",
+        "p50_us",
+        "p99_us",
+        "max_us",
+        "idle_ms",
+        "idle_cpu_ms",
+        "idle_cpu_pct",
+        "idle_threads",
+    ];
+}

@@ -1,0 +1,428 @@
+//! The tables `bench` prints: one per workload (two for the `scaling` sweep).
+
+use crate::cli::{Kind, Workload};
+use crate::plan::Point;
+use crate::record::{Record, Status};
+use crate::table::{count, rate, ratio, sig3, Table};
+
+fn opt(v: Option<f64>, f: fn(f64) -> String) -> String {
+    v.map_or_else(|| "-".to_owned(), f)
+}
+
+fn mb(v: Option<f64>) -> String {
+    opt(v, |v| format!("{v:.1}"))
+}
+
+fn threads(v: Option<usize>) -> String {
+    v.map_or_else(|| "-".to_owned(), count)
+}
+
+/// A row for a pair that did not finish: its status, and the reason under
+/// the table.
+fn not_ok(table: &mut Table, r: &Record) -> bool {
+    if r.status == Status::Ok {
+        return false;
+    }
+    let word = if r.status == Status::Failed {
+        "failed"
+    } else {
+        "skipped"
+    };
+    table.row(vec![r.imp.clone(), word.to_owned()]);
+    if let Some(e) = &r.error {
+        table.note(format!("{}: {word}: {e}", r.imp));
+    }
+    true
+}
+
+/// Notes the implementations that ran another task count than the title's.
+fn note_cut_counts(table: &mut Table, point: &Point, records: &[Record]) {
+    for r in records.iter().filter(|r| r.tasks != point.tasks) {
+        table.note(format!(
+            "{}: {} tasks, not {} (one OS thread per task)",
+            r.imp,
+            count(r.tasks),
+            count(point.tasks)
+        ));
+    }
+}
+
+fn empty(point: &Point, records: &[Record]) -> Table {
+    let mut t = Table::new(
+        format!(
+            "empty: {} empty tasks, cap {} (the cost of dispatch; tasks/s, higher is better)",
+            count(point.tasks),
+            point.cap
+        ),
+        &[
+            "impl",
+            "tasks",
+            "tasks/s",
+            "vs workpool",
+            "ns/task",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    for r in records {
+        if not_ok(&mut t, r) {
+            continue;
+        }
+        t.row(vec![
+            r.imp.clone(),
+            count(r.tasks),
+            opt(r.value, rate),
+            ratio(r.ratio),
+            opt(r.ns_per_task, sig3),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]);
+    }
+    note_cut_counts(&mut t, point, records);
+    t
+}
+
+fn sleep(point: &Point, records: &[Record]) -> Table {
+    let ideal = point.tasks.div_ceil(point.cap) as u64 * point.sleep_ms;
+    let mut t = Table::new(
+        format!(
+            "sleep: {} tasks of {} ms sleep, cap {} (wall ms with the build, lower is better; ideal {ideal} ms)",
+            count(point.tasks),
+            point.sleep_ms,
+            count(point.cap)
+        ),
+        &["impl", "wall ms", "vs workpool", "of it build ms", "peak RSS MB", "peak threads"],
+    );
+    for r in records {
+        if not_ok(&mut t, r) {
+            continue;
+        }
+        t.row(vec![
+            r.imp.clone(),
+            opt(r.value, sig3),
+            ratio(r.ratio),
+            opt(r.build_ms, sig3),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]);
+    }
+    t
+}
+
+fn burst(point: &Point, records: &[Record]) -> Table {
+    let ideal = point.tasks as f64 * point.work_us as f64 / 1e3 / point.cap as f64;
+    let mut t = Table::new(
+        format!(
+            "burst: {} tasks of {} µs CPU, cap {} (wall ms, lower is better; ideal {} ms)",
+            count(point.tasks),
+            point.work_us,
+            point.cap,
+            sig3(ideal)
+        ),
+        &[
+            "impl",
+            "wall ms",
+            "vs workpool",
+            "vs ideal",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    for r in records {
+        if not_ok(&mut t, r) {
+            continue;
+        }
+        t.row(vec![
+            r.imp.clone(),
+            opt(r.value, sig3),
+            ratio(r.ratio),
+            ratio(r.value.zip(r.ideal_ms).map(|(v, i)| v / i)),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]);
+    }
+    t
+}
+
+fn latency(point: &Point, records: &[Record]) -> Table {
+    let interval_us = point.work_us as f64 * 2.0 / point.cap as f64;
+    let mut t = Table::new(
+        format!(
+            "latency: {} tasks of {} µs CPU, cap {}, one due every {} µs (half the pool's rate); \
+             submit-to-start µs, lower is better",
+            count(point.tasks),
+            point.work_us,
+            point.cap,
+            sig3(interval_us)
+        ),
+        &[
+            "impl",
+            "p50 µs",
+            "p99 µs",
+            "max µs",
+            "p99 vs workpool",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    for r in records {
+        if not_ok(&mut t, r) {
+            continue;
+        }
+        t.row(vec![
+            r.imp.clone(),
+            opt(r.p50_us, sig3),
+            opt(r.p99_us, sig3),
+            opt(r.max_us, sig3),
+            ratio(r.ratio),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]);
+    }
+    t
+}
+
+fn idle(point: &Point, records: &[Record]) -> Table {
+    let mut t = Table::new(
+        format!(
+            "idle: CPU the process burns over {} s idle after {} empty tasks, cap {} \
+             (10 ms resolution; lower is better)",
+            sig3(point.idle_ms as f64 / 1e3),
+            count(point.tasks),
+            point.cap
+        ),
+        &[
+            "impl",
+            "CPU ms",
+            "% of a core",
+            "vs workpool",
+            "threads after",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    for r in records {
+        if not_ok(&mut t, r) {
+            continue;
+        }
+        t.row(vec![
+            r.imp.clone(),
+            opt(r.value, sig3),
+            opt(r.idle_cpu_pct, |p| format!("{p:.1}")),
+            ratio(r.ratio),
+            threads(r.idle_threads),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]);
+    }
+    t.note("threads after: live threads at the end of the idle window, main thread included");
+    t
+}
+
+/// One table for a sweep: a row per implementation, a column per point.
+fn sweep(
+    title: String,
+    column: impl Fn(&Point) -> String,
+    cell: impl Fn(&Record) -> String,
+    points: &[(&Point, &[Record])],
+) -> Table {
+    let mut headers = vec!["impl".to_owned()];
+    headers.extend(points.iter().map(|(p, _)| column(p)));
+    let mut t = Table {
+        title,
+        headers,
+        ..Table::default()
+    };
+    let Some((_, first)) = points.first() else {
+        return t;
+    };
+    for (i, r0) in first.iter().enumerate() {
+        let mut row = vec![r0.imp.clone()];
+        for (p, records) in points {
+            let r = &records[i];
+            row.push(match r.status {
+                Status::Ok => cell(r),
+                Status::Failed => "failed".to_owned(),
+                Status::Skipped => "skipped".to_owned(),
+            });
+            if r.status != Status::Ok {
+                if let Some(e) = &r.error {
+                    t.note(format!("{} at {}: {e}", r.imp, column(p)));
+                }
+            }
+        }
+        t.row(row);
+    }
+    t
+}
+
+/// Every table, in workload order. `records[i]` belongs to `points[i]`, one
+/// record per implementation in the same order at every point.
+pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < points.len() {
+        let p = &points[i];
+        if p.workload == Workload::Scaling {
+            let mut end = i;
+            while end < points.len() && points[end].workload == Workload::Scaling {
+                end += 1;
+            }
+            let pairs: Vec<(&Point, &[Record])> = points[i..end]
+                .iter()
+                .zip(&records[i..end])
+                .map(|(p, r)| (p, r.as_slice()))
+                .collect();
+            let of = |kind| {
+                pairs
+                    .iter()
+                    .filter(|(p, _)| p.kind == kind)
+                    .copied()
+                    .collect::<Vec<_>>()
+            };
+            let empties = of(Kind::Empty);
+            if let Some((p0, _)) = empties.first() {
+                out.push(sweep(
+                    format!(
+                        "scaling, empty tasks on cap {}: ns per task (vs workpool), lower is better",
+                        p0.cap
+                    ),
+                    |p| format!("{} tasks", count(p.tasks)),
+                    |r| format!("{} ({})", opt(r.value, sig3), ratio(r.ratio)),
+                    &empties,
+                ));
+            }
+            let sleeps = of(Kind::Sleep);
+            if let Some((p0, _)) = sleeps.first() {
+                out.push(sweep(
+                    format!(
+                        "scaling, {} waves of {} ms sleep tasks (ideal {} ms): wall ms / peak RSS MB / peak threads",
+                        p0.tasks / p0.cap,
+                        p0.sleep_ms,
+                        (p0.tasks / p0.cap) as u64 * p0.sleep_ms
+                    ),
+                    |p| format!("cap {}", count(p.cap)),
+                    |r| {
+                        format!(
+                            "{} / {} / {}",
+                            opt(r.value, sig3),
+                            mb(r.peak_rss_mb),
+                            threads(r.peak_threads)
+                        )
+                    },
+                    &sleeps,
+                ));
+            }
+            i = end;
+            continue;
+        }
+        let rs = &records[i];
+        out.push(match p.kind {
+            Kind::Empty => empty(p, rs),
+            Kind::Sleep => sleep(p, rs),
+            Kind::Burst => burst(p, rs),
+            Kind::Latency => latency(p, rs),
+            Kind::Idle => idle(p, rs),
+        });
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::ChildReport;
+    use crate::cli::Impl;
+    use crate::plan::{points, Sizes};
+    use crate::record::fill_ratios;
+
+    fn report(tasks: usize, run_ms: f64) -> ChildReport {
+        ChildReport {
+            tasks,
+            cap: 2,
+            completed: tasks,
+            build_ms: 0.0,
+            run_ms,
+            release_ms: 0.0,
+            peak_rss_kb: 2048,
+            peak_threads: 3,
+            latency_us: None,
+            idle: None,
+        }
+    }
+
+    #[test]
+    fn empty_table_shows_rates_ratios_and_failures() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Empty], &sizes, None, None, 2);
+        let p = &ps[0];
+        let mut records = vec![vec![
+            Record::from_runs(p, Impl::Workpool, p.tasks, true, &[report(p.tasks, 40.0)]),
+            Record::from_runs(p, Impl::Thread, 10_000, true, &[report(10_000, 500.0)]),
+            Record::not_run(
+                p,
+                Impl::Tokio,
+                p.tasks,
+                true,
+                1,
+                Status::Failed,
+                "timed out after 120 s".into(),
+            ),
+        ]];
+        fill_ratios(&mut records);
+        let text = tables(&ps, &records)[0].render();
+        let expected = "\
+empty: 200,000 empty tasks, cap 2 (the cost of dispatch; tasks/s, higher is better)
+impl        tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
+--------  -------  -------  -----------  -------  -----------  ------------
+workpool  200,000   5.00 M        1.00x      200          2.0             3
+thread     10,000   20.0 k        0.00x    50000          2.0             3
+tokio      failed
+  tokio: failed: timed out after 120 s
+  thread: 10,000 tasks, not 200,000 (one OS thread per task)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn sweep_tables_have_a_column_per_point() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Scaling], &sizes, None, None, 2);
+        let mut records: Vec<Vec<Record>> = ps
+            .iter()
+            .map(|p| {
+                vec![
+                    Record::from_runs(p, Impl::Workpool, p.tasks, true, &[report(p.tasks, 100.0)]),
+                    match tasks_or_skip(p) {
+                        Some(n) => Record::from_runs(p, Impl::Thread, n, true, &[report(n, 200.0)]),
+                        None => Record::not_run(
+                            p,
+                            Impl::Thread,
+                            p.tasks,
+                            true,
+                            1,
+                            Status::Skipped,
+                            "too slow".into(),
+                        ),
+                    },
+                ]
+            })
+            .collect();
+        fill_ratios(&mut records);
+        let ts = tables(&ps, &records);
+        assert_eq!(ts.len(), 2);
+        let empty = ts[0].render();
+        assert!(empty.contains("10,000 tasks"), "{empty}");
+        assert!(empty.contains("skipped"), "{empty}");
+        assert!(empty.contains("10000 (1.00x)"), "{empty}");
+        let sleep = ts[1].render();
+        assert!(sleep.contains("cap 1,000"), "{sleep}");
+        assert!(sleep.contains("200 / 2.0 / 3"), "{sleep}");
+        assert!(sleep.contains("ideal 100 ms"), "{sleep}");
+    }
+
+    fn tasks_or_skip(p: &Point) -> Option<usize> {
+        crate::plan::tasks_for(Impl::Thread, p, &Sizes::quick())
+    }
+}

@@ -1,0 +1,106 @@
+//! Runs the built `workpool` binary end to end on a small bench.
+
+use std::process::Command;
+
+/// The fields every `--json` line carries (see `Record` in src/record.rs).
+const FIELDS: &[&str] = &[
+    "workload",
+    "kind",
+    "impl",
+    "tasks",
+    "cap",
+    "quick",
+    "runs",
+    "status",
+    "error",
+    "metric",
+    "higher_is_better",
+    "value",
+    "samples",
+    "ratio",
+    "completed",
+    "wall_ms",
+    "build_ms",
+    "run_ms",
+    "release_ms",
+    "tasks_per_sec",
+    "ns_per_task",
+    "peak_rss_mb",
+    "peak_threads",
+    "ideal_ms",
+    "p50_us",
+    "p99_us",
+    "max_us",
+    "idle_ms",
+    "idle_cpu_ms",
+    "idle_cpu_pct",
+    "idle_threads",
+];
+
+#[test]
+fn quick_empty_bench_writes_one_json_line_per_pair() {
+    let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-{}.jsonl", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_workpool"))
+        .args(["bench", "--quick", "--runs", "1", "--workload", "empty"])
+        .args(["--impl", "workpool,crossbeam", "--tasks", "20000", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run workpool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("empty: 20,000 empty tasks"), "{stdout}");
+    assert!(stdout.contains("--quick"), "{stdout}");
+    assert!(stdout.contains("machine: "), "{stdout}");
+
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    std::fs::remove_file(&json).ok();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, name) in lines.iter().zip(["workpool", "crossbeam"]) {
+        let obj = line.as_object().expect("an object");
+        for field in FIELDS {
+            assert!(obj.contains_key(*field), "{field} missing: {line}");
+        }
+        assert_eq!(obj.len(), FIELDS.len(), "undocumented fields: {line}");
+        assert_eq!(line["impl"], name);
+        assert_eq!(line["workload"], "empty");
+        assert_eq!(line["status"], "ok", "{line}");
+        assert_eq!(line["quick"], true);
+        assert_eq!(line["runs"], 1);
+        assert_eq!(line["tasks"], 20_000);
+        assert_eq!(line["completed"], 20_000);
+        assert_eq!(line["metric"], "tasks_per_sec");
+        assert_eq!(line["samples"].as_array().map(Vec::len), Some(1));
+        assert!(line["value"].as_f64().is_some_and(|v| v > 0.0), "{line}");
+        assert!(
+            line["peak_threads"].as_u64().is_some_and(|t| t >= 2),
+            "{line}"
+        );
+        assert!(
+            line["peak_rss_mb"].as_f64().is_some_and(|m| m > 0.0),
+            "{line}"
+        );
+        assert!(line["p99_us"].is_null() && line["idle_cpu_ms"].is_null());
+    }
+    assert_eq!(lines[0]["ratio"], 1.0);
+}
+
+#[test]
+fn bad_names_are_refused_before_anything_runs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_workpool"))
+        .args(["bench", "--impl", "workpool,threadfun"])
+        .output()
+        .expect("run workpool");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'threadfun'"), "{err}");
+    assert!(out.stdout.is_empty());
+}
