@@ -4,6 +4,7 @@
 use crate::cli::{Kind, OneArgs};
 use crate::peers::Runner;
 use crate::probe::{self, ThreadSampler};
+use crate::stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -40,6 +41,10 @@ pub(crate) struct Percentiles {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) max: f64,
+    /// p99 measured from when the task was due (or submitted, if earlier).
+    /// A submit that blocks delays the next submits, and submit-to-start
+    /// alone would not see that wait (coordinated omission).
+    pub(crate) due_p99: f64,
 }
 
 /// CPU time burned while nothing was submitted.
@@ -142,7 +147,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     let start = Instant::now();
     let mut runner = Runner::start(args.imp, args.cap)?;
     let built = Instant::now();
-    let mut latencies: Option<&'static [AtomicU64]> = None;
+    let mut latencies = None;
 
     match args.kind {
         Kind::Empty | Kind::Idle => {
@@ -168,15 +173,18 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
             }
         }
         Kind::Latency => {
-            let slots: &'static [AtomicU64] =
+            // Each task writes when it started, in ns since `t0`; the
+            // submitter keeps when each was due and when it was submitted.
+            let starts: &'static [AtomicU64] =
                 Box::leak((0..tasks).map(|_| AtomicU64::new(0)).collect());
-            latencies = Some(slots);
+            let mut due_ns = Vec::with_capacity(tasks);
+            let mut submit_ns = Vec::with_capacity(tasks);
             // Half the pool's rate: cap workers each finish one task per
             // work_us, so one task every 2 * work_us / cap.
             let interval = Duration::from_nanos(args.work_us * 2_000 / args.cap as u64)
                 .max(Duration::from_nanos(1));
             let t0 = Instant::now();
-            for (i, slot) in slots.iter().enumerate() {
+            for (i, slot) in starts.iter().enumerate() {
                 let due = t0 + interval * i as u32;
                 let now = Instant::now();
                 // A spinning submitter would take a core from the workers;
@@ -185,13 +193,15 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
                 if due > now + PACING_SLACK {
                     thread::sleep(due - now);
                 }
-                let submitted = Instant::now();
+                due_ns.push((due - t0).as_nanos() as u64);
+                submit_ns.push(t0.elapsed().as_nanos() as u64);
                 runner.submit(move || {
-                    slot.store(submitted.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    slot.store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     spin(work_iters);
                     done.tick();
                 })?;
             }
+            latencies = Some((starts, due_ns, submit_ns));
         }
     }
     done.wait();
@@ -224,20 +234,34 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
         release_ms,
         peak_rss_kb: probe::peak_rss_kb(),
         peak_threads,
-        latency_us: latencies.map(percentiles),
+        latency_us: latencies.map(|(starts, due, submit)| percentiles(starts, &due, &submit)),
         idle,
     })
 }
 
-/// p50, p99 and max of the recorded latencies, in microseconds.
-fn percentiles(slots: &[AtomicU64]) -> Percentiles {
-    let mut ns: Vec<u64> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-    ns.sort_unstable();
+/// p50, p99 and max of submit-to-start, and p99 of due-to-start, in
+/// microseconds, from start, due and submit times in ns since one origin.
+fn percentiles(starts: &[AtomicU64], due: &[u64], submit: &[u64]) -> Percentiles {
+    let start: Vec<u64> = starts.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+    let mut waited: Vec<u64> = start
+        .iter()
+        .zip(submit)
+        .map(|(s, b)| s.saturating_sub(*b))
+        .collect();
+    // A task submitted early, within the pacing slack, counts from its submit.
+    let mut late: Vec<u64> = start
+        .iter()
+        .zip(due.iter().zip(submit))
+        .map(|(s, (d, b))| s.saturating_sub(*d.min(b)))
+        .collect();
+    waited.sort_unstable();
+    late.sort_unstable();
     let us = |v: u64| v as f64 / 1e3;
     Percentiles {
-        p50: us(crate::stats::quantile_sorted(&ns, 0.50)),
-        p99: us(crate::stats::quantile_sorted(&ns, 0.99)),
-        max: us(ns.last().copied().unwrap_or(0)),
+        p50: us(quantile_sorted(&waited, 0.50)),
+        p99: us(quantile_sorted(&waited, 0.99)),
+        max: us(waited.last().copied().unwrap_or(0)),
+        due_p99: us(quantile_sorted(&late, 0.99)),
     }
 }
 
@@ -274,6 +298,18 @@ mod tests {
             assert_eq!(report.idle.is_some(), kind == Kind::Idle);
             assert!(report.peak_threads >= 1);
         }
+    }
+
+    #[test]
+    fn late_submits_count_from_when_they_were_due() {
+        let starts: Vec<AtomicU64> = [150, 300, 400].map(AtomicU64::new).into();
+        // Task 0 went out early (at 50, due 100); tasks 1 and 2 were due at
+        // 200 and 300 but went out at 290 and 390, after a blocked submit.
+        let p = percentiles(&starts, &[100, 200, 300], &[50, 290, 390]);
+        assert_eq!((p.p50, p.p99, p.max), (0.01, 0.1, 0.1));
+        assert_eq!(p.due_p99, 0.1);
+        let p = percentiles(&starts, &[100, 100, 100], &[50, 290, 390]);
+        assert_eq!(p.due_p99, 0.3);
     }
 
     #[test]

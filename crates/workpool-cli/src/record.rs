@@ -42,7 +42,10 @@ use serde::{Deserialize, Serialize};
 ///   `peak_threads`: the most OS threads alive at once in any run, main
 ///   thread included.
 /// - `ideal_ms` (burst): tasks x work / cap.
-/// - `p50_us`, `p99_us`, `max_us` (latency): submit-to-start latency.
+/// - `p50_us`, `p99_us`, `max_us` (latency): submit-to-start latency;
+///   `due_p99_us`: p99 from when the task was due by the pacing schedule
+///   (or from its submit, if that was earlier), which also counts the wait
+///   a blocking submit imposes on the tasks after it.
 /// - `idle_ms`, `idle_cpu_ms`, `idle_cpu_pct`, `idle_threads` (idle): the
 ///   idle window, the CPU time the process used in it (10 ms resolution), as
 ///   a percentage of one core, and the threads alive at its end.
@@ -76,6 +79,7 @@ pub(crate) struct Record {
     pub(crate) p50_us: Option<f64>,
     pub(crate) p99_us: Option<f64>,
     pub(crate) max_us: Option<f64>,
+    pub(crate) due_p99_us: Option<f64>,
     pub(crate) idle_ms: Option<u64>,
     pub(crate) idle_cpu_ms: Option<u64>,
     pub(crate) idle_cpu_pct: Option<f64>,
@@ -145,6 +149,7 @@ impl Record {
             p50_us: None,
             p99_us: None,
             max_us: None,
+            due_p99_us: None,
             idle_ms: None,
             idle_cpu_ms: None,
             idle_cpu_pct: None,
@@ -204,6 +209,7 @@ impl Record {
         }
         if let Some(l) = r.latency_us {
             (rec.p50_us, rec.p99_us, rec.max_us) = (Some(l.p50), Some(l.p99), Some(l.max));
+            rec.due_p99_us = Some(l.due_p99);
         }
         if let Some(i) = r.idle {
             rec.idle_ms = Some(i.idle_ms);
@@ -250,6 +256,7 @@ mod tests {
                 p50: 1.0,
                 p99: run_ms,
                 max: 100.0,
+                due_p99: 200.0,
             }),
             idle: Some(IdleReport {
                 idle_ms: 2000,
@@ -348,6 +355,7 @@ mod tests {
         "p50_us",
         "p99_us",
         "max_us",
+        "due_p99_us",
         "idle_ms",
         "idle_cpu_ms",
         "idle_cpu_pct",

@@ -31,6 +31,7 @@ const FIELDS: &[&str] = &[
     "p50_us",
     "p99_us",
     "max_us",
+    "due_p99_us",
     "idle_ms",
     "idle_cpu_ms",
     "idle_cpu_pct",
