@@ -28,8 +28,9 @@ pub(crate) enum Command {
 /// Options of `workpool bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Smaller task counts and capacities, so that the whole run takes under a
-    /// minute on 2 cores; the tables say which sizes ran.
+    /// Smaller task counts and capacities and one run per pair (unless
+    /// --runs says otherwise), so that the whole run takes under a minute on
+    /// 2 cores; the tables say which sizes ran.
     #[arg(long)]
     pub(crate) quick: bool,
 
@@ -51,7 +52,7 @@ pub(crate) struct BenchArgs {
     pub(crate) cap: Option<usize>,
 
     /// Runs per pair; tables show the median (and the highest peak memory and
-    /// thread count of the runs). Default: 3.
+    /// thread count of the runs). Default: 3, or 1 with --quick.
     #[arg(long, value_name = "N", value_parser = runs)]
     pub(crate) runs: Option<usize>,
 
@@ -115,7 +116,8 @@ pub(crate) enum Impl {
     /// rusty_pool with core and max size `cap`.
     #[value(name = "rusty_pool")]
     RustyPool,
-    /// The floor, no pool: one bounded crossbeam channel drained by `cap` threads.
+    /// No pool, the floor: one bounded crossbeam channel drained by `cap`
+    /// threads.
     Crossbeam,
 }
 
