@@ -7,7 +7,8 @@ use crate::plan::Point;
 use crate::probe::Machine;
 use crate::record::{Record, Status};
 use crate::table::sig3;
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::{SegmentValue, ValueFormatter};
 use plotters::prelude::*;
 use std::error::Error;
 use std::path::Path;
@@ -27,6 +28,8 @@ struct Bars {
 struct Lines {
     title: String,
     x_name: &'static str,
+    /// A log-scaled y axis, for figures that span orders of magnitude.
+    log_y: bool,
     lines: Vec<(String, Vec<(f64, f64)>)>,
 }
 
@@ -81,37 +84,43 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
             bars: rs.iter().map(|r| (r.imp.clone(), value(r, f))).collect(),
         }));
     }
-    let sweep =
-        |kind: Kind, title: &str, x_name, x: fn(&Record) -> f64, y: fn(&Record) -> Option<f64>| {
-            let rows: Vec<&Vec<Record>> = points
-                .iter()
-                .zip(records)
-                .filter(|(p, _)| p.workload == Workload::Scaling && p.kind == kind)
-                .map(|(_, r)| r)
-                .collect();
-            let first = rows.first()?;
-            let lines = (0..first.len())
-                .map(|i| {
-                    let pts = rows
-                        .iter()
-                        .filter_map(|rs| {
-                            let r = &rs[i];
-                            value(r, y).map(|v| (x(r), v))
-                        })
-                        .collect();
-                    (first[i].imp.clone(), pts)
-                })
-                .collect();
-            Some(Panel::Lines(Lines {
-                title: title.to_owned(),
-                x_name,
-                lines,
-            }))
-        };
+    let sweep = |kind: Kind,
+                 title: &str,
+                 x_name,
+                 log_y,
+                 x: fn(&Record) -> f64,
+                 y: fn(&Record) -> Option<f64>| {
+        let rows: Vec<&Vec<Record>> = points
+            .iter()
+            .zip(records)
+            .filter(|(p, _)| p.workload == Workload::Scaling && p.kind == kind)
+            .map(|(_, r)| r)
+            .collect();
+        let first = rows.first()?;
+        let lines = (0..first.len())
+            .map(|i| {
+                let pts = rows
+                    .iter()
+                    .filter_map(|rs| {
+                        let r = &rs[i];
+                        value(r, y).map(|v| (x(r), v))
+                    })
+                    .collect();
+                (first[i].imp.clone(), pts)
+            })
+            .collect();
+        Some(Panel::Lines(Lines {
+            title: title.to_owned(),
+            x_name,
+            log_y,
+            lines,
+        }))
+    };
     out.extend(sweep(
         Kind::Empty,
-        "scaling: ns per empty task (lower is better)",
+        "scaling: ns per empty task, log scale (lower is better)",
         "tasks",
+        true,
         |r| r.tasks as f64,
         |r| r.ns_per_task,
     ));
@@ -119,6 +128,7 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
         Kind::Sleep,
         "scaling: wall ms of 10 waves of sleep tasks",
         "cap",
+        false,
         |r| r.cap as f64,
         |r| r.wall_ms,
     ));
@@ -126,6 +136,7 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
         Kind::Sleep,
         "scaling: peak RSS MB of 10 waves of sleep tasks",
         "cap",
+        false,
         |r| r.cap as f64,
         |r| r.peak_rss_mb,
     ));
@@ -139,16 +150,19 @@ where
     let top = b.bars.iter().filter_map(|(_, v)| *v).fold(0.0, f64::max);
     let top = if top > 0.0 { top * 1.25 } else { 1.0 };
     let n = b.bars.len();
+    // A segmented 0..k axis has k + 1 segments; 0..0 would have no width.
+    let last = n.saturating_sub(1).max(1);
     let names: Vec<String> = b.bars.iter().map(|(n, _)| n.clone()).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(&b.title, (FONT, 16))
         .margin(8)
         .x_label_area_size(24)
         .y_label_area_size(110)
-        .build_cartesian_2d(0.0..top, (0..n).into_segmented())?;
+        .build_cartesian_2d(0.0..top, (0..last).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(TRANSPARENT)
         .y_labels(n)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
@@ -185,9 +199,9 @@ where
     DB::ErrorType: 'static,
 {
     let all = l.lines.iter().flat_map(|(_, pts)| pts.iter());
-    let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, 0.0f64);
     for &(x, y) in all {
-        (x0, x1, y1) = (x0.min(x), x1.max(x), y1.max(y));
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     if x0 > x1 {
         return Ok(());
@@ -195,15 +209,36 @@ where
     if x0 == x1 {
         (x0, x1) = (x0 / 2.0, x1 * 2.0);
     }
-    let mut chart = ChartBuilder::on(area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(&l.title, (FONT, 16))
         .margin(8)
         .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d((x0..x1).log_scale(), 0.0..(y1 * 1.15).max(1e-9))?;
+        .y_label_area_size(50);
+    let x = (x0..x1).log_scale();
+    if l.log_y {
+        let y = (y0.max(1e-3) / 1.5..y1.max(1e-3) * 1.5).log_scale();
+        plot(builder.build_cartesian_2d(x, y)?, l)
+    } else {
+        plot(
+            builder.build_cartesian_2d(x, 0.0..(y1 * 1.15).max(1e-9))?,
+            l,
+        )
+    }
+}
+
+fn plot<'a, DB, Y>(mut chart: ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, Y>>, l: &Lines) -> Res
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let points = l.lines.iter().map(|(_, p)| p.len()).max().unwrap_or(1);
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc(l.x_name)
+        .x_labels(points + 1)
         .x_label_formatter(&|v| sig3(*v))
         .y_label_formatter(&|v| sig3(*v))
         .label_style((FONT, 12))
