@@ -115,8 +115,10 @@ pub(crate) fn spin(iters: u64) {
 /// Each thread keeps its fastest of a few timings (interference only ever
 /// slows a timing down); the slowest thread sets the figure.
 pub(crate) fn calibrate_spin() -> f64 {
-    const TURNS: u64 = 4_000_000;
-    const ROUNDS: usize = 5;
+    // Many short rounds: on a shared machine, the more rounds, the likelier
+    // one of them ran with every core to itself.
+    const TURNS: u64 = 2_000_000;
+    const ROUNDS: usize = 20;
     let cores = probe::cores();
     let barrier = std::sync::Barrier::new(cores);
     let slowest = thread::scope(|s| {
