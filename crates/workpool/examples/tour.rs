@@ -44,26 +44,33 @@ fn sums() -> Res {
 }
 
 fn backpressure() -> Res {
-    let pool = Pool::builder().capacity(2).nonblocking(true).build()?;
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Arc::new(std::sync::Mutex::new(gate));
-    let (mut accepted, mut refused) = (0, 0);
-    for _ in 0..10 {
-        let gate = Arc::clone(&gate);
-        match pool.submit(move || {
-            let _ = gate.lock().unwrap().recv();
-        }) {
-            Ok(()) => accepted += 1,
-            Err(PoolError::Overloaded) => refused += 1,
-            Err(e) => return Err(e.into()),
+    for queue in [0, 3] {
+        let pool = Pool::builder()
+            .capacity(2)
+            .queue_capacity(queue)
+            .nonblocking(true)
+            .build()?;
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..10 {
+            let gate = Arc::clone(&gate);
+            match pool.submit(move || {
+                let _ = gate.lock().unwrap().recv();
+            }) {
+                Ok(()) => accepted += 1,
+                Err(PoolError::Overloaded) => refused += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
+        println!(
+            "2. nonblocking pool of 2, queue_capacity {queue}, 10 blocking tasks: {accepted} accepted, {refused} refused with Overloaded, busy {}, queued {}",
+            pool.busy(),
+            pool.queued()
+        );
+        drop(release);
+        pool.release_timeout(Duration::from_secs(10))?;
     }
-    println!(
-        "2. nonblocking pool of 2, 10 blocking tasks: {accepted} accepted, {refused} refused with Overloaded, busy {}",
-        pool.busy()
-    );
-    drop(release);
-    pool.release_timeout(Duration::from_secs(10))?;
     Ok(())
 }
 
@@ -203,16 +210,21 @@ fn throughput(cores: usize) -> Res {
         Ok(start.elapsed())
     };
 
-    let pool = Pool::new(cores)?;
-    let tasks = 200_000;
-    let took = run(&pool, tasks, || {})?;
-    println!(
-        "7. {tasks} empty tasks on {cores} workers: {:?}, {:.2} M tasks/s, {:.0} ns/task",
-        took,
-        tasks as f64 / took.as_secs_f64() / 1e6,
-        took.as_nanos() as f64 / tasks as f64
-    );
-    pool.release_timeout(Duration::from_secs(10))?;
+    for queue in [0, 1024] {
+        let pool = Pool::builder()
+            .capacity(cores)
+            .queue_capacity(queue)
+            .build()?;
+        let tasks = 200_000;
+        let took = run(&pool, tasks, || {})?;
+        println!(
+            "7. {tasks} empty tasks on {cores} workers, queue_capacity {queue}: {:?}, {:.2} M tasks/s, {:.0} ns/task",
+            took,
+            tasks as f64 / took.as_secs_f64() / 1e6,
+            took.as_nanos() as f64 / tasks as f64
+        );
+        pool.release_timeout(Duration::from_secs(10))?;
+    }
 
     let pool = Pool::new(1_000)?;
     let tasks = 10_000;

@@ -567,10 +567,10 @@ impl Inner {
         {
             return None;
         }
-        self.hot.fetch_add(1, Ordering::SeqCst);
         // Dekker with the blocking path of `submit`: we are published as
         // hot; now look for a submitter that blocked before it could see us.
-        fence(Ordering::SeqCst);
+        // The `SeqCst` read-modify-write orders the load after it; no fence.
+        self.hot.fetch_add(1, Ordering::SeqCst);
         if gauges.waiting.load(Ordering::SeqCst) != 0 {
             let _state = sync::lock(&self.state);
             self.capacity_freed.notify_one();
