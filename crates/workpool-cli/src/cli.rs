@@ -96,9 +96,9 @@ pub(crate) struct OneArgs {
     pub(crate) idle_ms: u64,
 }
 
-/// The implementations `bench` compares. threadfin is not among them: it pins
-/// `once_cell <= 1.14`, which the workspace's lockfile only accepts by
-/// downgrading the library's dev-dependencies.
+/// The implementations `bench` compares. threadfin pins `once_cell <= 1.14`,
+/// so the workspace's lockfile holds once_cell 1.14 (which costs only older
+/// versions of the library's dev-dependencies: proptest 1.11, tempfile 3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub(crate) enum Impl {
     /// workpool with default options, capacity = cap.
@@ -116,6 +116,9 @@ pub(crate) enum Impl {
     /// rusty_pool with core and max size `cap`.
     #[value(name = "rusty_pool")]
     RustyPool,
+    /// threadfin with 0 to `cap` threads and no queue limit (the closest
+    /// match in features: min/max threads, queue limit, joinable tasks).
+    Threadfin,
     /// No pool, the floor: one bounded crossbeam channel drained by `cap`
     /// threads.
     Crossbeam,
@@ -123,7 +126,7 @@ pub(crate) enum Impl {
 
 impl Impl {
     /// Every implementation, in table order.
-    pub(crate) const ALL: [Impl; 8] = [
+    pub(crate) const ALL: [Impl; 9] = [
         Impl::Workpool,
         Impl::WorkpoolQueue,
         Impl::Thread,
@@ -131,6 +134,7 @@ impl Impl {
         Impl::Rayon,
         Impl::Tokio,
         Impl::RustyPool,
+        Impl::Threadfin,
         Impl::Crossbeam,
     ];
 
@@ -144,6 +148,7 @@ impl Impl {
             Impl::Rayon => "rayon",
             Impl::Tokio => "tokio",
             Impl::RustyPool => "rusty_pool",
+            Impl::Threadfin => "threadfin",
             Impl::Crossbeam => "crossbeam",
         }
     }

@@ -39,6 +39,7 @@ pub(crate) enum Runner {
         handle: tokio::runtime::Handle,
     },
     RustyPool(rusty_pool::ThreadPool),
+    Threadfin(threadfin::ThreadPool),
     Crossbeam {
         jobs: Sender<Job>,
         threads: Vec<JoinHandle<()>>,
@@ -54,6 +55,7 @@ impl fmt::Debug for Runner {
             Runner::Rayon(_) => "Rayon",
             Runner::Tokio { .. } => "Tokio",
             Runner::RustyPool(_) => "RustyPool",
+            Runner::Threadfin(_) => "Threadfin",
             Runner::Crossbeam { .. } => "Crossbeam",
         };
         write!(f, "Runner::{name} {{ .. }}")
@@ -102,6 +104,7 @@ impl Runner {
                     .max_size(cap)
                     .build(),
             ),
+            Impl::Threadfin => Runner::Threadfin(threadfin::builder().size(0..cap).build()),
             Impl::Crossbeam => {
                 let (jobs, rx) = crossbeam_channel::bounded::<Job>(FLOOR_SLOTS);
                 let threads = (0..cap)
@@ -161,6 +164,11 @@ impl Runner {
                 pool.execute(task);
                 Ok(())
             }
+            Runner::Threadfin(pool) => {
+                // Dropping the task handle detaches it; it still runs.
+                drop(pool.execute(task));
+                Ok(())
+            }
             Runner::Crossbeam { jobs, .. } => jobs
                 .send(Box::new(task))
                 .map_err(|_| "the channel closed".to_owned()),
@@ -195,6 +203,13 @@ impl Runner {
             Runner::RustyPool(pool) => {
                 pool.shutdown_join_timeout(SHUTDOWN);
                 Ok(())
+            }
+            Runner::Threadfin(pool) => {
+                if pool.join_timeout(SHUTDOWN) {
+                    Ok(())
+                } else {
+                    Err("threadfin's threads did not exit in time".to_owned())
+                }
             }
             Runner::Crossbeam { jobs, threads } => {
                 drop(jobs);

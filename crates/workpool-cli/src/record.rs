@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// - `kind`: what the process ran: the workload's name, or for `scaling`
 ///   `empty` (the task-count sweep) or `sleep` (the capacity sweep).
 /// - `impl`: `workpool`, `workpool-queue`, `thread`, `threadpool`, `rayon`,
-///   `tokio`, `rusty_pool` or `crossbeam`.
+///   `tokio`, `rusty_pool`, `threadfin` or `crossbeam`.
 /// - `tasks`: tasks per run; `cap`: the most threads running tasks.
 /// - `quick`: whether `--quick` sizes ran.
 /// - `runs`: runs asked for; `samples`: the main figure of each run.
