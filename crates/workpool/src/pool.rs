@@ -433,11 +433,25 @@ impl fmt::Debug for Pool {
 impl Inner {
     /// Gives a refused task back with the error (see `MultiPool::submit`).
     fn submit(self: &Arc<Self>, task: Task) -> Result<(), (PoolError, Task)> {
-        let mut task = match self.try_lock_free(task) {
-            Ok(()) => return Ok(()),
-            Err(task) => task,
-        };
         let backoff = Backoff::new();
+        let mut task = task;
+        // A full pool of short tasks frees a hot worker or a queue slot
+        // within microseconds: wait for one here, without the lock, rather
+        // than go through it for every try.
+        loop {
+            task = match self.try_lock_free(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            };
+            if !sync::SPIN
+                || self.config.nonblocking
+                || backoff.is_completed()
+                || !self.no_room_hint()
+            {
+                break;
+            }
+            backoff.snooze();
+        }
         let mut state = sync::lock(&self.state);
         loop {
             if state.closed {
