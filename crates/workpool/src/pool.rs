@@ -145,6 +145,8 @@ pub(crate) struct Inner {
     /// Hot workers not yet claimed by a submitter (`try_handoff`). On a line
     /// of its own: every task of a busy pool touches it twice.
     hot: CachePadded<AtomicUsize>,
+    /// With a queue: workers spinning for a queued task (`next_queued`).
+    spinners: CachePadded<AtomicUsize>,
 }
 
 /// Takes one off `count` if it is above zero; returns whether it did.
@@ -163,6 +165,8 @@ struct Config {
     disable_purge: bool,
     thread_name: String,
     stack_size: Option<usize>,
+    /// The most workers that spin for a next task at once: the CPUs.
+    spinners: usize,
 }
 
 #[derive(Default)]
@@ -247,6 +251,7 @@ impl Pool {
                 disable_purge: builder.disable_purge,
                 thread_name: builder.thread_name,
                 stack_size: builder.stack_size,
+                spinners: std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
             gauges: Gauges::default(),
             next_worker_no: AtomicUsize::new(0),
@@ -255,6 +260,7 @@ impl Pool {
             pushers: AtomicUsize::new(0),
             handoff: SegQueue::new(),
             hot: CachePadded::new(AtomicUsize::new(0)),
+            spinners: CachePadded::new(AtomicUsize::new(0)),
         });
         inner.gauges.capacity.store(capacity, Ordering::Relaxed);
         let pool = Pool { inner };
@@ -578,6 +584,9 @@ impl Inner {
             || !sync::SPIN
             || gauges.closed.load(Ordering::SeqCst)
             || gauges.workers.load(Ordering::SeqCst) > gauges.capacity.load(Ordering::SeqCst)
+            // With a core's worth of workers already spinning, more would only
+            // take the cores from the tasks and from the submitter.
+            || self.hot.load(Ordering::Relaxed) >= self.config.spinners
         {
             return None;
         }
@@ -720,17 +729,31 @@ impl Inner {
     /// spinning briefly for it before the worker goes idle.
     pub(crate) fn next_queued(&self) -> Option<Task> {
         let queue = self.queue.as_ref()?;
+        if let Some(task) = queue.pop() {
+            self.after_dequeue();
+            return Some(task);
+        }
+        // At most a core's worth of workers spin for the queue (see
+        // `next_handed`); the count is paid only once the queue runs dry.
+        if !sync::SPIN || self.spinners.fetch_add(1, Ordering::Relaxed) >= self.config.spinners {
+            self.spinners.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
         let backoff = Backoff::new();
-        loop {
+        let task = loop {
             if let Some(task) = queue.pop() {
-                self.after_dequeue();
-                return Some(task);
+                break Some(task);
             }
-            if !sync::SPIN || backoff.is_completed() {
-                return None;
+            if backoff.is_completed() {
+                break None;
             }
             backoff.snooze();
+        };
+        self.spinners.fetch_sub(1, Ordering::Relaxed);
+        if task.is_some() {
+            self.after_dequeue();
         }
+        task
     }
 
     /// Starts a worker for `task`. The caller has counted it in

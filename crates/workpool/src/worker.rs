@@ -9,9 +9,7 @@
 //! task and an exit order at once, and a task handed over is always run.
 
 use crate::pool::Inner;
-use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{self, Arc, Condvar, Mutex};
-use crossbeam_utils::Backoff;
 
 /// A task as the pool stores it: the only allocation per task is this box.
 pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
@@ -35,9 +33,6 @@ pub(crate) enum Order {
 
 /// One worker's inbox: at most one order at a time.
 pub(crate) struct Mailbox {
-    /// Set by the sender once `slot` holds an order, so that a worker spinning
-    /// before it parks notices without taking the lock.
-    ready: AtomicBool,
     slot: Mutex<Slot>,
     wakeup: Condvar,
 }
@@ -58,7 +53,6 @@ impl std::fmt::Debug for Mailbox {
 impl Mailbox {
     pub(crate) fn new() -> Self {
         Mailbox {
-            ready: AtomicBool::new(false),
             slot: Mutex::new(Slot {
                 order: None,
                 parked: false,
@@ -73,7 +67,6 @@ impl Mailbox {
         let mut slot = sync::lock(&self.slot);
         debug_assert!(slot.order.is_none(), "a worker got two orders at once");
         slot.order = Some(order);
-        self.ready.store(true, Ordering::Release);
         let parked = slot.parked;
         drop(slot);
         // Notify after unlocking so the woken worker does not block on the lock
@@ -84,19 +77,13 @@ impl Mailbox {
         }
     }
 
-    /// Waits for the next order: spins briefly (a busy pool hands the next
-    /// task within microseconds, and a park/unpark costs far more), then parks.
+    /// Waits for the next order, parked: a worker gets here only after it
+    /// has spun for a next task already (`Inner::next_handed`,
+    /// `Inner::next_queued`), or as one of `min_workers`.
     pub(crate) fn recv(&self) -> Order {
-        if sync::SPIN {
-            let backoff = Backoff::new();
-            while !self.ready.load(Ordering::Acquire) && !backoff.is_completed() {
-                backoff.snooze();
-            }
-        }
         let mut slot = sync::lock(&self.slot);
         loop {
             if let Some(order) = slot.order.take() {
-                self.ready.store(false, Ordering::Relaxed);
                 return order;
             }
             slot.parked = true;
