@@ -1,7 +1,7 @@
 //! `workpool bench`: plans the points, runs every run of every pair in a
 //! child process of its own, and prints, writes and draws the results.
 
-use crate::child::{self, ChildReport};
+use crate::child::ChildReport;
 use crate::cli::{dedup, BenchArgs, Impl, Workload};
 use crate::plan::{self, Point, Sizes};
 use crate::probe::{self, Machine};
@@ -38,7 +38,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     };
     let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let spin_per_us = child::calibrate_spin();
     let timeout = Duration::from_secs(args.timeout);
 
     let planned: Vec<Vec<Option<usize>>> = points
@@ -87,7 +86,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                     tasks,
                     point.cap
                 ));
-                match run_child(&exe, imp, point, tasks, spin_per_us, timeout) {
+                match run_child(&exe, imp, point, tasks, timeout) {
                     Ok(r) => reports.push(r),
                     Err(e) => failure = failure.or(Some(format!("run {run}: {e}"))),
                 }
@@ -156,7 +155,6 @@ fn run_child(
     imp: Impl,
     point: &Point,
     tasks: usize,
-    spin_per_us: f64,
     timeout: Duration,
 ) -> Result<ChildReport, String> {
     let mut child = Command::new(exe)
@@ -165,7 +163,6 @@ fn run_child(
         .args(["--kind", point.kind.name()])
         .args(["--tasks", &tasks.to_string()])
         .args(["--cap", &point.cap.to_string()])
-        .args(["--spin-per-us", &spin_per_us.to_string()])
         .args(["--work-us", &point.work_us.to_string()])
         .args(["--sleep-ms", &point.sleep_ms.to_string()])
         .args(["--idle-ms", &point.idle_ms.to_string()])

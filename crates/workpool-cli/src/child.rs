@@ -6,7 +6,6 @@ use crate::peers::Runner;
 use crate::probe::{self, ThreadSampler};
 use crate::stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
-use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::thread;
@@ -99,52 +98,16 @@ impl Done {
     }
 }
 
-/// Burns CPU for `iters` loop turns; `black_box` keeps the loop from being
-/// folded away.
+/// Keeps the CPU busy for `work`, by the clock: a task is as long on a slow
+/// core, a shared one or a fast one, so `burst`'s ideal time (tasks x work /
+/// cap) is exact and no calibration is needed. A task preempted midway still
+/// ends on time, so the ideal measures the pool's dispatch, not the host.
 #[inline]
-pub(crate) fn spin(iters: u64) {
-    for i in 0..iters {
-        black_box(i);
+pub(crate) fn busy_for(work: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < work {
+        std::hint::spin_loop();
     }
-}
-
-/// Turns of [`spin`] per microsecond on this machine with every core
-/// spinning at once, as every worker of a busy pool does: on cores that share
-/// a physical core (SMT) or a power budget, a lone thread spins faster, and
-/// a task calibrated on it would take longer in the pool than it says.
-/// Each thread keeps its fastest of a few timings (interference only ever
-/// slows a timing down); the slowest thread sets the figure.
-pub(crate) fn calibrate_spin() -> f64 {
-    // Many short rounds: on a shared machine, the more rounds, the likelier
-    // one of them ran with every core to itself.
-    const TURNS: u64 = 2_000_000;
-    const ROUNDS: usize = 20;
-    let cores = probe::cores();
-    let barrier = std::sync::Barrier::new(cores);
-    let slowest = thread::scope(|s| {
-        let timers: Vec<_> = (0..cores)
-            .map(|_| {
-                s.spawn(|| {
-                    spin(TURNS / 4);
-                    (0..ROUNDS)
-                        .map(|_| {
-                            barrier.wait();
-                            let start = Instant::now();
-                            spin(TURNS);
-                            start.elapsed()
-                        })
-                        .min()
-                        .unwrap_or(Duration::from_micros(1))
-                })
-            })
-            .collect();
-        timers
-            .into_iter()
-            .map(|t| t.join().unwrap_or(Duration::from_micros(1)))
-            .max()
-            .unwrap_or(Duration::from_micros(1))
-    });
-    TURNS as f64 / (slowest.as_secs_f64() * 1e6).max(1e-9)
 }
 
 /// Submit-to-start latency is measured against this sleep granularity: a
@@ -157,12 +120,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs one workload once and returns its figures.
 pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
-    let spin_per_us = if args.spin_per_us > 0.0 {
-        args.spin_per_us
-    } else {
-        calibrate_spin()
-    };
-    let work_iters = (spin_per_us * args.work_us as f64).round() as u64;
+    let work = Duration::from_micros(args.work_us);
     let tasks = args.tasks;
     let done = Done::leak(tasks);
 
@@ -190,7 +148,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
         Kind::Burst => {
             for _ in 0..tasks {
                 runner.submit(move || {
-                    spin(work_iters);
+                    busy_for(work);
                     done.tick();
                 })?;
             }
@@ -220,7 +178,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
                 submit_ns.push(t0.elapsed().as_nanos() as u64);
                 runner.submit(move || {
                     slot.store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    spin(work_iters);
+                    busy_for(work);
                     done.tick();
                 })?;
             }
@@ -299,7 +257,6 @@ mod tests {
             kind,
             tasks,
             cap: 2,
-            spin_per_us: 100.0,
             work_us: 20,
             sleep_ms: 1,
             idle_ms: 20,
@@ -336,7 +293,9 @@ mod tests {
     }
 
     #[test]
-    fn spin_calibration_is_positive() {
-        assert!(calibrate_spin() > 0.0);
+    fn busy_for_lasts_at_least_its_work() {
+        let start = Instant::now();
+        busy_for(Duration::from_micros(300));
+        assert!(start.elapsed() >= Duration::from_micros(300));
     }
 }

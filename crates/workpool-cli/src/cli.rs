@@ -81,11 +81,8 @@ pub(crate) struct OneArgs {
     pub(crate) tasks: usize,
     #[arg(long, value_parser = positive)]
     pub(crate) cap: usize,
-    /// Spin-loop iterations per microsecond of CPU work; calibrated by the
-    /// parent so that every child does the same work. 0: calibrate here.
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) spin_per_us: f64,
-    /// CPU work per task of `burst` and `latency`, in microseconds.
+    /// CPU work per task of `burst` and `latency`, in microseconds, timed
+    /// by the clock.
     #[arg(long, default_value_t = 50)]
     pub(crate) work_us: u64,
     /// Sleep per task of `sleep`, in milliseconds.
