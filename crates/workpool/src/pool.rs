@@ -16,10 +16,12 @@
 //! 3. Otherwise the task is queued if the queue has room, or handed to a
 //!    worker that turned hot meanwhile.
 //! 4. Otherwise the caller fails with `Overloaded` (nonblocking, or too many
-//!    blocked callers already), or spins briefly and then blocks on
-//!    `capacity_freed` until a worker goes idle or exits, a queued task is
-//!    taken, `tune` grows the pool, the purge ends workers, or `release`
-//!    closes it.
+//!    blocked callers already), or spins briefly and then blocks with its
+//!    task deposited: the next worker to free up takes the task and starts
+//!    it at once, then wakes the caller (`take_deposit`); a queued task
+//!    taken, `tune` growing the pool, the purge ending workers, a worker
+//!    leaving, or `release` wake it to try again or give up
+//!    (`wake_depositors`).
 //!
 //! # The queue, without the lock
 //!
@@ -70,7 +72,7 @@ use crate::worker::{self, Idle, Mailbox, Order, Task};
 use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::{Backoff, CachePadded};
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
@@ -113,8 +115,6 @@ pub struct Pool {
 /// What the workers, the purge thread and every [`Pool`] handle share.
 pub(crate) struct Inner {
     state: Mutex<State>,
-    /// Blocked submitters wait here for capacity.
-    capacity_freed: Condvar,
     /// The purge thread sleeps here between rounds; `release` wakes it.
     purge_wakeup: Condvar,
     threads: Mutex<Registry>,
@@ -183,8 +183,14 @@ struct State {
     idle: IdleWorkers<Arc<Mailbox>>,
     /// Workers holding a place under the capacity: busy + idle.
     workers: usize,
-    /// Callers blocked in `submit`.
+    /// Callers blocked in `submit` whose task no worker has taken yet.
     waiting: usize,
+    /// The tasks of blocked submitters, oldest first: a worker that frees up
+    /// takes one from here and starts it at once, rather than wake the
+    /// submitter and wait for the OS to run it.
+    deposits: VecDeque<Deposit>,
+    /// Numbers deposits, so a woken submitter can find its own.
+    next_deposit: u64,
     /// `UNBOUNDED` for an unbounded pool.
     capacity: usize,
     closed: bool,
@@ -192,6 +198,17 @@ struct State {
     epoch: u64,
     /// OS threads of the pool counted as started and not yet finished.
     threads: usize,
+}
+
+/// A submitter blocked in `submit`, with its task.
+struct Deposit {
+    id: u64,
+    task: Task,
+    /// Set when the submitter should take its task back and try again
+    /// (room appeared: `tune`, the purge, an exit) or give up (`release`).
+    retry: bool,
+    /// The submitter waits here, under the pool's lock.
+    wake: Arc<Condvar>,
 }
 
 /// The pool's OS threads, so that `release_timeout` can join them.
@@ -229,12 +246,13 @@ impl Pool {
                 idle: IdleWorkers::new(),
                 workers: 0,
                 waiting: 0,
+                deposits: VecDeque::new(),
+                next_deposit: 0,
                 capacity,
                 closed: false,
                 epoch: 0,
                 threads: 0,
             }),
-            capacity_freed: Condvar::new(),
             purge_wakeup: Condvar::new(),
             threads: Mutex::new(Registry {
                 live: HashMap::new(),
@@ -510,7 +528,7 @@ impl Inner {
             self.set_waiting_gauge(&state);
             // Dekker with `after_dequeue` and `next_handed`: `waiting` is
             // published, so a queue slot freed or a worker turning hot after
-            // this look wakes us.
+            // this look finds our deposit.
             fence(Ordering::SeqCst);
             task = match self.place_at_capacity(task) {
                 Ok(()) => {
@@ -520,9 +538,51 @@ impl Inner {
                 }
                 Err(task) => task,
             };
-            state = sync::wait(&self.capacity_freed, state);
-            state.waiting -= 1;
-            self.set_waiting_gauge(&state);
+            let id = state.next_deposit;
+            state.next_deposit += 1;
+            let wake = Arc::new(Condvar::new());
+            state.deposits.push_back(Deposit {
+                id,
+                task,
+                retry: false,
+                wake: Arc::clone(&wake),
+            });
+            loop {
+                state = sync::wait(&wake, state);
+                let Some(at) = state.deposits.iter().position(|d| d.id == id) else {
+                    // A worker took the task: it runs now.
+                    return Ok(());
+                };
+                if state.deposits[at].retry || state.closed {
+                    let deposit = state.deposits.remove(at).expect("found above");
+                    state.waiting -= 1;
+                    self.set_waiting_gauge(&state);
+                    task = deposit.task;
+                    break;
+                }
+                // A spurious wake-up: keep waiting.
+            }
+        }
+    }
+
+    /// Under the lock: takes the oldest deposited task, for a worker that
+    /// is free to run it now, and wakes its submitter.
+    fn take_deposit(&self, state: &mut State) -> Option<Task> {
+        let deposit = state.deposits.pop_front()?;
+        state.waiting -= 1;
+        self.set_waiting_gauge(state);
+        deposit.wake.notify_one();
+        Some(deposit.task)
+    }
+
+    /// Under the lock: tells blocked submitters (the oldest, or all) to take
+    /// their task back and try again, because room may have appeared or the
+    /// pool closed.
+    fn wake_depositors(&self, state: &mut State, all: bool) {
+        let n = if all { state.deposits.len() } else { 1 };
+        for deposit in state.deposits.iter_mut().take(n) {
+            deposit.retry = true;
+            deposit.wake.notify_one();
         }
     }
 
@@ -587,16 +647,18 @@ impl Inner {
             // With a core's worth of workers already spinning, more would only
             // take the cores from the tasks and from the submitter.
             || self.hot.load(Ordering::Relaxed) >= self.config.spinners
+            // A blocked submitter's task is waiting: `worker_idle` takes it.
+            || gauges.waiting.load(Ordering::SeqCst) != 0
         {
             return None;
         }
         // Dekker with the blocking path of `submit`: we are published as
-        // hot; now look for a submitter that blocked before it could see us.
+        // hot; now look for a submitter that blocked before it could see us,
+        // and take its deposit (`worker_idle`) unless one claimed us already.
         // The `SeqCst` read-modify-write orders the load after it; no fence.
         self.hot.fetch_add(1, Ordering::SeqCst);
-        if gauges.waiting.load(Ordering::SeqCst) != 0 {
-            let _state = sync::lock(&self.state);
-            self.capacity_freed.notify_one();
+        if gauges.waiting.load(Ordering::SeqCst) != 0 && take_one(&self.hot) {
+            return None;
         }
         let backoff = Backoff::new();
         loop {
@@ -669,8 +731,7 @@ impl Inner {
         // look for a submitter that published `waiting` before it could see it.
         fence(Ordering::SeqCst);
         if self.gauges.waiting.load(Ordering::SeqCst) != 0 {
-            let _state = sync::lock(&self.state);
-            self.capacity_freed.notify_one();
+            self.wake_depositors(&mut sync::lock(&self.state), false);
         }
     }
 
@@ -776,9 +837,7 @@ impl Inner {
             let mut state = sync::lock(&self.state);
             state.workers -= 1;
             self.set_workers_gauge(&state);
-            if state.waiting > 0 {
-                self.capacity_freed.notify_one();
-            }
+            self.wake_depositors(&mut state, false);
             self.thread_gone(&mut state);
             let error = PoolError::SpawnFailed {
                 reason: e.to_string(),
@@ -831,9 +890,7 @@ impl Inner {
             state.idle.push(worker, now);
         }
         self.set_idle_gauge(&state);
-        if state.waiting > 0 {
-            self.capacity_freed.notify_all();
-        }
+        self.wake_depositors(&mut state, true);
         Ok(())
     }
 
@@ -936,16 +993,14 @@ impl Inner {
         if state.closed || state.workers > state.capacity {
             state.workers -= 1;
             self.set_workers_gauge(&state);
-            if state.waiting > 0 {
-                self.capacity_freed.notify_one();
-            }
+            self.wake_depositors(&mut state, false);
             return Idle::Exit;
+        }
+        if let Some(task) = self.take_deposit(&mut state) {
+            return Idle::Run(task);
         }
         state.idle.push(Arc::clone(mailbox), now);
         self.set_idle_gauge(&state);
-        if state.waiting > 0 {
-            self.capacity_freed.notify_one();
-        }
         drop(state);
         if let Some(queue) = &self.queue {
             // Dekker with `after_enqueue`: we are published as idle; now look
@@ -969,8 +1024,8 @@ impl Inner {
         let grew = capacity > state.capacity;
         state.capacity = capacity;
         self.gauges.capacity.store(capacity, Ordering::SeqCst);
-        if grew && state.waiting > 0 {
-            self.capacity_freed.notify_all();
+        if grew {
+            self.wake_depositors(&mut state, true);
         }
         // Idle workers above the new capacity end now, oldest first, so the
         // capacity holds for the next tasks too; busy ones end lazily as
@@ -999,7 +1054,7 @@ impl Inner {
         }
         state.closed = true;
         self.gauges.closed.store(true, Ordering::SeqCst);
-        self.capacity_freed.notify_all();
+        self.wake_depositors(&mut state, true);
         self.purge_wakeup.notify_all();
         if self.queue.is_some() {
             // A lock-free push that saw the pool open may still be in flight;
@@ -1126,9 +1181,7 @@ impl Inner {
                 state.workers -= expired.len();
                 self.set_workers_gauge(&state);
                 self.set_idle_gauge(&state);
-                if state.waiting > 0 {
-                    self.capacity_freed.notify_all();
-                }
+                self.wake_depositors(&mut state, true);
             }
             drop(state);
             for worker in expired {
