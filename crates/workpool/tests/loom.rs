@@ -146,3 +146,22 @@ fn submitters_racing_for_a_min_worker_both_get_it_in_turn() {
         assert_eq!(ran.load(Ordering::SeqCst), 2);
     });
 }
+
+/// `tune` growing the pool racing the worker that frees up, while a
+/// submitter is blocked with its task deposited: the task runs exactly once,
+/// on the worker that freed up (which takes the deposit) or on a new one
+/// (the submitter, told to retry, takes its task back first).
+#[test]
+fn tune_up_racing_a_freed_worker_runs_a_deposited_task_once() {
+    model(|| {
+        let pool = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.submit(counting_task(&ran)).unwrap();
+        let submitter = submit_from_thread(&pool, &ran);
+        pool.tune(2).unwrap();
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.workers(), 0);
+    });
+}
