@@ -40,7 +40,7 @@ pub(crate) fn cpu_ticks() -> u64 {
     cpu_ticks_of(&stat).unwrap_or(0)
 }
 
-/// utime + stime from a /proc/[pid]/stat line. The command name (field 2) may
+/// utime + stime from a `/proc/[pid]/stat` line. The command name (field 2) may
 /// hold spaces and parentheses, so fields are counted after its last `)`.
 fn cpu_ticks_of(stat: &str) -> Option<u64> {
     let after = &stat[stat.rfind(')')? + 1..];
