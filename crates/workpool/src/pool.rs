@@ -138,10 +138,11 @@ pub(crate) struct Inner {
     queue: Option<ArrayQueue<Task>>,
     /// Lock-free pushes into `queue` in flight (see the module docs).
     pushers: AtomicUsize,
-    /// Without a queue: tasks on their way to hot workers (`try_handoff`).
-    /// Unbounded in type, bounded by `hot`: it never holds more tasks than
+    /// Without a queue: tasks on their way to hot workers (`try_handoff`),
+    /// or `None`, an order for one hot worker to exit (`retire_hot`).
+    /// Unbounded in type, bounded by `hot`: it never holds more entries than
     /// workers are polling it.
-    handoff: SegQueue<Task>,
+    handoff: SegQueue<Option<Task>>,
     /// Hot workers not yet claimed by a submitter (`try_handoff`). On a line
     /// of its own: every task of a busy pool touches it twice.
     hot: CachePadded<AtomicUsize>,
@@ -157,6 +158,16 @@ pub(crate) struct Inner {
 /// idle pool burns nothing measurable. At most a core's worth of workers
 /// do it at once.
 const HOT_FOR: Duration = Duration::from_micros(200);
+
+/// What a hot worker found (`Inner::next_handed`).
+pub(crate) enum Handed {
+    Task(Task),
+    /// An exit order from `tune` or `release`; the worker is no longer
+    /// counted in `workers`.
+    Retire,
+    /// Nothing: the worker goes the locked way (`Inner::worker_idle`).
+    Nothing,
+}
 
 /// Takes one off `count` if it is above zero; returns whether it did.
 fn take_one(count: &AtomicUsize) -> bool {
@@ -349,9 +360,10 @@ impl Pool {
     }
 
     /// Workers holding a task, counted from the moment `submit` hands the task
-    /// over, not from when it starts. A worker that just finished counts as
-    /// busy for the few microseconds it polls for a next task before it
-    /// parks on the idle list.
+    /// over, not from when it starts. A worker that just finished still
+    /// counts as busy while it polls for a next task (200 µs at most), until
+    /// it parks on the idle list: the idle list's order (the warmest worker
+    /// is reused first, the coldest expires first) is about parked workers.
     pub fn busy(&self) -> usize {
         self.workers().saturating_sub(self.idle())
     }
@@ -635,7 +647,7 @@ impl Inner {
 
     fn hand_to_hot_worker(&self, task: Task) -> Result<(), Task> {
         if take_one(&self.hot) {
-            self.handoff.push(task);
+            self.handoff.push(Some(task));
             Ok(())
         } else {
             Err(task)
@@ -643,9 +655,8 @@ impl Inner {
     }
 
     /// Direct mode, on a worker that finished its task: turns hot and polls
-    /// for a task handed over by `try_handoff`, for as long as a
-    /// [`Backoff`] lasts; `None` once it has taken itself off the count.
-    pub(crate) fn next_handed(&self) -> Option<Task> {
+    /// for a task handed over by `try_handoff`, for [`HOT_FOR`] at most.
+    pub(crate) fn next_handed(&self) -> Handed {
         let gauges = &self.gauges;
         // A worker above a lowered capacity, or of a closed pool, goes the
         // locked way, where it exits.
@@ -659,7 +670,7 @@ impl Inner {
             // A blocked submitter's task is waiting: `worker_idle` takes it.
             || gauges.waiting.load(Ordering::SeqCst) != 0
         {
-            return None;
+            return Handed::Nothing;
         }
         // Dekker with the blocking path of `submit`: we are published as
         // hot; now look for a submitter that blocked before it could see us,
@@ -667,13 +678,13 @@ impl Inner {
         // The `SeqCst` read-modify-write orders the load after it; no fence.
         self.hot.fetch_add(1, Ordering::SeqCst);
         if gauges.waiting.load(Ordering::SeqCst) != 0 && take_one(&self.hot) {
-            return None;
+            return Handed::Nothing;
         }
         let backoff = Backoff::new();
         let mut hot_since = None;
         loop {
-            if let Some(task) = self.handoff.pop() {
-                return Some(task);
+            if let Some(entry) = self.handoff.pop() {
+                return entry.map_or(Handed::Retire, Handed::Task);
             }
             if backoff.is_completed() || gauges.closed.load(Ordering::Relaxed) {
                 // Past the spin, stay hot by yielding, for a while: a task
@@ -685,7 +696,7 @@ impl Inner {
                     continue;
                 }
                 if take_one(&self.hot) {
-                    return None;
+                    return Handed::Nothing;
                 }
                 // Every hot worker is claimed: a task is on its way to one
                 // of us, and none may leave before it is taken.
@@ -694,6 +705,21 @@ impl Inner {
                 backoff.snooze();
             }
         }
+    }
+
+    /// Under the lock: ends up to `n` hot workers now, as `tune` and
+    /// `release` end idle ones, by claiming them as a submitter would and
+    /// handing them an exit order; returns how many. They are no longer
+    /// counted in `workers` from here on.
+    fn retire_hot(&self, state: &mut State, n: usize) -> usize {
+        let mut retired = 0;
+        while retired < n && take_one(&self.hot) {
+            self.handoff.push(None);
+            retired += 1;
+        }
+        state.workers -= retired;
+        self.set_workers_gauge(state);
+        retired
     }
 
     /// With a queue, when the gauges say every worker is busy and the pool
@@ -1060,6 +1086,8 @@ impl Inner {
         state.workers -= retired.len();
         self.set_workers_gauge(&state);
         self.set_idle_gauge(&state);
+        let excess = state.workers.saturating_sub(capacity);
+        self.retire_hot(&mut state, excess);
         drop(state);
         for worker in retired {
             worker.send(Order::Exit);
@@ -1100,6 +1128,7 @@ impl Inner {
         state.workers -= idle.len();
         self.set_workers_gauge(&state);
         self.set_idle_gauge(&state);
+        self.retire_hot(&mut state, usize::MAX);
         // Idle workers take what is still queued before they exit; a worker
         // never leaves while tasks are queued (`worker_idle`).
         let mut orders = Vec::with_capacity(idle.len());

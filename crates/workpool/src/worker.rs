@@ -8,7 +8,7 @@
 //! send it `Exit`: both happen under the pool's lock, so a worker never gets a
 //! task and an exit order at once, and a task handed over is always run.
 
-use crate::pool::Inner;
+use crate::pool::{Handed, Inner};
 use crate::sync::{self, Arc, Condvar, Mutex};
 
 /// A task as the pool stores it: the only allocation per task is this box.
@@ -101,7 +101,14 @@ pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<Task>)
     loop {
         if let Some(task) = next.take() {
             inner.run_task(task);
-            next = inner.next_queued().or_else(|| inner.next_handed());
+            next = match inner.next_queued() {
+                Some(task) => Some(task),
+                None => match inner.next_handed() {
+                    Handed::Task(task) => Some(task),
+                    Handed::Retire => return,
+                    Handed::Nothing => None,
+                },
+            };
             if next.is_some() {
                 continue;
             }
