@@ -19,6 +19,16 @@ fn threads(v: Option<usize>) -> String {
 
 /// A row for a pair that did not finish: its status, and the reason under
 /// the table.
+/// Adds a row per record: `cells` of it if it ran, or its status (and a note
+/// with the reason) if it failed or was skipped.
+fn add_rows(table: &mut Table, records: &[Record], cells: impl Fn(&Record) -> Vec<String>) {
+    for r in records {
+        if !not_ok(table, r) {
+            table.row(cells(r));
+        }
+    }
+}
+
 fn not_ok(table: &mut Table, r: &Record) -> bool {
     if r.status == Status::Ok {
         return false;
@@ -64,11 +74,8 @@ fn empty(point: &Point, records: &[Record]) -> Table {
             "peak threads",
         ],
     );
-    for r in records {
-        if not_ok(&mut t, r) {
-            continue;
-        }
-        t.row(vec![
+    add_rows(&mut t, records, |r| {
+        vec![
             r.imp.clone(),
             count(r.tasks),
             opt(r.value, rate),
@@ -76,8 +83,8 @@ fn empty(point: &Point, records: &[Record]) -> Table {
             opt(r.ns_per_task, sig3),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
-        ]);
-    }
+        ]
+    });
     note_cut_counts(&mut t, point, records);
     t
 }
@@ -93,19 +100,16 @@ fn sleep(point: &Point, records: &[Record]) -> Table {
         ),
         &["impl", "wall ms", "vs workpool", "of it build ms", "peak RSS MB", "peak threads"],
     );
-    for r in records {
-        if not_ok(&mut t, r) {
-            continue;
-        }
-        t.row(vec![
+    add_rows(&mut t, records, |r| {
+        vec![
             r.imp.clone(),
             opt(r.value, sig3),
             ratio(r.ratio),
             opt(r.build_ms, sig3),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
-        ]);
-    }
+        ]
+    });
     t
 }
 
@@ -128,19 +132,16 @@ fn burst(point: &Point, records: &[Record]) -> Table {
             "peak threads",
         ],
     );
-    for r in records {
-        if not_ok(&mut t, r) {
-            continue;
-        }
-        t.row(vec![
+    add_rows(&mut t, records, |r| {
+        vec![
             r.imp.clone(),
             opt(r.value, sig3),
             ratio(r.ratio),
             ratio(r.value.zip(r.ideal_ms).map(|(v, i)| v / i)),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
-        ]);
-    }
+        ]
+    });
     t
 }
 
@@ -166,11 +167,8 @@ fn latency(point: &Point, records: &[Record]) -> Table {
             "peak threads",
         ],
     );
-    for r in records {
-        if not_ok(&mut t, r) {
-            continue;
-        }
-        t.row(vec![
+    add_rows(&mut t, records, |r| {
+        vec![
             r.imp.clone(),
             opt(r.p50_us, sig3),
             opt(r.p99_us, sig3),
@@ -179,8 +177,8 @@ fn latency(point: &Point, records: &[Record]) -> Table {
             opt(r.due_p99_us, sig3),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
-        ]);
-    }
+        ]
+    });
     t.note(
         "p99 from due: from when the schedule said to submit, so a blocking submit's delay \
          to the tasks after it counts too (sleep overshoot of ~60 µs included)",
@@ -207,11 +205,8 @@ fn idle(point: &Point, records: &[Record]) -> Table {
             "peak threads",
         ],
     );
-    for r in records {
-        if not_ok(&mut t, r) {
-            continue;
-        }
-        t.row(vec![
+    add_rows(&mut t, records, |r| {
+        vec![
             r.imp.clone(),
             opt(r.value, sig3),
             opt(r.idle_cpu_pct, |p| format!("{p:.1}")),
@@ -219,8 +214,8 @@ fn idle(point: &Point, records: &[Record]) -> Table {
             threads(r.idle_threads),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
-        ]);
-    }
+        ]
+    });
     t.note("threads after: live threads at the end of the idle window, main thread included");
     t
 }
