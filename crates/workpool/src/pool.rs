@@ -159,6 +159,43 @@ pub(crate) struct Inner {
 /// do it at once.
 const HOT_FOR: Duration = Duration::from_micros(200);
 
+/// How a worker stays awake for a next task before it parks
+/// (`Inner::next_handed`, `Inner::next_queued`): it spins with a [`Backoff`],
+/// then yields until [`HOT_FOR`] has passed. A task that comes meanwhile
+/// starts at once instead of waking a parked worker, and yielding takes no
+/// core from anyone who needs it.
+struct Awake {
+    backoff: Backoff,
+    yielding_since: Option<Instant>,
+}
+
+impl Awake {
+    fn new() -> Self {
+        Awake {
+            backoff: Backoff::new(),
+            yielding_since: None,
+        }
+    }
+
+    /// Waits a moment; false once the time to stay awake is up, or at once
+    /// when `give_up` (the pool closed).
+    fn wait(&mut self, give_up: bool) -> bool {
+        if give_up {
+            return false;
+        }
+        if !self.backoff.is_completed() {
+            self.backoff.snooze();
+            return true;
+        }
+        let since = *self.yielding_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= HOT_FOR {
+            return false;
+        }
+        std::thread::yield_now();
+        true
+    }
+}
+
 /// What a hot worker found (`Inner::next_handed`).
 pub(crate) enum Handed {
     Task(Task),
@@ -209,8 +246,6 @@ struct State {
     /// takes one from here and starts it at once, rather than wake the
     /// submitter and wait for the OS to run it.
     deposits: VecDeque<Deposit>,
-    /// Numbers deposits, so a woken submitter can find its own.
-    next_deposit: u64,
     /// `UNBOUNDED` for an unbounded pool.
     capacity: usize,
     closed: bool,
@@ -222,12 +257,12 @@ struct State {
 
 /// A submitter blocked in `submit`, with its task.
 struct Deposit {
-    id: u64,
     task: Task,
     /// Set when the submitter should take its task back and try again
     /// (room appeared: `tune`, the purge, an exit) or give up (`release`).
     retry: bool,
-    /// The submitter waits here, under the pool's lock.
+    /// The submitter waits here, under the pool's lock; it is also how the
+    /// submitter finds its own deposit again.
     wake: Arc<Condvar>,
 }
 
@@ -267,7 +302,6 @@ impl Pool {
                 workers: 0,
                 waiting: 0,
                 deposits: VecDeque::new(),
-                next_deposit: 0,
                 capacity,
                 closed: false,
                 epoch: 0,
@@ -559,18 +593,19 @@ impl Inner {
                 }
                 Err(task) => task,
             };
-            let id = state.next_deposit;
-            state.next_deposit += 1;
             let wake = Arc::new(Condvar::new());
             state.deposits.push_back(Deposit {
-                id,
                 task,
                 retry: false,
                 wake: Arc::clone(&wake),
             });
             loop {
                 state = sync::wait(&wake, state);
-                let Some(at) = state.deposits.iter().position(|d| d.id == id) else {
+                let Some(at) = state
+                    .deposits
+                    .iter()
+                    .position(|d| Arc::ptr_eq(&d.wake, &wake))
+                else {
                     // A worker took the task: it runs now.
                     return Ok(());
                 };
@@ -680,38 +715,28 @@ impl Inner {
         if gauges.waiting.load(Ordering::SeqCst) != 0 && take_one(&self.hot) {
             return Handed::Nothing;
         }
-        let backoff = Backoff::new();
-        let mut hot_since = None;
+        let mut awake = Awake::new();
         loop {
             if let Some(entry) = self.handoff.pop() {
                 return entry.map_or(Handed::Retire, Handed::Task);
             }
-            if backoff.is_completed() || gauges.closed.load(Ordering::Relaxed) {
-                // Past the spin, stay hot by yielding, for a while: a task
-                // that comes now starts at once instead of waking a parked
-                // worker, and yielding takes no core from anyone who needs it.
-                let since = *hot_since.get_or_insert_with(Instant::now);
-                if since.elapsed() < HOT_FOR && !gauges.closed.load(Ordering::Relaxed) {
-                    std::thread::yield_now();
-                    continue;
-                }
-                if take_one(&self.hot) {
-                    return Handed::Nothing;
-                }
-                // Every hot worker is claimed: a task is on its way to one
-                // of us, and none may leave before it is taken.
-                std::thread::yield_now();
-            } else {
-                backoff.snooze();
+            if awake.wait(gauges.closed.load(Ordering::Relaxed)) {
+                continue;
             }
+            if take_one(&self.hot) {
+                return Handed::Nothing;
+            }
+            // Every hot worker is claimed: a task is on its way to one of us,
+            // and none may leave before it is taken.
+            std::thread::yield_now();
         }
     }
 
     /// Under the lock: ends up to `n` hot workers now, as `tune` and
     /// `release` end idle ones, by claiming them as a submitter would and
-    /// handing them an exit order; returns how many. They are no longer
-    /// counted in `workers` from here on.
-    fn retire_hot(&self, state: &mut State, n: usize) -> usize {
+    /// handing them an exit order. They are no longer counted in `workers`
+    /// from here on.
+    fn retire_hot(&self, state: &mut State, n: usize) {
         let mut retired = 0;
         while retired < n && take_one(&self.hot) {
             self.handoff.push(None);
@@ -719,7 +744,6 @@ impl Inner {
         }
         state.workers -= retired;
         self.set_workers_gauge(state);
-        retired
     }
 
     /// With a queue, when the gauges say every worker is busy and the pool
@@ -844,22 +868,14 @@ impl Inner {
             self.spinners.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        let backoff = Backoff::new();
-        let mut spinning_since = None;
+        let mut awake = Awake::new();
         let task = loop {
             if let Some(task) = queue.pop() {
                 break Some(task);
             }
-            if !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
-            // As in `next_handed`: keep yielding for a while before parking.
-            let since = *spinning_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= HOT_FOR || self.gauges.closed.load(Ordering::Relaxed) {
+            if !awake.wait(self.gauges.closed.load(Ordering::Relaxed)) {
                 break None;
             }
-            std::thread::yield_now();
         };
         self.spinners.fetch_sub(1, Ordering::Relaxed);
         if task.is_some() {
