@@ -50,6 +50,8 @@ pub struct PoolBuilder {
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) queue_capacity: usize,
+    /// Set by `MultiPool` for its pools: told when room may have appeared.
+    pub(crate) room: Option<Arc<crate::multi::RoomSignal>>,
 }
 
 impl Default for PoolBuilder {
@@ -80,7 +82,8 @@ impl PoolBuilder {
     /// CPUs ([`std::thread::available_parallelism`], 1 if unknown), expiry 1 s,
     /// no `min_workers`, blocking submits without a limit on blocked callers,
     /// panics logged with `tracing::error!`, purge on, threads named
-    /// `workpool-{n}`, the platform's default stack size, no queue.
+    /// `workpool-{n}`, the platform's default stack size, a queue of
+    /// [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY) tasks.
     pub fn new() -> Self {
         PoolBuilder {
             capacity: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -92,7 +95,8 @@ impl PoolBuilder {
             disable_purge: false,
             thread_name: "workpool".to_owned(),
             stack_size: None,
-            queue_capacity: 0,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            room: None,
         }
     }
 
@@ -178,25 +182,35 @@ impl PoolBuilder {
     }
 
     /// Up to `queue_capacity` accepted tasks may wait in a bounded queue when
-    /// every worker is busy and the pool is at capacity; `submit` blocks (or,
+    /// every worker is busy; `submit` blocks (or,
     /// [`nonblocking`](Self::nonblocking), fails with
     /// [`Overloaded`](crate::PoolError::Overloaded)) only when the queue is
-    /// full too. Default: 0, no queue (ants' semantics: a task is accepted only
-    /// when a worker can take it at once).
+    /// full too. Default: [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY)
+    /// (1,024 slots, 24 KiB allocated by `build`).
     ///
-    /// A queued task is accepted: it runs exactly once, before the worker that
-    /// takes it goes idle, and [`release`](Pool::release) still runs it
+    /// `queue_capacity(0)` is ants' pure hand-off: no queue, so a task is
+    /// accepted only when a worker is free to take it, and `submit` blocks as
+    /// soon as every worker is busy. A Go pool can afford a hand-over per task
+    /// because a goroutine switch costs about 100 ns; an OS thread switch
+    /// costs microseconds and, on a busy machine, a scheduler slice, so short
+    /// tasks flow several times faster through a queue, as in every Rust pool.
+    ///
+    /// A queued task is accepted: it runs exactly once, and
+    /// [`release`](Pool::release) still runs it
     /// ([`release_timeout`](Pool::release_timeout) waits for the queue to
-    /// drain). Short tasks flow much faster through a queue, since the
-    /// submitter no longer waits for a worker to come back for each task.
-    /// The queue's slots are allocated by `build`; `build` refuses more than
+    /// drain). `build` refuses more than
     /// [`MAX_QUEUE_CAPACITY`](Self::MAX_QUEUE_CAPACITY) with
-    /// [`BuildError::QueueTooLarge`]. An unbounded pool never queues: it
+    /// [`BuildError::QueueTooLarge`]. An unbounded pool rarely queues: it
     /// starts a worker for every task that finds none idle.
     pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
         self.queue_capacity = queue_capacity;
         self
     }
+
+    /// The default [`queue_capacity`](Self::queue_capacity): enough for a
+    /// submitter to run well ahead of short tasks (`workpool bench`'s `empty`
+    /// gains nothing from more), small enough to allocate up front.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
     /// The largest [`queue_capacity`](Self::queue_capacity) that `build`
     /// accepts: 2^26 tasks, whose slots take 1.5 GiB before any task is queued.

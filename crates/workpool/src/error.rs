@@ -91,6 +91,12 @@ pub enum PoolError {
     /// [`release_timeout`](crate::Pool::release_timeout) gave up before every
     /// thread of the pool had exited.
     Timeout,
+    /// The call would block until a task of this same pool ends, and it was
+    /// made from a task of the pool: a task submitting to its own full pool,
+    /// or calling [`release_timeout`](crate::Pool::release_timeout) (which
+    /// would wait for its own thread). Blocking could hang for ever, so the
+    /// call fails at once.
+    WouldDeadlock,
     /// [`tune`](crate::Pool::tune) was asked for a capacity of 0; a pool must
     /// be allowed at least one worker.
     InvalidCapacity,
@@ -122,6 +128,9 @@ impl fmt::Display for PoolError {
             PoolError::Timeout => {
                 f.write_str("the pool's threads did not all exit before the timeout")
             }
+            PoolError::WouldDeadlock => f.write_str(
+                "the call would wait for a task of its own pool from inside one of its tasks, and could deadlock",
+            ),
             PoolError::InvalidCapacity => f.write_str("capacity must be at least 1, got 0"),
             PoolError::Unbounded => {
                 f.write_str("the pool is unbounded, so its capacity cannot be tuned")

@@ -137,8 +137,12 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     }
 
     /// See [`Pool::reboot`].
-    pub fn reboot(&self) {
-        self.pool.reboot();
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::reboot`].
+    pub fn reboot(&self) -> Result<(), PoolError> {
+        self.pool.reboot()
     }
 
     /// See [`Pool::is_closed`].

@@ -33,6 +33,10 @@ impl<W> IdleWorkers<W> {
         self.entries.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Adds a worker that went idle at `now`.
     ///
     /// `now` must not be earlier than the time of any worker already on the
@@ -50,12 +54,6 @@ impl<W> IdleWorkers<W> {
     /// Takes the worker that went idle last.
     pub(crate) fn pop(&mut self) -> Option<W> {
         self.entries.pop_back().map(|e| e.worker)
-    }
-
-    /// Takes the worker that went idle last, with the moment it went idle, so
-    /// that it can be [`push`](Self::push)ed back unchanged.
-    pub(crate) fn pop_with_time(&mut self) -> Option<(W, Instant)> {
-        self.entries.pop_back().map(|e| (e.worker, e.since))
     }
 
     /// Removes and returns the workers idle since `cutoff` or earlier, oldest
@@ -98,13 +96,10 @@ mod tests {
             idle.push(i, at(base, i));
         }
         assert_eq!(idle.pop(), Some(2));
-        let (worker, since) = idle.pop_with_time().unwrap();
-        assert_eq!((worker, since), (1, at(base, 1)));
-        // Pushed back with its own time, it keeps its place.
-        idle.push(worker, since);
         assert_eq!(idle.expire_older_than(at(base, 0), usize::MAX), vec![0]);
         assert_eq!(idle.pop(), Some(1));
         assert_eq!(idle.len(), 0);
+        assert!(idle.is_empty());
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod idle;
 mod multi;
 mod pool;
 mod sync;
+mod task;
 mod worker;
 
 pub use builder::PoolBuilder;

@@ -3,7 +3,9 @@
 
 use crate::builder::PoolBuilder;
 use crate::error::{BuildError, PoolError};
-use crate::pool::Pool;
+use crate::pool::{Pool, Wait};
+use crate::sync::{self, Condvar, Mutex};
+use crate::task::Task;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,9 +14,8 @@ use std::time::{Duration, Instant};
 /// How a [`MultiPool`] picks the pool for the next task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoadBalancing {
-    /// Pools in turn, starting at pool 0. A pool that answers
-    /// [`PoolError::Overloaded`] is followed by one retry on the least-loaded
-    /// pool.
+    /// Pools in turn, starting at pool 0. When the pool in turn is full, the
+    /// next ones are tried in order before the call blocks.
     RoundRobin,
     /// The pool with the fewest busy workers (plus queued tasks, with
     /// `queue_capacity`); the lowest index on ties.
@@ -52,7 +53,59 @@ struct MultiInner {
     pools: Vec<Pool>,
     balancing: LoadBalancing,
     next: AtomicUsize,
+    /// Changed only under `transition`, together with the pools' own state,
+    /// so that the two never disagree once `release` or `reboot` returns.
     closed: AtomicBool,
+    transition: Mutex<()>,
+    /// Told by every pool when it may have room.
+    room: Arc<RoomSignal>,
+    nonblocking: bool,
+    max_blocking_tasks: usize,
+}
+
+/// How a submitter blocked on all the pools of a `MultiPool` learns that one
+/// of them may have room: a generation counter that every pool bumps, when
+/// someone waits, as room appears.
+///
+/// The waiter counts itself in `waiters`, then tries every pool, then sleeps
+/// until the generation moves; a pool frees room, then reads `waiters` (pair
+/// MULTI in `PROTOCOL.md`): either the waiter's try saw the room, or the pool
+/// sees the waiter and bumps the generation.
+#[derive(Debug)]
+pub(crate) struct RoomSignal {
+    waiters: crate::sync::atomic::AtomicUsize,
+    /// Submitters asleep here now: the multi-pool's share of `waiting()`.
+    blocked: AtomicUsize,
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl RoomSignal {
+    fn new() -> RoomSignal {
+        RoomSignal {
+            waiters: crate::sync::atomic::AtomicUsize::new(0),
+            blocked: AtomicUsize::new(0),
+            generation: Mutex::new(0),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// A pool may have room (or closed).
+    #[inline]
+    pub(crate) fn notify(&self) {
+        use crate::sync::atomic::{fence, Ordering};
+        // [MULTI, pool half] the room is published; now look for a waiter.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        *sync::lock(&self.generation) += 1;
+        self.changed.notify_all();
+    }
+
+    fn generation(&self) -> u64 {
+        *sync::lock(&self.generation)
+    }
 }
 
 impl MultiPool {
@@ -90,6 +143,10 @@ impl MultiPool {
             return Err(BuildError::ZeroPools);
         }
         builder.validate()?;
+        let room = Arc::new(RoomSignal::new());
+        let (nonblocking, max_blocking_tasks) = (builder.nonblocking, builder.max_blocking_tasks);
+        let mut builder = builder;
+        builder.room = Some(Arc::clone(&room));
         let pools = (0..pools)
             .map(|_| builder.clone().build())
             .collect::<Result<Vec<_>, _>>()?;
@@ -99,6 +156,10 @@ impl MultiPool {
                 balancing,
                 next: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
+                transition: Mutex::new(()),
+                room,
+                nonblocking,
+                max_blocking_tasks,
             }),
         })
     }
@@ -109,8 +170,10 @@ impl MultiPool {
     /// # Errors
     ///
     /// [`PoolError::Closed`] once the multi-pool is released, and the errors
-    /// of [`Pool::submit`] from the pool picked (after the round-robin
-    /// retry, if there was one).
+    /// of [`Pool::submit`]. The pool picked is tried first, then the others in
+    /// order; when every pool is full, a blocking call waits for the first
+    /// pool that has room (not for the one picked), and a nonblocking one
+    /// fails with [`PoolError::Overloaded`].
     pub fn submit<F>(&self, task: F) -> Result<(), PoolError>
     where
         F: FnOnce() + Send + 'static,
@@ -118,20 +181,61 @@ impl MultiPool {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
-        match self.inner.balancing {
-            LoadBalancing::LeastTasks => self.inner.pools[self.least_loaded()].submit(task),
+        let first = match self.inner.balancing {
+            LoadBalancing::LeastTasks => self.least_loaded(),
             LoadBalancing::RoundRobin => {
-                let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len();
-                match self.inner.pools[i].submit_task(Box::new(task)) {
-                    Ok(()) => Ok(()),
-                    Err((PoolError::Overloaded, task)) => {
-                        let fallback = &self.inner.pools[self.least_loaded()];
-                        fallback.submit_task(task).map_err(|(error, _task)| error)
-                    }
-                    Err((error, _task)) => Err(error),
-                }
+                self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len()
             }
+        };
+        let mut task = match self.try_each(first, Task::new(task)) {
+            Ok(()) => return Ok(()),
+            Err((PoolError::Overloaded, task)) => task,
+            Err((error, _)) => return Err(error),
+        };
+        if self.inner.nonblocking {
+            return Err(PoolError::Overloaded);
         }
+        // Every pool is full: wait for the first to have room, not for the
+        // one picked.
+        let room = &self.inner.room;
+        let limit = self.inner.max_blocking_tasks;
+        if limit != 0 && room.blocked.load(Ordering::Relaxed) >= limit {
+            return Err(PoolError::Overloaded);
+        }
+        room.waiters
+            .fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
+        room.blocked.fetch_add(1, Ordering::Relaxed);
+        let result = loop {
+            // [MULTI, waiter half] counted in `waiters`; now try every pool.
+            crate::sync::atomic::fence(crate::sync::atomic::Ordering::SeqCst);
+            let seen = room.generation();
+            task = match self.try_each(first, task) {
+                Ok(()) => break Ok(()),
+                Err((PoolError::Overloaded, task)) => task,
+                Err((error, _)) => break Err(error),
+            };
+            let mut generation = sync::lock(&room.generation);
+            while *generation == seen {
+                generation = sync::wait(&room.changed, generation);
+            }
+        };
+        room.blocked.fetch_sub(1, Ordering::Relaxed);
+        room.waiters
+            .fetch_sub(1, crate::sync::atomic::Ordering::SeqCst);
+        result
+    }
+
+    /// Tries every pool once without blocking, from `first` on.
+    fn try_each(&self, first: usize, task: Task) -> Result<(), (PoolError, Task)> {
+        let mut task = task;
+        for k in 0..self.len() {
+            let pool = &self.inner.pools[(first + k) % self.len()];
+            task = match pool.submit_task(task, Wait::No) {
+                Err((PoolError::Overloaded, task)) => task,
+                done => return done,
+            };
+        }
+        Err((PoolError::Overloaded, task))
     }
 
     /// How many pools there are.
@@ -184,9 +288,10 @@ impl MultiPool {
         self.sum(Pool::busy)
     }
 
-    /// Callers blocked in `submit` on every pool.
+    /// Callers blocked in `submit`: on one pool, or on the multi-pool
+    /// (every pool full).
     pub fn waiting(&self) -> usize {
-        self.sum(Pool::waiting)
+        self.sum(Pool::waiting) + self.inner.room.blocked.load(Ordering::Relaxed)
     }
 
     /// Tasks waiting in the pools' queues, summed; see [`Pool::queued`].
@@ -246,7 +351,8 @@ impl MultiPool {
 
     /// Releases every pool; see [`Pool::release`]. Idempotent.
     pub fn release(&self) {
-        self.inner.closed.store(true, Ordering::Release);
+        let _transition = sync::lock(&self.inner.transition);
+        self.inner.closed.store(true, Ordering::SeqCst);
         for pool in &self.inner.pools {
             pool.release();
         }
@@ -259,16 +365,20 @@ impl MultiPool {
     ///
     /// [`PoolError::Closed`] if the multi-pool was already released;
     /// [`PoolError::Timeout`] if some pool still had threads when `timeout`
-    /// passed.
+    /// passed; [`PoolError::WouldDeadlock`] from a task of one of its pools
+    /// (released, not waited for).
     pub fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
-            return Err(PoolError::Closed);
+        {
+            let _transition = sync::lock(&self.inner.transition);
+            if self.inner.closed.swap(true, Ordering::SeqCst) {
+                return Err(PoolError::Closed);
+            }
+            // Close all first so that every pool winds down in parallel.
+            for pool in &self.inner.pools {
+                pool.release();
+            }
         }
         let deadline = Instant::now().checked_add(timeout);
-        // Close all first so that every pool winds down in parallel.
-        for pool in &self.inner.pools {
-            pool.release();
-        }
         let mut result = Ok(());
         for pool in &self.inner.pools {
             let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
@@ -282,16 +392,31 @@ impl MultiPool {
     }
 
     /// Reopens every pool; a no-op on an open multi-pool.
-    pub fn reboot(&self) {
-        for pool in &self.inner.pools {
-            pool.reboot();
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::SpawnFailed`] if a pool could not start a thread; every
+    /// pool is then closed again, and so is the multi-pool.
+    pub fn reboot(&self) -> Result<(), PoolError> {
+        let _transition = sync::lock(&self.inner.transition);
+        if !self.inner.closed.load(Ordering::SeqCst) {
+            return Ok(());
         }
-        self.inner.closed.store(false, Ordering::Release);
+        for pool in &self.inner.pools {
+            if let Err(error) = pool.reboot() {
+                for pool in &self.inner.pools {
+                    pool.release();
+                }
+                return Err(error);
+            }
+        }
+        self.inner.closed.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Whether the multi-pool is released.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.closed.load(Ordering::SeqCst)
     }
 }
 

@@ -1,10 +1,15 @@
 //! The one place the pool takes its synchronisation primitives from.
 //!
-//! Under `--cfg loom` every primitive that takes part in the pool's protocol is
-//! loom's model of it, so the loom tests explore the interleavings of the real
-//! code (tokio does the same in `src/loom`). Gauges that are only read for
-//! reporting stay on std atomics: they carry no ordering the protocol relies on,
-//! and modelling them would only blow up loom's search.
+//! Under `--cfg loom` every primitive that takes part in the pool's protocol
+//! (see `src/pool/PROTOCOL.md`) is loom's model of it, so the loom models
+//! explore the interleavings of the real code (tokio does the same in
+//! `src/loom`): the locks, condvars and threads, every atomic whose value or
+//! ordering a decision depends on (the gauges `workers`, `idle`, `waiting`,
+//! `capacity` and `closed` among them, since submitters and workers decide by
+//! them without the lock), the fences of the protocol's pairs, and the two
+//! queues, for which loom gets a locked `VecDeque` stand-in. Only counters
+//! read for reporting (`panicked`) and the numbering of thread names stay on
+//! std atomics: nothing is decided by them.
 
 // `Arc` is std's even under loom: the pool's methods take `self: &Arc<Self>`,
 // which loom's `Arc` cannot be, and std's reference count needs no model.
@@ -19,20 +24,45 @@ pub(crate) use std::thread;
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
+
 pub(crate) mod atomic {
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 }
+
+#[cfg(loom)]
+pub(crate) use self::mocked::{ArrayQueue, SegQueue};
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::{ArrayQueue, SegQueue};
 
 use std::time::Duration;
 
-/// How many rounds of [`crossbeam_utils::Backoff`] a thread spends before it
-/// blocks. Under loom spinning only multiplies the interleavings to explore and
-/// proves nothing, so it is switched off there.
+/// Whether threads spin (crossbeam's `Backoff`, then yielding) before they
+/// block. Under loom a spinning path polls exactly once instead, so that it is
+/// explored without multiplying the interleavings.
 pub(crate) const SPIN: bool = cfg!(not(loom));
+
+/// The fence of a pair whose two halves are `SeqCst` operations on the
+/// pool's own atomics only (pair RELEASE): a store or read-modify-write,
+/// then a load of another atomic, on each side. All `SeqCst` operations
+/// fall in one total order consistent with each thread's program order
+/// (C++20 [atomics.order]), so one side's load sees the other's write, and
+/// no fence is needed. Loom models `SeqCst` loads and stores as acquire and
+/// release only, so under loom the fence is spelled out; loom then checks the
+/// same pair with the guarantee the real program has.
+#[inline(always)]
+pub(crate) fn seq_cst_pair() {
+    #[cfg(loom)]
+    atomic::fence(atomic::Ordering::SeqCst);
+}
+
+/// Gives the core away for a moment: loom's scheduler point under loom.
+pub(crate) fn yield_now() {
+    thread::yield_now();
+}
 
 /// Locks `mutex`, ignoring poisoning.
 ///
@@ -57,5 +87,78 @@ pub(crate) fn wait_timeout<'a, T>(
     match cv.wait_timeout(guard, timeout) {
         Ok((guard, _)) => guard,
         Err(e) => e.into_inner().0,
+    }
+}
+
+/// Loom's stand-ins for crossbeam's queues: a `VecDeque` behind loom's lock.
+/// The protocol relies on a push being visible to a later pop or `is_empty`
+/// and on the fences around them, not on how crossbeam orders its own
+/// internals; a lock gives the first, and the protocol's fences (which loom
+/// models) the rest.
+#[cfg(loom)]
+mod mocked {
+    use loom::sync::Mutex;
+    use std::collections::VecDeque;
+
+    #[derive(Debug)]
+    pub(crate) struct ArrayQueue<T> {
+        items: Mutex<VecDeque<T>>,
+        cap: usize,
+    }
+
+    impl<T> ArrayQueue<T> {
+        pub(crate) fn new(cap: usize) -> Self {
+            ArrayQueue {
+                items: Mutex::new(VecDeque::new()),
+                cap,
+            }
+        }
+
+        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+            let mut items = self.items.lock().unwrap();
+            if items.len() >= self.cap {
+                return Err(value);
+            }
+            items.push_back(value);
+            Ok(())
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct SegQueue<T>(ArrayQueue<T>);
+
+    impl<T> SegQueue<T> {
+        pub(crate) fn new() -> Self {
+            SegQueue(ArrayQueue::new(usize::MAX))
+        }
+
+        pub(crate) fn push(&self, value: T) {
+            let pushed = self.0.push(value);
+            debug_assert!(pushed.is_ok());
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.pop()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
     }
 }

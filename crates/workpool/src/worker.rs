@@ -1,58 +1,52 @@
-//! A worker thread's loop and the mailbox through which it is handed work.
+//! A worker thread's loop: take a task, run it, spin for the next, park or
+//! exit. `PROTOCOL.md` beside `src/pool/` tells how this meets the submitters.
 //!
-//! A worker runs its first task, then offers itself to the pool
-//! ([`Inner::worker_idle`](crate::pool::Inner)); if the pool takes it back it
-//! waits in its [`Mailbox`] for the next order. The submitter that pops the
-//! worker from the idle list is the only one that may send it a task, and the
-//! purge or `release` that removes it from the list is the only one that may
-//! send it `Exit`: both happen under the pool's lock, so a worker never gets a
-//! task and an exit order at once, and a task handed over is always run.
+//! [`Next`] is the one answer to "what does this worker do now", whoever
+//! decides it: the worker itself after a task (`Inner::next_task`), or the
+//! submitter, `tune`, purge or `release` that took it off the idle list and
+//! sent it an order through its [`Parker`].
 
-use crate::pool::{Handed, Inner};
+use crate::pool::Inner;
 use crate::sync::{self, Arc, Condvar, Mutex};
+use crate::task::Task;
+use std::cell::Cell;
 
-/// A task as the pool stores it: the only allocation per task is this box.
-pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
-
-/// What a worker that finished its task does next
-/// ([`Inner::worker_idle`](crate::pool::Inner)).
-pub(crate) enum Idle {
-    /// Run a task that was queued.
+/// What a worker does next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Run this task (handed to a parked worker, or found in the queue).
     Run(Task),
-    /// Wait in the mailbox: the worker is on the idle list.
-    Wait,
-    /// Leave: the pool is closed or above its capacity.
+    /// Look at the queue again: woken for a task queued there, or by a
+    /// `release` that lets it drain the queue before it exits.
+    Look,
+    /// Leave: the worker is no longer counted in `workers`.
     Exit,
 }
 
-/// What a worker is told to do next.
-pub(crate) enum Order {
-    Run(Task),
-    Exit,
-}
-
-/// One worker's inbox: at most one order at a time.
-pub(crate) struct Mailbox {
+/// Where a parked worker waits for its next order. Only the one that took
+/// the worker off the idle list may send it one, so at most one order is
+/// pending at a time.
+pub(crate) struct Parker {
     slot: Mutex<Slot>,
     wakeup: Condvar,
 }
 
 struct Slot {
-    order: Option<Order>,
+    order: Option<Next>,
     /// The worker is blocked on `wakeup`; only then does a sender pay for a
     /// notification.
     parked: bool,
 }
 
-impl std::fmt::Debug for Mailbox {
+impl std::fmt::Debug for Parker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad("Mailbox { .. }")
+        f.pad("Parker { .. }")
     }
 }
 
-impl Mailbox {
+impl Parker {
     pub(crate) fn new() -> Self {
-        Mailbox {
+        Parker {
             slot: Mutex::new(Slot {
                 order: None,
                 parked: false,
@@ -61,26 +55,24 @@ impl Mailbox {
         }
     }
 
-    /// Hands `order` to the worker. The caller must own the worker, i.e. have
-    /// just removed it from the idle list.
-    pub(crate) fn send(&self, order: Order) {
+    /// Hands `order` to the worker. The caller owns the worker: it has just
+    /// taken it off the idle list.
+    pub(crate) fn send(&self, order: Next) {
         let mut slot = sync::lock(&self.slot);
         debug_assert!(slot.order.is_none(), "a worker got two orders at once");
         slot.order = Some(order);
         let parked = slot.parked;
         drop(slot);
-        // Notify after unlocking so the woken worker does not block on the lock
-        // we still hold. A worker that took the order meanwhile at worst sees a
-        // spurious wake-up later, which `recv` tolerates.
+        // Notify after unlocking, so the woken worker does not block on the
+        // lock we hold; a worker that took the order meanwhile at worst sees
+        // a spurious wake-up, which `park` tolerates.
         if parked {
             self.wakeup.notify_one();
         }
     }
 
-    /// Waits for the next order, parked: a worker gets here only after it
-    /// has spun for a next task already (`Inner::next_handed`,
-    /// `Inner::next_queued`), or as one of `min_workers`.
-    pub(crate) fn recv(&self) -> Order {
+    /// Waits for the next order.
+    pub(crate) fn park(&self) -> Next {
         let mut slot = sync::lock(&self.slot);
         loop {
             if let Some(order) = slot.order.take() {
@@ -93,37 +85,63 @@ impl Mailbox {
     }
 }
 
-/// The body of a worker thread. `first` is the task it was started for; a
-/// worker started without one (`min_workers`) is already on the idle list and
-/// waits for its first order.
-pub(crate) fn run(inner: Arc<Inner>, mailbox: Arc<Mailbox>, first: Option<Task>) {
-    let mut next = first;
-    loop {
-        if let Some(task) = next.take() {
-            inner.run_task(task);
-            next = match inner.next_queued() {
-                Some(task) => Some(task),
-                None => match inner.next_handed() {
-                    Handed::Task(task) => Some(task),
-                    Handed::Retire => return,
-                    Handed::Nothing => None,
-                },
-            };
-            if next.is_some() {
-                continue;
-            }
-            match inner.worker_idle(&mailbox) {
-                Idle::Run(task) => {
-                    next = Some(task);
-                    continue;
-                }
-                Idle::Wait => {}
-                Idle::Exit => return,
-            }
-        }
-        match mailbox.recv() {
-            Order::Run(task) => next = Some(task),
-            Order::Exit => return,
+// The pool whose worker this thread is (its `Inner`'s address), or 0: lets
+// a blocking call see that it would wait for its own thread.
+#[cfg(not(loom))]
+std::thread_local! {
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static CURRENT_POOL: Cell<usize> = Cell::new(0);
+}
+
+/// Whether the calling thread is a worker of the pool at `inner`.
+pub(crate) fn is_worker_of(inner: &Inner) -> bool {
+    CURRENT_POOL.with(|current| current.get() == inner as *const Inner as usize)
+}
+
+/// Takes the worker out of `workers` if its loop ends by a panic of the
+/// pool's own code (user code never unwinds into the loop), so capacity is
+/// not lost for ever.
+struct Counted<'a> {
+    inner: &'a Arc<Inner>,
+    counted: bool,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.inner.worker_lost();
         }
     }
+}
+
+/// The body of a worker thread. `first` is the task it was started for; a
+/// worker started without one either looks at the queue (started for a
+/// queued task) or, as one of `min_workers`, is already on the idle list and
+/// parks (`parked`).
+pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, parked: bool) {
+    CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&inner) as usize));
+    let mut counted = Counted {
+        inner: &inner,
+        counted: true,
+    };
+    let mut next = match first {
+        Some(task) => Next::Run(task),
+        None if parked => parker.park(),
+        None => Next::Look,
+    };
+    loop {
+        next = match next {
+            Next::Run(task) => {
+                inner.run_task(task);
+                inner.task_done();
+                inner.next_task(&parker)
+            }
+            Next::Look => inner.next_task(&parker),
+            Next::Exit => break,
+        };
+    }
+    counted.counted = false;
 }

@@ -9,10 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use workpool::{Pool, PoolBuilder, PoolError};
 
-/// A bounded pool whose idle workers never expire (expiry is not the concern
+/// A bounded pool without a queue (ants' hand-off: `submit` blocks as soon
+/// as every worker is busy; `tests/queue.rs` covers the queue's
+/// backpressure), whose idle workers never expire (expiry is not the concern
 /// here, and a purge would change the worker counts the tests assert).
 fn builder(capacity: usize) -> PoolBuilder {
-    Pool::builder().capacity(capacity).disable_purge(true)
+    Pool::builder()
+        .capacity(capacity)
+        .queue_capacity(0)
+        .disable_purge(true)
 }
 
 /// Fills every worker of `pool` with a task that waits at `gate`, and waits

@@ -140,6 +140,7 @@ fn submit_to_a_released_pool_is_closed() {
 fn nonblocking_pool_at_capacity_is_overloaded() {
     let pool = Pool::builder()
         .capacity(1)
+        .queue_capacity(0)
         .nonblocking(true)
         .build()
         .unwrap();

@@ -100,7 +100,7 @@ fn a_pool_whose_workers_all_expired_starts_new_ones() {
 
 #[test]
 fn busy_workers_never_expire_and_blocked_submitters_wait_for_them() {
-    let pool = builder(2).build().unwrap();
+    let pool = builder(2).queue_capacity(0).build().unwrap();
     let gate = Gate::new();
     for _ in 0..2 {
         let gate = Arc::clone(&gate);

@@ -122,6 +122,7 @@ fn invocations_never_run_more_at_once_than_the_capacity() {
 fn nonblocking_pool_with_func_refuses_with_overloaded() {
     let pool = Pool::builder()
         .capacity(1)
+        .queue_capacity(0)
         .nonblocking(true)
         .build_with_func(run_job)
         .unwrap();
@@ -144,10 +145,10 @@ fn released_pool_with_func_refuses_and_reboot_reopens_it() {
     assert_eq!(pool.invoke(10), Err(PoolError::Closed));
     assert_eq!(pool.release_timeout(PATIENCE), Err(PoolError::Closed));
 
-    pool.reboot();
+    pool.reboot().unwrap();
     assert!(!pool.is_closed());
     pool.invoke(100).unwrap();
-    pool.reboot(); // a no-op on an open pool
+    pool.reboot().unwrap(); // a no-op on an open pool
     assert!(!pool.is_closed());
     pool.release_timeout(PATIENCE).unwrap();
     assert!(pool.is_closed());
@@ -191,7 +192,11 @@ fn tune_on_an_unbounded_pool_with_func_is_refused() {
 
 #[test]
 fn growing_the_capacity_wakes_a_blocked_invoke() {
-    let pool = PoolWithFunc::new(1, run_job).unwrap();
+    let pool = Pool::builder()
+        .capacity(1)
+        .queue_capacity(0)
+        .build_with_func(run_job)
+        .unwrap();
     let gate = Gate::new();
     pool.invoke(Job::Wait(Arc::clone(&gate))).unwrap();
 

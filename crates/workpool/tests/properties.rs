@@ -115,7 +115,7 @@ fn run_case(
                     }
                     Op::Tune(n) => pool.tune(n).unwrap(),
                     Op::Release => pool.release(),
-                    Op::Reboot => pool.reboot(),
+                    Op::Reboot => pool.reboot().unwrap(),
                 }
             }
         }));
@@ -124,7 +124,7 @@ fn run_case(
         t.join().expect("a script thread panicked");
     }
     // Open or closed, a final release waits for every accepted task.
-    pool.reboot();
+    pool.reboot().unwrap();
     prop_assert_eq!(pool.release_timeout(Duration::from_secs(30)), Ok(()));
     prop_assert_eq!(pool.workers(), 0);
     for id in 0..tasks {

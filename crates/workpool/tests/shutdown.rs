@@ -151,7 +151,7 @@ fn release_timeout_does_not_wait_out_the_purge_interval() {
         "right after build"
     );
 
-    pool.reboot();
+    pool.reboot().unwrap();
     assert_eq!(
         pool.release_timeout(Duration::from_secs(5)),
         Ok(()),
@@ -175,7 +175,7 @@ fn reboot_reopens_and_runs_the_next_thousand_tasks_exactly() {
     assert_eq!(pool.workers(), 0);
     assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
 
-    pool.reboot();
+    pool.reboot().unwrap();
     assert!(!pool.is_closed());
     assert_eq!(pool.capacity(), Some(4));
     assert_eq!(pool.workers(), 2, "min_workers start again");
@@ -189,12 +189,13 @@ fn reboot_reopens_and_runs_the_next_thousand_tasks_exactly() {
 fn reboot_keeps_the_options() {
     let pool = Pool::builder()
         .capacity(2)
+        .queue_capacity(0)
         .min_workers(1)
         .nonblocking(true)
         .build()
         .unwrap();
     assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
-    pool.reboot();
+    pool.reboot().unwrap();
     assert_eq!(pool.capacity(), Some(2));
     assert_eq!(pool.workers(), 1);
     wait_until("the min worker is idle", || pool.idle() == 1);
@@ -218,7 +219,7 @@ fn reboot_keeps_the_options() {
 #[test]
 fn reboot_on_an_open_pool_is_a_no_op() {
     let pool = Pool::builder().capacity(3).min_workers(1).build().unwrap();
-    pool.reboot();
+    pool.reboot().unwrap();
     assert!(!pool.is_closed());
     assert_eq!(pool.workers(), 1, "no extra min_workers");
     assert_eq!(pool.capacity(), Some(3));
@@ -308,6 +309,7 @@ fn dropping_the_last_handle_releases_the_pool_without_waiting() {
 fn a_handle_held_by_a_blocked_submitter_keeps_the_pool_open() {
     let pool = Pool::builder()
         .capacity(1)
+        .queue_capacity(0)
         .disable_purge(true)
         .build()
         .unwrap();

@@ -46,6 +46,7 @@ fn every_accepted_task_runs_exactly_once_and_every_refused_one_never() {
     const CAPACITY: usize = 4;
     let pool = Pool::builder()
         .capacity(CAPACITY)
+        .queue_capacity(0)
         .nonblocking(true)
         .build()
         .unwrap();

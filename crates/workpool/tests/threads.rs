@@ -140,8 +140,8 @@ fn reboot_starts_the_threads_again_and_only_once(baseline: usize) {
     assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
     assert_no_thread_left(baseline, "the first release_timeout");
 
-    pool.reboot();
-    pool.reboot(); // a no-op on the open pool
+    pool.reboot().unwrap();
+    pool.reboot().unwrap(); // a no-op on the open pool
     assert_eq!(
         os_threads(),
         baseline + 1 + 1,

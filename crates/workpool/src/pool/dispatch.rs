@@ -1,0 +1,244 @@
+//! How a submitted task finds a worker (ants' `retrieveWorker`).
+//!
+//! Without the lock ([`Inner::try_lock_free`]), when a spinning worker can be
+//! claimed or the gauges say every worker is busy: the task is admitted into
+//! the queue (`queue.rs`), then a worker is found for it
+//! ([`Inner::find_worker`]).
+//!
+//! Otherwise, under the pool's lock ([`Inner::place_locked`]), in this order:
+//! an idle worker (LIFO) is handed the task; below capacity a new worker
+//! starts with it; the task is admitted into the queue. When none is
+//! possible the caller fails with `Overloaded` (nonblocking, too many blocked
+//! callers), with `WouldDeadlock` (it is a worker of this pool), or blocks
+//! with its task deposited (`deposit.rs`).
+
+use super::deposit::Deposit;
+use super::state::{Inner, State};
+use crate::error::PoolError;
+use crate::sync::atomic::{fence, Ordering};
+use crate::sync::{self, Arc, Condvar, MutexGuard};
+use crate::task::Task;
+use crate::worker::{self, Next, Parker};
+use crossbeam_utils::Backoff;
+
+/// Whether a call may block for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Block (backpressure), unless the pool is nonblocking.
+    Block,
+    /// Never block: `Overloaded` at once (a `MultiPool` trying its pools).
+    No,
+}
+
+/// Where the locked path put a task.
+pub(super) enum Placed {
+    /// An idle worker, taken off the list: send it the task.
+    Worker(Arc<Parker>, Task),
+    /// Room for a new worker is reserved (counted in `workers`, `threads`
+    /// and, in hand-off mode, in flight): start it with the task.
+    Start(Task),
+    /// In the queue.
+    Queued,
+}
+
+impl Inner {
+    /// Runs `task` on a worker, or gives it back with the reason it was
+    /// refused.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        task: Task,
+        wait: Wait,
+    ) -> Result<(), (PoolError, Task)> {
+        let mut task = task;
+        let backoff = Backoff::new();
+        // A full pool of short tasks frees a queue slot within microseconds:
+        // wait for one here, without the lock, rather than block.
+        loop {
+            task = match self.try_lock_free(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            };
+            if !sync::SPIN
+                || self.config.nonblocking
+                || backoff.is_completed()
+                || !self.saturated()
+                || self.is_closed()
+            {
+                break;
+            }
+            backoff.snooze();
+        }
+        self.submit_locked(task, wait)
+    }
+
+    /// The lock-free way in. Gives the task back when a worker could be woken
+    /// or started for it (the locked path does that), when there is no room,
+    /// or when the pool is closed.
+    #[inline]
+    pub(super) fn try_lock_free(self: &Arc<Self>, task: Task) -> Result<(), Task> {
+        if !self.spinners.any() && !self.saturated() {
+            return Err(task);
+        }
+        // [RELEASE, submitter half] count ourselves in `pushers`, then read
+        // `closed`: either we see the pool closed, or `release` sees us and
+        // waits for this push before it looks at the queue.
+        self.pushers.fetch_add(1, Ordering::SeqCst);
+        sync::seq_cst_pair();
+        let pushed = if self.is_closed() {
+            Err(task)
+        } else {
+            self.queue.try_push(task, self.capacity_now())
+        };
+        self.pushers.fetch_sub(1, Ordering::SeqCst);
+        pushed?;
+        self.find_worker();
+        Ok(())
+    }
+
+    /// A task was queued without the lock: makes sure a worker comes for it.
+    fn find_worker(self: &Arc<Self>) {
+        if self.spinners.claim() {
+            return;
+        }
+        // [PARK, submitter half] the task is published; now look for a worker
+        // that went idle before it could see it, or room to start one.
+        fence(Ordering::SeqCst);
+        if self.saturated() {
+            // Every worker is busy: the first to finish takes the task.
+            return;
+        }
+        self.dispatch_queued(sync::lock(&self.state), 1);
+    }
+
+    /// Under the lock: wakes idle workers, or starts new ones, for up to
+    /// `max` queued tasks. On a closed pool a worker starts only if none is
+    /// left to drain the queue.
+    pub(super) fn dispatch_queued<'a>(
+        self: &'a Arc<Self>,
+        mut state: MutexGuard<'a, State>,
+        max: usize,
+    ) {
+        for _ in 0..max {
+            if self.queue.is_empty() {
+                return;
+            }
+            if let Some(worker) = state.idle.pop() {
+                self.sync_idle_gauge(&state);
+                drop(state);
+                worker.send(Next::Look);
+            } else {
+                let room = if state.closed {
+                    state.workers == 0
+                } else {
+                    state.workers < state.capacity
+                };
+                if !room {
+                    return;
+                }
+                self.count_new_worker(&mut state);
+                drop(state);
+                if let Err(error) = self.start_worker_for_queue() {
+                    // The task stays queued for the workers there are; with
+                    // none, the purge thread tries again (`purge.rs`).
+                    tracing::warn!(%error, "workpool: no worker could start for a queued task");
+                    return;
+                }
+            }
+            state = sync::lock(&self.state);
+        }
+    }
+
+    /// Under the lock: counts a worker about to start (`workers`, `threads`).
+    pub(super) fn count_new_worker(&self, state: &mut State) {
+        self.add_workers(state, 1);
+        state.threads += 1;
+    }
+
+    /// Under the lock: places `task` on an idle worker, a new worker or the
+    /// queue, or gives it back when every worker is busy and there is no
+    /// room (the pool may be closed: the caller checks first).
+    pub(super) fn place_locked(&self, state: &mut State, task: Task) -> Result<Placed, Task> {
+        let capacity = state.capacity;
+        if !state.idle.is_empty() && self.queue.reserve(capacity) {
+            let worker = state.idle.pop().expect("checked above");
+            self.sync_idle_gauge(state);
+            return Ok(Placed::Worker(worker, task));
+        }
+        if state.workers < capacity && self.queue.reserve(capacity) {
+            self.count_new_worker(state);
+            return Ok(Placed::Start(task));
+        }
+        self.queue.try_push(task, capacity).map(|()| Placed::Queued)
+    }
+
+    fn submit_locked(self: &Arc<Self>, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
+        let mut state = sync::lock(&self.state);
+        if state.closed {
+            return Err((PoolError::Closed, task));
+        }
+        let task = match self.place_locked(&mut state, task) {
+            Ok(placed) => {
+                drop(state);
+                return self.carry_out(placed);
+            }
+            Err(task) => task,
+        };
+        if self.config.nonblocking || wait == Wait::No {
+            return Err((PoolError::Overloaded, task));
+        }
+        if worker::is_worker_of(self) {
+            // Blocking here could only end once a task of this pool ends,
+            // maybe the caller's own: refuse instead.
+            return Err((PoolError::WouldDeadlock, task));
+        }
+        let limit = self.config.max_blocking_tasks;
+        if limit != 0 && state.deposits.len() >= limit {
+            return Err((PoolError::Overloaded, task));
+        }
+        self.block_with_deposit(state, task)
+    }
+
+    /// Hands a placed task to its worker, outside the lock.
+    pub(super) fn carry_out(self: &Arc<Self>, placed: Placed) -> Result<(), (PoolError, Task)> {
+        match placed {
+            Placed::Worker(worker, task) => {
+                worker.send(Next::Run(task));
+                Ok(())
+            }
+            Placed::Start(task) => self.start_worker(task),
+            Placed::Queued => Ok(()),
+        }
+    }
+
+    /// Blocks the caller with its task deposited until a unit of room takes
+    /// it, or the pool closes.
+    fn block_with_deposit(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        task: Task,
+    ) -> Result<(), (PoolError, Task)> {
+        let wake = Arc::new(Condvar::new());
+        state
+            .deposits
+            .push_back(Deposit::new(task, Arc::clone(&wake)));
+        self.sync_waiting_gauge(&state);
+        // [DEPOSIT, submitter half] we are published in `waiting`; now look for
+        // room freed before a worker could see us.
+        fence(Ordering::SeqCst);
+        self.serve_deposits(&mut state);
+        loop {
+            let at = state
+                .deposits
+                .iter()
+                .position(|d| d.is_theirs(&wake))
+                .expect("only its submitter takes a deposit off the list");
+            if let Some(outcome) = state.deposits[at].outcome.take() {
+                let deposit = state.deposits.remove(at).expect("found above");
+                self.sync_waiting_gauge(&state);
+                drop(state);
+                return deposit.finish(outcome, self);
+            }
+            state = sync::wait(&wake, state);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Changing the pool as a whole: `tune`, `release`, `release_timeout` and
+//! `reboot`.
+
+use super::state::{Inner, UNBOUNDED};
+use crate::error::PoolError;
+use crate::sync::atomic::Ordering;
+use crate::sync::{self, Arc};
+use crate::worker::{self, Next};
+use crossbeam_utils::Backoff;
+use std::time::Duration;
+
+impl Inner {
+    pub(super) fn tune(self: &Arc<Self>, capacity: usize) -> Result<(), PoolError> {
+        if capacity == 0 {
+            return Err(PoolError::InvalidCapacity);
+        }
+        let mut state = sync::lock(&self.state);
+        if state.capacity == UNBOUNDED {
+            return Err(PoolError::Unbounded);
+        }
+        let grew = capacity > state.capacity;
+        self.set_capacity(&mut state, capacity);
+        // Idle workers above the new capacity end now, oldest first, so the
+        // capacity holds for the next tasks too. Busy and spinning ones end as
+        // soon as they look for a next task (`Inner::next_task`), so once the
+        // tasks running now have ended, at most `capacity` run at once.
+        let excess = state.workers.saturating_sub(capacity);
+        let retired = state.idle.take_oldest(excess);
+        self.remove_workers(&mut state, retired.len());
+        self.sync_idle_gauge(&state);
+        // New room goes to blocked submitters first, oldest first, then to
+        // queued tasks, at once.
+        if grew {
+            self.serve_deposits(&mut state);
+        }
+        tracing::debug!(capacity, "workpool: tuned");
+        for worker in retired {
+            worker.send(Next::Exit);
+        }
+        if grew {
+            let queued = self.queue.len();
+            self.dispatch_queued(state, queued);
+        }
+        Ok(())
+    }
+
+    /// Closes the pool; returns false if it was closed already.
+    pub(super) fn release(self: &Arc<Self>) -> bool {
+        let mut state = sync::lock(&self.state);
+        if state.closed {
+            return false;
+        }
+        self.set_closed(&mut state, true);
+        // Blocked submitters get their task back with `Closed`.
+        self.serve_deposits(&mut state);
+        self.purge_wakeup.notify_all();
+        drop(state);
+        sync::seq_cst_pair();
+        // [RELEASE, release half] `closed` is published; wait out the
+        // lock-free pushes that saw the pool open. Their tasks were accepted,
+        // so the drain below must see them. Pushes never block: this is short.
+        let backoff = Backoff::new();
+        while self.pushers.load(Ordering::SeqCst) != 0 {
+            backoff.snooze();
+            if !sync::SPIN {
+                sync::yield_now();
+            }
+        }
+        let mut state = sync::lock(&self.state);
+        if !state.closed {
+            // Rebooted meanwhile: the idle workers serve the new life.
+            return true;
+        }
+        // Idle workers drain what is queued, then exit; with nothing queued
+        // they exit now. Busy and spinning ones do the same when they look
+        // for a next task. No task is queued from here on, so the queue only
+        // shrinks.
+        let idle = state.idle.drain_all();
+        self.sync_idle_gauge(&state);
+        let drain = !self.queue.is_empty();
+        if !drain {
+            self.remove_workers(&mut state, idle.len());
+        }
+        let order = || if drain { Next::Look } else { Next::Exit };
+        tracing::debug!("workpool: released");
+        // With no worker left to drain the queue, one is started.
+        self.dispatch_queued(state, 1);
+        for worker in idle {
+            worker.send(order());
+        }
+        true
+    }
+
+    pub(super) fn release_timeout(self: &Arc<Self>, timeout: Duration) -> Result<(), PoolError> {
+        if worker::is_worker_of(self) {
+            // Waiting for every thread would wait for this one too.
+            self.release();
+            return Err(PoolError::WouldDeadlock);
+        }
+        if !self.release() {
+            return Err(PoolError::Closed);
+        }
+        self.wait_for_threads(timeout)
+    }
+
+    pub(super) fn reboot(self: &Arc<Self>) -> Result<(), PoolError> {
+        let epoch = {
+            let mut state = sync::lock(&self.state);
+            if !state.closed {
+                return Ok(());
+            }
+            self.set_closed(&mut state, false);
+            state.epoch += 1;
+            state.epoch
+        };
+        tracing::debug!(epoch, "workpool: rebooted");
+        self.start_background(epoch).map_err(|e| {
+            // Closed again, so that the pool is never open without its purge
+            // thread and its `min_workers`; a later `reboot` may try again.
+            self.release();
+            PoolError::SpawnFailed {
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Starts the purge thread of `epoch` and the missing `min_workers`.
+    pub(super) fn start_background(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
+        if !self.config.disable_purge {
+            sync::lock(&self.state).threads += 1;
+            let inner = Arc::clone(self);
+            let name = format!("{}-purge", self.config.thread_name);
+            if let Err(e) = self.spawn_thread(name, move || inner.purge_loop(epoch)) {
+                self.thread_gone(&mut sync::lock(&self.state));
+                return Err(e);
+            }
+        }
+        self.start_idle_workers()
+    }
+}

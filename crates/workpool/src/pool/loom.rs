@@ -1,0 +1,231 @@
+//! Loom models of the dispatch protocol, one per pair of `PROTOCOL.md` and
+//! per defect it once had. Run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`.
+//!
+//! Under loom every lock, condvar, thread, protocol atomic, fence and queue
+//! of the pool is loom's (`src/sync.rs`), and a spinning worker polls once,
+//! so each model explores the interleavings of the real code, the lock-free
+//! paths included. The purge thread is disabled (loom ignores timeouts); the
+//! model of the purge calls one purge round directly.
+
+use super::Pool;
+use crate::error::PoolError;
+use crate::PoolBuilder;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+use std::time::{Duration, Instant};
+
+/// Long enough never to pass inside a model; loom ignores it anyway.
+const FOREVER: Duration = Duration::from_secs(3600);
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+fn builder(capacity: usize, queue: usize) -> PoolBuilder {
+    Pool::builder()
+        .capacity(capacity)
+        .queue_capacity(queue)
+        .disable_purge(true)
+}
+
+fn counting_task(ran: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let ran = Arc::clone(ran);
+    move || {
+        ran.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn submit_from_thread(
+    pool: &Pool,
+    ran: &Arc<AtomicUsize>,
+) -> thread::JoinHandle<Result<(), PoolError>> {
+    let pool = pool.clone();
+    let task = counting_task(ran);
+    thread::spawn(move || pool.submit(task))
+}
+
+/// Spins, yielding to loom's scheduler, until `condition` holds.
+fn await_until(condition: impl Fn() -> bool) {
+    while !condition() {
+        thread::yield_now();
+    }
+}
+
+/// A gate tasks wait at until the model opens it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// RELEASE, and defect 5: a submit racing `release` on the lock-free path
+/// (a worker spinning for a task after its first). Once `release` has
+/// returned, a submit is refused; an accepted task runs exactly once.
+fn submit_after_release_returned_is_refused(queue: usize) {
+    model(move || {
+        let pool = builder(1, queue).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        // A first task, so that the worker is spinning or parked when the
+        // race starts.
+        pool.submit(counting_task(&ran)).unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let submitter = {
+            let (pool, ran, released) = (pool.clone(), Arc::clone(&ran), Arc::clone(&released));
+            thread::spawn(move || {
+                let after_release = released.load(Ordering::SeqCst);
+                let submitted = pool.submit(counting_task(&ran));
+                if after_release {
+                    assert_eq!(submitted, Err(PoolError::Closed));
+                }
+                submitted
+            })
+        };
+        pool.release();
+        released.store(true, Ordering::SeqCst);
+        let submitted = submitter.join().unwrap();
+        assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
+        let expected = if submitted.is_ok() { 2 } else { 1 };
+        assert_eq!(ran.load(Ordering::SeqCst), expected);
+        assert_eq!(pool.workers(), 0);
+    });
+}
+
+#[test]
+fn release_pair_hand_off() {
+    submit_after_release_returned_is_refused(0);
+}
+
+#[test]
+fn release_pair_queue() {
+    submit_after_release_returned_is_refused(1);
+}
+
+/// PARK and SPIN: a task queued without the lock while the only worker
+/// turns from busy to spinning to parked is never stranded.
+#[test]
+fn park_and_spin_pairs_strand_no_task() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.submit(counting_task(&ran)).unwrap();
+        let submitter = submit_from_thread(&pool, &ran);
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        // Every task ran before the pool was released: no release drains
+        // a task stranded in the queue.
+        await_until(|| ran.load(Ordering::SeqCst) == 2);
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+/// DEPOSIT, and defect 2: two submitters blocked on a full hand-off pool;
+/// each unit of room (each task that ends) serves a distinct one, so both
+/// return and every task runs once.
+#[test]
+fn deposit_pair_two_blocked_submitters_both_served() {
+    model(|| {
+        let pool = builder(1, 0).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Gate::default());
+        {
+            let (gate, ran) = (Arc::clone(&gate), Arc::clone(&ran));
+            pool.submit(move || {
+                gate.wait();
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        let first = submit_from_thread(&pool, &ran);
+        let second = submit_from_thread(&pool, &ran);
+        gate.open();
+        assert_eq!(first.join().unwrap(), Ok(()));
+        assert_eq!(second.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// Defect 3: `reboot` racing a submit, with `min_workers` and a queue: a
+/// task accepted beside the rebooted pool's idle worker runs.
+#[test]
+fn reboot_with_queue_and_min_workers_strands_no_task() {
+    model(|| {
+        let pool = builder(1, 1).min_workers(1).build().unwrap();
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let submitter = submit_from_thread(&pool, &ran);
+        assert_eq!(pool.reboot(), Ok(()));
+        let submitted = submitter.join().unwrap();
+        assert!(pool.workers() <= 1, "min_workers above the capacity");
+        if submitted.is_ok() {
+            await_until(|| ran.load(Ordering::SeqCst) == 1);
+        }
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+/// Defect 1: `tune` down with a queue. Once the excess workers have left,
+/// the tasks submitted after run one at a time.
+#[test]
+fn tune_down_with_a_queue_is_enforced() {
+    model(|| {
+        let pool = builder(2, 2).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.submit(counting_task(&ran)).unwrap();
+        pool.submit(counting_task(&ran)).unwrap();
+        assert_eq!(pool.tune(1), Ok(()));
+        await_until(|| ran.load(Ordering::SeqCst) == 2 && pool.workers() <= 1);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            pool.submit(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// The purge ending an idle worker while a submitter takes that worker:
+/// the worker either runs the task or exits, never both, and the task runs.
+#[test]
+fn purge_racing_a_submit_that_reuses_the_worker() {
+    model(|| {
+        let pool = builder(1, 0).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.submit(counting_task(&ran)).unwrap();
+        await_until(|| pool.idle() == 1);
+        let submitter = submit_from_thread(&pool, &ran);
+        let later = Instant::now() + Duration::from_secs(3);
+        pool.inner
+            .expire_idle(crate::sync::lock(&pool.inner.state), later);
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.workers(), 0);
+    });
+}

@@ -1,0 +1,304 @@
+//! `Pool`, the handle users hold, and the state its workers share.
+//!
+//! One concern a file; `PROTOCOL.md` beside them describes how they fit
+//! together and names the pairs of operations that must see each other:
+//! - `state.rs`: [`Inner`], `State` and the gauges, changed together;
+//! - `dispatch.rs`: how `submit` finds a worker;
+//! - `queue.rs`: the queue, and what admits a task (bounded or hand-off);
+//! - `hot.rs`: workers spinning for a next task, claimed by submitters;
+//! - `deposit.rs`: blocked submitters, served oldest first;
+//! - `next.rs`: a worker's side: take, spin, park, leave;
+//! - `lifecycle.rs`: `tune`, `release`, `release_timeout`, `reboot`;
+//! - `threads.rs`: starting, counting and joining the pool's threads;
+//! - `purge.rs`: idle expiry.
+
+mod deposit;
+mod dispatch;
+mod hot;
+mod lifecycle;
+mod next;
+mod purge;
+mod queue;
+mod state;
+mod threads;
+
+#[cfg(all(test, loom))]
+mod loom;
+
+pub(crate) use dispatch::Wait;
+pub(crate) use state::Inner;
+
+use crate::builder::PoolBuilder;
+use crate::error::{BuildError, PoolError};
+use crate::sync::atomic::Ordering;
+use crate::sync::Arc;
+use crate::task::Task;
+use state::UNBOUNDED;
+use std::fmt;
+use std::time::Duration;
+
+/// A pool of reusable worker threads with a hard capacity.
+///
+/// At most [`capacity`](Pool::capacity) workers run tasks at once. A task
+/// that finds every worker busy waits in a bounded queue
+/// ([`queue_capacity`](PoolBuilder::queue_capacity), 1,024 by default);
+/// when the workers and the queue are full, [`submit`](Pool::submit) blocks
+/// (backpressure) or, [nonblocking](PoolBuilder::nonblocking), fails.
+///
+/// `Pool` is a cheap handle: clone it to share the pool between threads. When
+/// the last handle is dropped the pool is [released](Pool::release) without
+/// waiting: running and queued tasks still finish if the process lives on,
+/// so `main` should call [`release_timeout`](Pool::release_timeout) before it
+/// returns.
+///
+/// A `Pool` clone captured by the pool's own panic handler is a cycle: the
+/// pool then never sees its last handle drop. Release such a pool
+/// explicitly.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use workpool::Pool;
+///
+/// let pool = Pool::new(4)?;
+/// let sum = Arc::new(AtomicUsize::new(0));
+/// for i in 1..=100 {
+///     let sum = Arc::clone(&sum);
+///     pool.submit(move || {
+///         sum.fetch_add(i, Ordering::Relaxed);
+///     })?;
+/// }
+/// // Wait for every task and every thread of the pool.
+/// pool.release_timeout(Duration::from_secs(10))?;
+/// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+impl Pool {
+    /// A bounded pool of `capacity` workers with every other option at its
+    /// default (see [`PoolBuilder::new`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroCapacity`] for a capacity of 0;
+    /// [`BuildError::SpawnFailed`] if the purge thread could not start.
+    pub fn new(capacity: usize) -> Result<Pool, BuildError> {
+        PoolBuilder::new().capacity(capacity).build()
+    }
+
+    /// A builder for a pool with options; see [`PoolBuilder`].
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    pub(crate) fn start(builder: PoolBuilder) -> Result<Pool, BuildError> {
+        let pool = Pool {
+            inner: Arc::new(Inner::new(builder)),
+        };
+        tracing::debug!(capacity = ?pool.capacity(), "workpool: built");
+        if let Err(e) = pool.inner.start_background(0) {
+            // Dropping the only handle releases what did start.
+            return Err(BuildError::SpawnFailed {
+                reason: e.to_string(),
+            });
+        }
+        Ok(pool)
+    }
+
+    /// Runs `task` on a worker of the pool.
+    ///
+    /// Hands the task to an idle worker, starts a new worker below capacity,
+    /// or queues it. When every worker is busy and the queue is full (with
+    /// `queue_capacity(0)`: as soon as every worker is busy), it blocks until
+    /// there is room; in nonblocking mode, or when `max_blocking_tasks`
+    /// callers are already blocked, it fails at once.
+    ///
+    /// A task accepted here runs exactly once, even if the pool is released
+    /// meanwhile. A panic in the task goes to the panic handler; the worker
+    /// and the pool live on.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] if the pool is released (also when the release
+    /// happens while this call is blocked); [`PoolError::Overloaded`] as
+    /// above; [`PoolError::WouldDeadlock`] if it would block on a task of
+    /// this same pool (it can only wait for room that its own task holds);
+    /// [`PoolError::SpawnFailed`] if a new worker thread could not be
+    /// started. A refused task is dropped without running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.submit(move || tx.send(6 * 7).unwrap())?;
+    /// assert_eq!(rx.recv()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit<F>(&self, task: F) -> Result<(), PoolError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.inner
+            .submit(Task::new(task), Wait::Block)
+            .map_err(|(error, _task)| error)
+    }
+
+    /// [`submit`](Self::submit) for a task already boxed, giving it back with
+    /// the error, so that a refused task can be tried elsewhere.
+    pub(crate) fn submit_task(&self, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
+        self.inner.submit(task, wait)
+    }
+
+    /// The waiting half of [`release_timeout`](Self::release_timeout), for a
+    /// pool already released.
+    pub(crate) fn wait_for_threads(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.inner.wait_for_threads(timeout)
+    }
+
+    /// Live worker threads, busy and idle (ants' `Running`).
+    pub fn workers(&self) -> usize {
+        self.inner.gauges.workers.load(Ordering::Relaxed)
+    }
+
+    /// Workers parked on the idle list, waiting for a task.
+    pub fn idle(&self) -> usize {
+        self.inner.gauges.idle.load(Ordering::Relaxed)
+    }
+
+    /// Workers not parked on the idle list: those running a task, and those
+    /// that just finished one and poll for the next for a moment (200 µs at
+    /// most) before they park. The idle list's order (the warmest worker is
+    /// reused first, the coldest expires first) is about parked workers.
+    pub fn busy(&self) -> usize {
+        self.workers().saturating_sub(self.idle())
+    }
+
+    /// Accepted tasks that no worker has taken yet: waiting in the queue, or,
+    /// with `queue_capacity(0)`, for a moment on their way to the worker
+    /// found for them.
+    pub fn queued(&self) -> usize {
+        self.inner.queue.len()
+    }
+
+    /// Callers blocked in `submit` now (not queued tasks: see
+    /// [`queued`](Self::queued)).
+    pub fn waiting(&self) -> usize {
+        self.inner.gauges.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The most workers alive at once; `None` for an unbounded pool.
+    pub fn capacity(&self) -> Option<usize> {
+        match self.inner.gauges.capacity.load(Ordering::Relaxed) {
+            UNBOUNDED => None,
+            capacity => Some(capacity),
+        }
+    }
+
+    /// Workers that could still be started: capacity minus live workers, idle
+    /// ones included (ants' `Free`); 0 while a lowered capacity is still
+    /// above the live workers; `None` for an unbounded pool.
+    pub fn free(&self) -> Option<usize> {
+        self.capacity().map(|c| c.saturating_sub(self.workers()))
+    }
+
+    /// Tasks that have panicked since the pool was built.
+    pub fn panicked(&self) -> usize {
+        self.inner
+            .panicked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes the capacity. Growing starts workers for queued tasks and
+    /// wakes blocked submitters at once. Shrinking interrupts no task: idle
+    /// workers above the new capacity exit at once, and busy ones exit when
+    /// their task ends, so once the tasks running at the call have ended, at
+    /// most `capacity` tasks run at once.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidCapacity`] for 0; [`PoolError::Unbounded`] on an
+    /// unbounded pool.
+    pub fn tune(&self, capacity: usize) -> Result<(), PoolError> {
+        self.inner.tune(capacity)
+    }
+
+    /// Closes the pool: new tasks are refused with [`PoolError::Closed`],
+    /// callers blocked in `submit` return it, idle workers exit, running and
+    /// queued tasks finish and then their workers exit. Once `release` has
+    /// returned, every `submit` is refused. Idempotent; does not wait.
+    pub fn release(&self) {
+        self.inner.release();
+    }
+
+    /// [`release`](Self::release)s the pool, then waits until every worker
+    /// and the purge thread have exited and been joined (so every queued task
+    /// has run).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] if the pool was already closed (nothing is
+    /// waited for); [`PoolError::Timeout`] if threads were still running when
+    /// `timeout` passed (they go on and exit when their tasks end);
+    /// [`PoolError::WouldDeadlock`] when called from a task of this pool,
+    /// which would wait for its own thread: the pool is released, but not
+    /// waited for.
+    pub fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.inner.release_timeout(timeout)
+    }
+
+    /// Reopens a released pool with the same options: the purge thread and
+    /// `min_workers` (never more than the capacity in force) start again. A
+    /// no-op on an open pool. Workers of the previous life that are still
+    /// running stay and are reused.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::SpawnFailed`] if a thread could not start; the pool is
+    /// then closed again, and a later `reboot` may try again.
+    pub fn reboot(&self) -> Result<(), PoolError> {
+        self.inner.reboot()
+    }
+
+    /// Whether the pool is released.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.release();
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("capacity", &self.capacity())
+            .field("workers", &self.workers())
+            .field("idle", &self.idle())
+            .field("queued", &self.queued())
+            .field("waiting", &self.waiting())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

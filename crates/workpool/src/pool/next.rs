@@ -1,0 +1,146 @@
+//! The worker's side of dispatch: after a task, what it does next. It takes
+//! a queued task, else spins for one (`hot.rs`), else parks on the idle list,
+//! and it leaves when the pool is above its capacity or closed and drained.
+
+use super::state::{Inner, State};
+use crate::sync::atomic::{fence, Ordering};
+use crate::sync::{self, Arc};
+use crate::task::Task;
+use crate::worker::{Next, Parker};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+impl Inner {
+    /// Runs a task, catching its panic and any panic of the panic handler
+    /// (or of the log line that replaces it): nothing unwinds into the
+    /// worker's loop.
+    pub(crate) fn run_task(&self, task: Task) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.run())) {
+            self.panicked.fetch_add(1, Ordering::Relaxed);
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.handle_panic(payload)));
+        }
+    }
+
+    #[cold]
+    fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+        let Some(handler) = &self.config.panic_handler else {
+            tracing::error!(
+                panic = %panic_message(&*payload),
+                "a task of the workpool panicked; the worker lives on"
+            );
+            drop_quietly(payload);
+            return;
+        };
+        if let Err(second) = panic::catch_unwind(AssertUnwindSafe(|| handler(payload))) {
+            tracing::error!(
+                panic = %panic_message(&*second),
+                "the workpool's panic handler panicked; the worker lives on"
+            );
+            drop_quietly(second);
+        }
+    }
+
+    /// A task this worker ran has ended.
+    #[inline]
+    pub(crate) fn task_done(self: &Arc<Self>) {
+        if self.queue.task_done() {
+            self.room_freed();
+        }
+    }
+
+    /// What a worker that has no task does next.
+    pub(crate) fn next_task(self: &Arc<Self>, parker: &Arc<Parker>) -> Next {
+        loop {
+            if self.over_capacity_hint() && self.leave_if_over_capacity() {
+                return Next::Exit;
+            }
+            if let Some(found) = self.queue.pop().or_else(|| self.spin_for_task()) {
+                return self.took(found);
+            }
+            match self.park(parker) {
+                Next::Look => continue,
+                order => return order,
+            }
+        }
+    }
+
+    #[inline]
+    fn took(self: &Arc<Self>, (task, freed): (Task, bool)) -> Next {
+        if freed {
+            self.room_freed();
+        }
+        Next::Run(task)
+    }
+
+    /// Under the lock: leaves if the pool is above its capacity (a `tune`
+    /// down settling). Returns whether the worker leaves.
+    fn leave_if_over_capacity(self: &Arc<Self>) -> bool {
+        let mut state = sync::lock(&self.state);
+        if state.workers <= state.capacity {
+            return false;
+        }
+        self.worker_leaves(&mut state);
+        true
+    }
+
+    /// Parks the worker on the idle list until it is sent an order, or
+    /// leaves: above the capacity, or on a closed pool with nothing queued.
+    fn park(self: &Arc<Self>, parker: &Arc<Parker>) -> Next {
+        // Read the clock before locking, to keep the critical section short;
+        // `IdleWorkers::push` keeps the order if another push overtakes us.
+        let now = Instant::now();
+        let mut state = sync::lock(&self.state);
+        if state.workers > state.capacity || (state.closed && self.queue.is_empty()) {
+            self.worker_leaves(&mut state);
+            return Next::Exit;
+        }
+        state.idle.push(Arc::clone(parker), now);
+        self.sync_idle_gauge(&state);
+        // Idle workers are room for blocked submitters.
+        if !state.deposits.is_empty() {
+            self.serve_deposits(&mut state);
+        }
+        drop(state);
+        // [PARK, worker half] we are published as idle; now look at the
+        // queue for a task pushed by a submitter that saw us busy. Whoever is
+        // taken off the idle list for it (maybe us) looks again.
+        fence(Ordering::SeqCst);
+        if !self.queue.is_empty() {
+            self.dispatch_queued(sync::lock(&self.state), 1);
+        }
+        parker.park()
+    }
+
+    /// Under the lock: a worker decided to leave. Its place under the
+    /// capacity is free at once.
+    fn worker_leaves(self: &Arc<Self>, state: &mut State) {
+        self.remove_workers(state, 1);
+        self.serve_deposits(state);
+    }
+
+    /// A worker's loop ended by a panic of the pool's own code: its place
+    /// is given back. (User code never unwinds into the loop.)
+    #[cold]
+    pub(crate) fn worker_lost(self: &Arc<Self>) {
+        let mut state = sync::lock(&self.state);
+        self.worker_leaves(&mut state);
+        tracing::error!("workpool: a worker's loop panicked; its place is freed");
+    }
+}
+
+/// The message of a panic payload, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+/// Drops a panic payload, whose own `Drop` may panic too.
+fn drop_quietly(payload: Box<dyn Any + Send>) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+}

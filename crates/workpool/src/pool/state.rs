@@ -1,0 +1,189 @@
+//! `Inner`: what the workers, the purge thread and every handle share, and
+//! the one place where the counts under the lock and their gauges change
+//! together.
+
+use super::hot::Spinners;
+use super::queue::TaskQueue;
+use super::threads::Registry;
+use crate::builder::{PanicHandler, PoolBuilder};
+use crate::idle::IdleWorkers;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Condvar, Mutex};
+use crate::worker::Parker;
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize as ReportUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `State::capacity` of an unbounded pool.
+pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+pub(crate) struct Inner {
+    pub(super) state: Mutex<State>,
+    /// The purge thread sleeps here between rounds; `release` wakes it.
+    pub(super) purge_wakeup: Condvar,
+    pub(super) threads: Mutex<Registry>,
+    /// `release_timeout` waits here for `State::threads` to reach zero.
+    pub(super) all_exited: Condvar,
+    /// Live `Pool` handles; the last one to drop releases the pool.
+    pub(super) handles: AtomicUsize,
+    pub(super) config: Config,
+    pub(super) gauges: Gauges,
+    pub(super) queue: TaskQueue,
+    pub(super) spinners: Spinners,
+    /// Lock-free pushes in flight (pair RELEASE in `PROTOCOL.md`).
+    pub(super) pushers: AtomicUsize,
+    /// Shared with the other pools of a `MultiPool`: told whenever this pool
+    /// may have room, so a submitter blocked on all of them takes the first.
+    pub(super) room: Option<Arc<crate::multi::RoomSignal>>,
+    /// Tasks that panicked since the pool was built; reporting only.
+    pub(super) panicked: ReportUsize,
+    /// Numbers worker threads in their names; reporting only.
+    pub(super) next_worker_no: ReportUsize,
+}
+
+pub(crate) struct Config {
+    pub(super) expiry: Duration,
+    pub(super) min_workers: usize,
+    pub(super) nonblocking: bool,
+    pub(super) max_blocking_tasks: usize,
+    pub(super) panic_handler: Option<PanicHandler>,
+    pub(super) disable_purge: bool,
+    pub(super) thread_name: String,
+    pub(super) stack_size: Option<usize>,
+}
+
+/// Mirrors of `State` that submitters and workers read without the lock.
+/// Written only under the state lock, in the same step as the field they
+/// mirror (`Inner::set_*`), so a gauge may be a moment stale, never torn.
+/// They take part in the protocol's pairs, so they come from `crate::sync`
+/// and are written and read `SeqCst`.
+#[derive(Debug)]
+pub(crate) struct Gauges {
+    pub(super) workers: AtomicUsize,
+    /// Workers on the idle list (parked, or about to park).
+    pub(super) idle: AtomicUsize,
+    pub(super) waiting: AtomicUsize,
+    pub(super) capacity: AtomicUsize,
+    pub(super) closed: AtomicBool,
+}
+
+pub(crate) struct State {
+    pub(super) idle: IdleWorkers<Arc<Parker>>,
+    /// Workers holding a place under the capacity: busy, spinning and idle.
+    /// It rises before a thread is spawned and falls when a worker decides to
+    /// exit (or is told to), so capacity is freed at once.
+    pub(super) workers: usize,
+    /// Submitters blocked with their task deposited, oldest first: each unit
+    /// of room that appears takes the oldest deposit (`deposit.rs`).
+    pub(super) deposits: VecDeque<super::deposit::Deposit>,
+    /// `UNBOUNDED` for an unbounded pool.
+    pub(super) capacity: usize,
+    pub(super) closed: bool,
+    /// Raised by every `reboot`; a purge thread of an older life exits.
+    pub(super) epoch: u64,
+    /// OS threads of the pool (workers and the purge thread) counted as
+    /// started and not yet finished; `release_timeout` waits for zero. Rises
+    /// under this lock in the same step as the decision to start a thread,
+    /// and falls in the thread's exit guard, whatever way it ends.
+    pub(super) threads: usize,
+}
+
+impl Inner {
+    pub(super) fn new(builder: PoolBuilder) -> Inner {
+        let capacity = builder.capacity.unwrap_or(UNBOUNDED);
+        Inner {
+            state: Mutex::new(State {
+                idle: IdleWorkers::new(),
+                workers: 0,
+                deposits: VecDeque::new(),
+                capacity,
+                closed: false,
+                epoch: 0,
+                threads: 0,
+            }),
+            purge_wakeup: Condvar::new(),
+            threads: Mutex::new(Registry::default()),
+            all_exited: Condvar::new(),
+            handles: AtomicUsize::new(1),
+            config: Config {
+                expiry: builder.expiry,
+                min_workers: builder.min_workers,
+                nonblocking: builder.nonblocking,
+                max_blocking_tasks: builder.max_blocking_tasks,
+                panic_handler: builder.panic_handler,
+                disable_purge: builder.disable_purge,
+                thread_name: builder.thread_name,
+                stack_size: builder.stack_size,
+            },
+            gauges: Gauges {
+                workers: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                capacity: AtomicUsize::new(capacity),
+                closed: AtomicBool::new(false),
+            },
+            queue: TaskQueue::new(builder.queue_capacity),
+            spinners: Spinners::new(),
+            pushers: AtomicUsize::new(0),
+            room: builder.room,
+            panicked: ReportUsize::new(0),
+            next_worker_no: ReportUsize::new(0),
+        }
+    }
+
+    /// Counts `n` more workers: `State::workers` and its gauge together.
+    pub(super) fn add_workers(&self, state: &mut State, n: usize) {
+        state.workers += n;
+        self.gauges.workers.store(state.workers, Ordering::SeqCst);
+    }
+
+    /// Counts `n` workers fewer: `State::workers` and its gauge together.
+    pub(super) fn remove_workers(&self, state: &mut State, n: usize) {
+        state.workers -= n;
+        self.gauges.workers.store(state.workers, Ordering::SeqCst);
+    }
+
+    pub(super) fn sync_idle_gauge(&self, state: &State) {
+        self.gauges.idle.store(state.idle.len(), Ordering::SeqCst);
+    }
+
+    pub(super) fn sync_waiting_gauge(&self, state: &State) {
+        self.gauges
+            .waiting
+            .store(state.deposits.len(), Ordering::SeqCst);
+    }
+
+    pub(super) fn set_capacity(&self, state: &mut State, capacity: usize) {
+        state.capacity = capacity;
+        self.gauges.capacity.store(capacity, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_closed(&self, state: &mut State, closed: bool) {
+        state.closed = closed;
+        self.gauges.closed.store(closed, Ordering::SeqCst);
+    }
+
+    pub(super) fn capacity_now(&self) -> usize {
+        self.gauges.capacity.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.gauges.closed.load(Ordering::SeqCst)
+    }
+
+    /// Whether the gauges say a task would wait: no worker spinning or
+    /// idle, and no room to start one. A hint for the lock-free path; the
+    /// locked path decides.
+    pub(super) fn saturated(&self) -> bool {
+        let gauges = &self.gauges;
+        gauges.idle.load(Ordering::SeqCst) == 0
+            && gauges.workers.load(Ordering::SeqCst) >= gauges.capacity.load(Ordering::SeqCst)
+    }
+
+    /// Whether a worker is over the capacity in force (a `tune` down not yet
+    /// settled). Relaxed: a hint; the worker decides under the lock.
+    pub(super) fn over_capacity_hint(&self) -> bool {
+        self.gauges.workers.load(Ordering::Relaxed) > self.gauges.capacity.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,224 @@
+//! The pool's OS threads: starting them, counting them (`State::threads`),
+//! and joining them, so that `release_timeout` can promise none is left.
+
+use super::state::Inner;
+use crate::error::PoolError;
+use crate::sync::{self, thread, Arc};
+use crate::task::Task;
+use crate::worker::{self, Next, Parker};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Threads in `Registry::finished` beyond which spawning a worker joins them,
+/// so a pool without purge that churns threads keeps a bounded list.
+const REAP_THRESHOLD: usize = 64;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    live: HashMap<usize, thread::JoinHandle<()>>,
+    /// Threads that have run their last line and only need joining.
+    finished: Vec<thread::JoinHandle<()>>,
+    next_id: usize,
+}
+
+/// Runs when a pool thread ends, however it ends (a panic of the pool's own
+/// code included): files its handle for joining, then stops counting it.
+struct ThreadExit {
+    inner: Arc<Inner>,
+    id: usize,
+}
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        {
+            let mut threads = sync::lock(&self.inner.threads);
+            if let Some(handle) = threads.live.remove(&self.id) {
+                threads.finished.push(handle);
+            }
+        }
+        self.inner.thread_gone(&mut sync::lock(&self.inner.state));
+    }
+}
+
+impl Inner {
+    /// Starts a worker for `task`, which the caller has counted in `workers`
+    /// and `threads` (and, in hand-off mode, in flight). If the OS refuses
+    /// the thread, the counts are given back with the task.
+    pub(super) fn start_worker(self: &Arc<Self>, task: Task) -> Result<(), (PoolError, Task)> {
+        self.start_worker_with(Some(task)).map_err(|(error, task)| {
+            self.queue.unreserve();
+            (error, task.expect("a refused thread gives its task back"))
+        })
+    }
+
+    /// Starts a worker, counted like [`start_worker`](Self::start_worker), to
+    /// take a queued task.
+    pub(super) fn start_worker_for_queue(self: &Arc<Self>) -> Result<(), PoolError> {
+        self.start_worker_with(None).map_err(|(error, _)| error)
+    }
+
+    fn start_worker_with(
+        self: &Arc<Self>,
+        task: Option<Task>,
+    ) -> Result<(), (PoolError, Option<Task>)> {
+        // The task travels in a shared cell so that it comes back if the OS
+        // refuses the thread (`Builder::spawn` would drop it with the closure).
+        let cell = std::sync::Arc::new(std::sync::Mutex::new(task));
+        let first = std::sync::Arc::clone(&cell);
+        let take = |cell: &std::sync::Mutex<Option<Task>>| {
+            cell.lock().unwrap_or_else(|e| e.into_inner()).take()
+        };
+        let inner = Arc::clone(self);
+        let parker = Arc::new(Parker::new());
+        let spawned = self.spawn_thread(self.worker_name(), move || {
+            worker::run(inner, parker, take(&first), false);
+        });
+        let Err(e) = spawned else {
+            return Ok(());
+        };
+        let mut state = sync::lock(&self.state);
+        self.remove_workers(&mut state, 1);
+        self.thread_gone(&mut state);
+        self.serve_deposits(&mut state);
+        drop(state);
+        let error = PoolError::SpawnFailed {
+            reason: e.to_string(),
+        };
+        Err((error, take(&cell)))
+    }
+
+    /// Starts the workers that `min_workers` (never above the capacity) is
+    /// short of, and puts them on the idle list before returning, so the
+    /// pool's next tasks find them there.
+    pub(super) fn start_idle_workers(self: &Arc<Self>) -> std::io::Result<()> {
+        let missing = {
+            let mut state = sync::lock(&self.state);
+            let wanted = self.config.min_workers.min(state.capacity);
+            let missing = wanted.saturating_sub(state.workers);
+            self.add_workers(&mut state, missing);
+            state.threads += missing;
+            missing
+        };
+        // Until they are on the idle list these workers are ours alone: no
+        // submitter can reach them, so on failure we may send them `Exit`.
+        let mut started = Vec::with_capacity(missing);
+        for _ in 0..missing {
+            let parker = Arc::new(Parker::new());
+            let theirs = Arc::clone(&parker);
+            let inner = Arc::clone(self);
+            match self.spawn_thread(self.worker_name(), move || {
+                worker::run(inner, theirs, None, true)
+            }) {
+                Ok(()) => started.push(parker),
+                Err(e) => {
+                    let mut state = sync::lock(&self.state);
+                    self.remove_workers(&mut state, missing);
+                    for _ in started.len()..missing {
+                        self.thread_gone(&mut state);
+                    }
+                    self.serve_deposits(&mut state);
+                    drop(state);
+                    for worker in started {
+                        worker.send(Next::Exit);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut state = sync::lock(&self.state);
+        let now = Instant::now();
+        for worker in started {
+            state.idle.push(worker, now);
+        }
+        self.sync_idle_gauge(&state);
+        self.serve_deposits(&mut state);
+        // [PARK, worker half] for the workers just published as idle: a task
+        // queued by a submitter that saw none of them must not wait.
+        crate::sync::atomic::fence(crate::sync::atomic::Ordering::SeqCst);
+        let queued = self.queue.len();
+        self.dispatch_queued(state, queued);
+        Ok(())
+    }
+
+    fn worker_name(&self) -> String {
+        let no = self.next_worker_no.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{no}", self.config.thread_name)
+    }
+
+    /// Spawns a thread of the pool, already counted in `State::threads`, and
+    /// files its handle, so that `release_timeout` can join it. If the OS
+    /// refuses, the caller gives the count back.
+    pub(super) fn spawn_thread<F>(self: &Arc<Self>, name: String, body: F) -> std::io::Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let inner = Arc::clone(self);
+        // The registry stays locked until the handle is in it, so the thread
+        // cannot file itself as finished before it is registered.
+        let mut threads = sync::lock(&self.threads);
+        let id = threads.next_id;
+        threads.next_id += 1;
+        let handle = builder.spawn(move || {
+            let _exit = ThreadExit { inner, id };
+            body();
+        })?;
+        threads.live.insert(id, handle);
+        let reap = if threads.finished.len() >= REAP_THRESHOLD {
+            std::mem::take(&mut threads.finished)
+        } else {
+            Vec::new()
+        };
+        drop(threads);
+        join_all(reap);
+        Ok(())
+    }
+
+    /// A thread counted in `State::threads` finished or never started.
+    pub(super) fn thread_gone(&self, state: &mut super::state::State) {
+        state.threads -= 1;
+        if state.threads == 0 {
+            self.all_exited.notify_all();
+        }
+    }
+
+    /// Waits until every thread of the pool has exited, then joins them.
+    pub(crate) fn wait_for_threads(&self, timeout: Duration) -> Result<(), PoolError> {
+        if worker::is_worker_of(self) {
+            return Err(PoolError::WouldDeadlock);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = sync::lock(&self.state);
+        while state.threads > 0 {
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Err(PoolError::Timeout);
+            }
+            state = sync::wait_timeout(&self.all_exited, state, left);
+        }
+        drop(state);
+        self.join_finished();
+        Ok(())
+    }
+
+    /// Joins the threads that have finished.
+    pub(super) fn join_finished(&self) {
+        let finished = std::mem::take(&mut sync::lock(&self.threads).finished);
+        join_all(finished);
+    }
+}
+
+fn join_all(handles: Vec<thread::JoinHandle<()>>) {
+    for handle in handles {
+        // A pool thread catches every panic of user code, so `join` only
+        // fails if the pool itself is broken; nothing is left to do then.
+        let _ = handle.join();
+    }
+}
