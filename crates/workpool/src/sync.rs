@@ -162,3 +162,32 @@ mod mocked {
         }
     }
 }
+
+/// Test-only fault injection: threads that the OS "refuses" to start.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::sync::Mutex;
+
+    /// Thread-name prefixes, each with how many more spawns to refuse.
+    static REFUSE: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
+    /// Refuses the next `n` spawns of threads whose name starts with
+    /// `prefix` (tests give each pool a name of its own, so tests running in
+    /// parallel do not see each other's faults).
+    pub(crate) fn refuse_spawns(prefix: &str, n: usize) {
+        REFUSE.lock().unwrap().push((prefix.to_owned(), n));
+    }
+
+    /// Whether the spawn of a thread named `name` is to be refused.
+    pub(crate) fn spawn_refused(name: &str) -> bool {
+        let mut refuse = REFUSE.lock().unwrap();
+        let Some(at) = refuse
+            .iter()
+            .position(|(p, n)| *n > 0 && name.starts_with(p.as_str()))
+        else {
+            return false;
+        };
+        refuse[at].1 -= 1;
+        true
+    }
+}

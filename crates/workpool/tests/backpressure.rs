@@ -356,3 +356,51 @@ fn blocked_submitters_stay_blocked_while_every_worker_is_busy() {
     probe.await_runs(1);
     assert_eq!(pool.release_timeout(Duration::from_secs(30)), Ok(()));
 }
+
+/// Regression (a task submitting to its own full pool hung for ever, and the
+/// `Pool` clone it held kept the pool from being released): the submit that
+/// would block on its own pool fails at once with `WouldDeadlock`.
+#[test]
+fn a_task_submitting_to_its_own_full_pool_gets_would_deadlock() {
+    for queue in [0, 1] {
+        let pool = Pool::builder()
+            .capacity(1)
+            .queue_capacity(queue)
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inside = pool.clone();
+        pool.submit(move || {
+            // With a queue, the first goes in the queue; the next would wait.
+            let results: Vec<_> = (0..=queue).map(|_| inside.submit(|| ())).collect();
+            tx.send(results).unwrap();
+        })
+        .unwrap();
+        let results = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the task hung");
+        let (last, queued) = results.split_last().unwrap();
+        assert!(
+            queued.iter().all(Result::is_ok),
+            "queue {queue}: {results:?}"
+        );
+        assert_eq!(*last, Err(PoolError::WouldDeadlock), "queue {queue}");
+        drop(pool);
+    }
+    assert_eq!(
+        PoolError::WouldDeadlock.to_string(),
+        "the call would wait for a task of its own pool from inside one of its tasks, and could deadlock"
+    );
+}
+
+/// A task may still submit to its own pool while there is room, and to
+/// another pool that is full (that one's workers are not waiting on it).
+#[test]
+fn a_task_may_submit_to_its_own_pool_with_room() {
+    let pool = builder(2).build().unwrap();
+    let probe = Probe::new();
+    let (inside, task) = (pool.clone(), probe.task());
+    pool.submit(move || inside.submit(task).unwrap()).unwrap();
+    probe.await_runs(1);
+    assert_eq!(pool.release_timeout(Duration::from_secs(30)), Ok(()));
+}

@@ -341,3 +341,56 @@ fn a_thousand_tasks_add_up_exactly() {
         assert_eq!(sum.load(Ordering::Relaxed), 500_500, "{balancing:?}");
     }
 }
+
+/// Regression (a blocking submit waited on the pool it picked): with every
+/// pool busy, the next submit takes the first pool that frees up, even while
+/// the pool that round robin picked stays busy.
+#[test]
+fn a_blocked_submit_takes_the_first_pool_with_room() {
+    let pools = multi(4, 1, LoadBalancing::RoundRobin);
+    let (held, short) = (Gate::new(), Gate::new());
+    submit_held(&pools, &held); // pool 0, held until the end
+    for _ in 1..4 {
+        submit_held(&pools, &short); // pools 1-3
+    }
+    assert_eq!(pools.busy(), 4);
+    let probe = Probe::new();
+    let blocked = {
+        let (pools, task) = (pools.clone(), probe.task());
+        // Round robin is back at pool 0, which stays busy.
+        Pending::start(move || pools.submit(task))
+    };
+    wait_until("the submit is blocked", || pools.waiting() == 1);
+    short.open();
+    assert_eq!(blocked.outcome(), Ok(()), "it waited for pool 0");
+    probe.await_runs(1);
+    assert_eq!(held.passed(), 0, "pool 0 was still busy");
+    assert_eq!(pools.waiting(), 0);
+    shut_down(&pools, &held);
+}
+
+/// `release` wakes a submitter blocked on every pool with `Closed`.
+#[test]
+fn release_wakes_a_submitter_blocked_on_every_pool() {
+    let pools = multi(2, 1, LoadBalancing::LeastTasks);
+    let gate = Gate::new();
+    submit_held(&pools, &gate);
+    submit_held(&pools, &gate);
+    let probe = Probe::new();
+    let blocked = {
+        let (pools, task) = (pools.clone(), probe.task());
+        Pending::start(move || pools.submit(task))
+    };
+    wait_until("the submit is blocked", || pools.waiting() == 1);
+    pools.release();
+    assert_eq!(blocked.outcome(), Err(PoolError::Closed));
+    assert!(pools.is_closed());
+    shut_down_released(&pools, &gate);
+    assert_eq!(probe.runs(), 0);
+}
+
+fn shut_down_released(pools: &MultiPool, gate: &Gate) {
+    gate.open();
+    assert_eq!(pools.release_timeout(PATIENCE), Err(PoolError::Closed));
+    wait_until("every worker exited", || pools.workers() == 0);
+}

@@ -345,3 +345,131 @@ fn stress_submit_racing_release_runs_each_accepted_task_once() {
         assert_eq!(pool.workers(), 0);
     }
 }
+
+/// Tracks how many tasks run at once, and the most seen since the last
+/// `reset`.
+#[derive(Default)]
+struct Concurrency {
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Concurrency {
+    /// A task that counts itself running for `hold`.
+    fn task(self: &Arc<Self>, hold: Duration) -> impl FnOnce() + Send + 'static {
+        let this = Arc::clone(self);
+        move || {
+            let now = this.running.fetch_add(1, Ordering::SeqCst) + 1;
+            this.most.fetch_max(now, Ordering::SeqCst);
+            thread::sleep(hold);
+            this.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn reset(&self) {
+        self.most.store(0, Ordering::SeqCst);
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+/// Regression (tune down was not enforced with a queue): workers took queued
+/// tasks whatever the capacity, so with a steady stream `tune(2)` left all 8
+/// running for ever. Compared with the capacity in force, not the largest
+/// ever set.
+#[test]
+fn tune_down_is_enforced_with_a_queue() {
+    let pool = builder(8, 1024).build().unwrap();
+    let seen = Arc::new(Concurrency::default());
+    let hold = Duration::from_millis(2);
+    for _ in 0..64 {
+        pool.submit(seen.task(hold)).unwrap();
+    }
+    wait_until("the stream runs on 8 workers", || seen.most() == 8);
+
+    pool.tune(2).unwrap();
+    // Settled: the tasks running at the call have ended and the excess
+    // workers have left (each leaves before it takes a next task).
+    for _ in 0..64 {
+        pool.submit(seen.task(hold)).unwrap();
+    }
+    wait_until("the excess workers left", || pool.workers() <= 2);
+    seen.reset();
+    for _ in 0..200 {
+        pool.submit(seen.task(hold)).unwrap();
+    }
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    assert!(
+        seen.most() <= 2,
+        "{} tasks ran at once after tune(2) settled",
+        seen.most()
+    );
+}
+
+/// Regression (two freed queue slots woke one blocked submitter): capacity 2,
+/// queue 2, both full, two submitters blocked; the two workers each take a
+/// long queued task. Each freed slot must serve a distinct submitter, while
+/// the long tasks still run.
+#[test]
+fn two_freed_slots_serve_two_blocked_submitters() {
+    let pool = builder(2, 2).build().unwrap();
+    let (first, long) = (Gate::new(), Gate::new());
+    let probe = Probe::new();
+    occupy_all_workers(&pool, &first, &probe);
+    for _ in 0..2 {
+        pool.submit(probe.task_behind(&long)).unwrap();
+    }
+    assert_eq!(pool.queued(), 2);
+    let blocked: Vec<Pending> = (0..2)
+        .map(|_| {
+            let (pool, task) = (pool.clone(), probe.task());
+            Pending::start(move || pool.submit(task))
+        })
+        .collect();
+    wait_until("both submitters are blocked", || pool.waiting() == 2);
+
+    first.open();
+    long.await_arrivals(2);
+    for submit in blocked {
+        assert_eq!(
+            submit.outcome(),
+            Ok(()),
+            "a submitter slept beside a free slot"
+        );
+    }
+    assert_eq!(pool.waiting(), 0);
+    assert_eq!(pool.queued(), 2, "both tasks wait behind the long ones");
+    long.open();
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    assert_eq!(probe.runs(), 6);
+}
+
+/// Blocked submitters are served in the order they blocked, each by its own
+/// unit of room.
+#[test]
+fn blocked_submitters_are_served_oldest_first() {
+    let pool = builder(1, 1).build().unwrap();
+    let gate = Gate::new();
+    let probe = Probe::new();
+    occupy_all_workers(&pool, &gate, &probe);
+    pool.submit(probe.task_behind(&gate)).unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut blocked = Vec::new();
+    for n in 0..3 {
+        let (handle, order) = (pool.clone(), Arc::clone(&order));
+        blocked.push(Pending::start(move || {
+            handle.submit(move || order.lock().unwrap().push(n))
+        }));
+        wait_until(&format!("{} submitters are blocked", n + 1), || {
+            pool.waiting() == n + 1
+        });
+    }
+    gate.open();
+    for submit in blocked {
+        assert_eq!(submit.outcome(), Ok(()));
+    }
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{returns_promptly, wait_until, Gate, Pending, Probe};
+use common::{holds_throughout, returns_promptly, wait_until, Gate, Pending, Probe};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender, TryRecvError};
@@ -331,4 +331,105 @@ fn a_handle_held_by_a_blocked_submitter_keeps_the_pool_open() {
     gate.open();
     assert_eq!(waiter.outcome(), Ok(()), "its handle kept the pool open");
     probe.await_runs(1);
+}
+
+/// Regression (a submit could succeed after `release()` returned, on the
+/// lock-free hand-off to a worker that just finished a task): once
+/// `release` has returned, every `submit` is refused.
+#[test]
+fn no_submit_is_accepted_once_release_has_returned() {
+    for queue in [0, 16] {
+        for _ in 0..300 {
+            let pool = Pool::builder()
+                .capacity(2)
+                .queue_capacity(queue)
+                .disable_purge(true)
+                .build()
+                .unwrap();
+            // A finished task leaves its worker spinning for the next.
+            pool.submit(|| ()).unwrap();
+            pool.submit(|| ()).unwrap();
+            pool.release();
+            assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
+        }
+    }
+}
+
+/// Regression (reboot broke the hard capacity): `min_workers` above a
+/// lowered capacity started them all again on reboot.
+#[test]
+fn reboot_keeps_min_workers_within_the_capacity_in_force() {
+    let pool = Pool::builder()
+        .capacity(8)
+        .min_workers(4)
+        .disable_purge(true)
+        .build()
+        .unwrap();
+    assert_eq!(pool.workers(), 4);
+    pool.tune(2).unwrap();
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    pool.reboot().unwrap();
+    assert_eq!(pool.workers(), 2, "min_workers capped by the capacity");
+    assert_eq!(pool.idle(), 2);
+
+    let gate = Gate::new();
+    for _ in 0..4 {
+        let gate = Arc::clone(&gate);
+        pool.submit(move || gate.wait()).unwrap();
+    }
+    gate.await_arrivals(2);
+    holds_throughout(Duration::from_millis(100), "2 tasks at most run", || {
+        gate.arrived() == 2 && pool.workers() == 2
+    });
+    gate.open();
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    assert_eq!(gate.passed(), 4);
+}
+
+/// Regression (reboot could strand a queued task): with `min_workers` and a
+/// queue, a submit racing `reboot` queued its task beside idle workers that
+/// were never told. Every accepted task runs.
+#[test]
+fn a_submit_racing_reboot_is_never_stranded() {
+    for _ in 0..200 {
+        let pool = Pool::builder()
+            .capacity(1)
+            .min_workers(1)
+            .queue_capacity(4)
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+        let probe = Probe::new();
+        let submitter = {
+            let (pool, probe) = (pool.clone(), probe.clone());
+            thread::spawn(move || loop {
+                match pool.submit(probe.task()) {
+                    Err(PoolError::Closed) => thread::yield_now(),
+                    done => return done,
+                }
+            })
+        };
+        pool.reboot().unwrap();
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        probe.await_runs(1);
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    }
+}
+
+/// Regression (`release_timeout` from inside a task waited for its own
+/// thread for ever): it releases the pool and returns `WouldDeadlock`.
+#[test]
+fn release_timeout_from_a_task_of_the_pool_would_deadlock() {
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let inside = pool.clone();
+    pool.submit(move || tx.send(inside.release_timeout(PATIENCE)).unwrap())
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).unwrap(),
+        Err(PoolError::WouldDeadlock)
+    );
+    assert!(pool.is_closed(), "released all the same");
+    assert_eq!(pool.release_timeout(PATIENCE), Err(PoolError::Closed));
 }

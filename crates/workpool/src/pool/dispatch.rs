@@ -97,6 +97,8 @@ impl Inner {
 
     /// A task was queued without the lock: makes sure a worker comes for it.
     fn find_worker(self: &Arc<Self>) {
+        // [SPIN, submitter half] the task is queued; a spinning worker counted
+        // in `unclaimed` polls the queue and takes it.
         if self.spinners.claim() {
             return;
         }

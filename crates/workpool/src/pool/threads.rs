@@ -153,6 +153,12 @@ impl Inner {
     where
         F: FnOnce() + Send + 'static,
     {
+        #[cfg(test)]
+        if sync::faults::spawn_refused(&name) {
+            return Err(std::io::Error::other(
+                "refused by the test's fault injection",
+            ));
+        }
         let mut builder = thread::Builder::new().name(name);
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
@@ -220,5 +226,108 @@ fn join_all(handles: Vec<thread::JoinHandle<()>>) {
         // A pool thread catches every panic of user code, so `join` only
         // fails if the pool itself is broken; nothing is left to do then.
         let _ = handle.join();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::sync::faults::refuse_spawns;
+    use crate::{Pool, PoolError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc, Barrier};
+    use std::thread::{self, ThreadId};
+    use std::time::{Duration, Instant};
+
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// Regression (a failed spawn ran a queued user task inline on the caller
+    /// of `tune`, `release` or `drop`, all documented as not waiting): the
+    /// task stays queued for the workers there are, and the call returns.
+    #[test]
+    fn a_failed_spawn_never_runs_a_task_on_the_caller() {
+        let pool = Pool::builder()
+            .capacity(1)
+            .queue_capacity(4)
+            .thread_name("fault-tune")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        let hold = Arc::new(Barrier::new(2));
+        let held = Arc::clone(&hold);
+        pool.submit(move || {
+            held.wait();
+        })
+        .unwrap();
+        let (tx, rx) = mpsc::channel::<ThreadId>();
+        for _ in 0..2 {
+            let tx = tx.clone();
+            pool.submit(move || tx.send(thread::current().id()).unwrap())
+                .unwrap();
+        }
+        assert_eq!(pool.queued(), 2);
+        refuse_spawns("fault-tune", 2);
+        let started = Instant::now();
+        pool.tune(3).unwrap();
+        assert!(started.elapsed() < PATIENCE);
+        assert!(rx.try_recv().is_err(), "a queued task ran on tune's caller");
+        assert_eq!(pool.workers(), 1, "the refused workers are not counted");
+        hold.wait();
+        let me = thread::current().id();
+        for _ in 0..2 {
+            assert_ne!(rx.recv_timeout(PATIENCE).unwrap(), me);
+        }
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    }
+
+    /// A failed spawn for a task gives the task back with `SpawnFailed`; the
+    /// pool serves the next tasks once threads can start again.
+    #[test]
+    fn a_refused_thread_refuses_its_task_and_the_pool_recovers() {
+        let pool = Pool::builder()
+            .capacity(2)
+            .thread_name("fault-submit")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        refuse_spawns("fault-submit", 1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let refused = pool.submit(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(
+            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((pool.workers(), pool.queued()), (0, 0));
+        let counted = Arc::clone(&ran);
+        pool.submit(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    /// Regression (a failed spawn in `reboot` was only logged, leaving an
+    /// open pool without its purge thread): `reboot` returns the error and
+    /// the pool stays closed until a later `reboot` succeeds.
+    #[test]
+    fn reboot_returns_a_failed_spawn_and_leaves_the_pool_closed() {
+        let pool = Pool::builder()
+            .capacity(2)
+            .min_workers(1)
+            .thread_name("fault-reboot")
+            .build()
+            .unwrap();
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+        refuse_spawns("fault-reboot", 1);
+        let error = pool.reboot().unwrap_err();
+        assert!(matches!(error, PoolError::SpawnFailed { .. }), "{error:?}");
+        assert!(pool.is_closed());
+        assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
+        assert_eq!(pool.reboot(), Ok(()));
+        assert_eq!((pool.is_closed(), pool.workers()), (false, 1));
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
     }
 }
