@@ -36,7 +36,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     } else {
         dedup(&args.workload)
     };
-    let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores);
+    let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores, args.hogs);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let timeout = Duration::from_secs(args.timeout);
 
@@ -104,16 +104,21 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
 
     let mut out = String::new();
     out.push_str(&format!(
-        "workpool bench: {} implementations, {} workloads, median of {runs} run{}, one process per run\n",
+        "workpool bench: {} implementations, {} workloads, median of {runs} run{}, one process per run{}\n",
         impls.len(),
         workloads.len(),
-        if runs == 1 { "" } else { "s" }
+        if runs == 1 { "" } else { "s" },
+        match args.hogs {
+            0 => String::new(),
+            1 => ", 1 busy-looping hog thread in each".to_owned(),
+            n => format!(", {n} busy-looping hog threads in each"),
+        }
     ));
     if args.quick {
         out.push_str(
             "--quick: smaller sizes than the full bench (which runs 1,000,000 empty tasks, \
              100,000 sleep tasks at cap 10,000, 10,000 burst and 20,000 latency tasks, \
-             a 2 s idle window) and 1 run per pair unless --runs is given\n",
+             a 2 s idle window, 200 cold rounds) and 1 run per pair unless --runs is given\n",
         );
     }
     for table in report::tables(&points, &records) {
@@ -166,6 +171,9 @@ fn run_child(
         .args(["--work-us", &point.work_us.to_string()])
         .args(["--sleep-ms", &point.sleep_ms.to_string()])
         .args(["--idle-ms", &point.idle_ms.to_string()])
+        .args(["--round-tasks", &point.round_tasks.to_string()])
+        .args(["--gap-ms", &point.gap_ms.to_string()])
+        .args(["--hogs", &point.hogs.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -78,6 +78,13 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
             Kind::Idle => (format!("idle: CPU ms over {} ms idle", p.idle_ms), |r| {
                 r.idle_cpu_ms.map(|v| v as f64)
             }),
+            Kind::Cold => (
+                format!(
+                    "cold: p99 µs per round of {} tasks after {} ms idle",
+                    p.round_tasks, p.gap_ms
+                ),
+                |r| r.p99_us,
+            ),
         };
         out.push(Panel::Bars(Bars {
             title,
@@ -275,10 +282,15 @@ pub(crate) fn draw(
     let size = (PANEL.0 * cols as u32, PANEL.1 * rows as u32 + 40);
     let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let title = format!(
+    let mut title = format!(
         "workpool bench on {} cores ({}), Linux {}",
         machine.cores, machine.cpu, machine.kernel
     );
+    match points.first().map_or(0, |p| p.hogs) {
+        0 => {}
+        1 => title.push_str(", with 1 hog thread"),
+        n => title.push_str(&format!(", with {n} hog threads")),
+    }
     let body = root.titled(&title, (FONT, 20))?;
     for (area, panel) in body.split_evenly((rows, cols)).iter().zip(&panels) {
         match panel {
@@ -299,11 +311,12 @@ mod tests {
     #[test]
     fn draws_bars_and_sweeps_into_an_svg() {
         let ps = points(
-            &[Workload::Empty, Workload::Scaling],
+            &[Workload::Empty, Workload::Scaling, Workload::Cold],
             &Sizes::quick(),
             None,
             None,
             2,
+            0,
         );
         let records: Vec<Vec<Record>> = ps
             .iter()
@@ -317,8 +330,10 @@ mod tests {
                     release_ms: 0.0,
                     peak_rss_kb: 4096,
                     peak_threads: p.cap + 1,
+                    hogs: 0,
                     latency_us: None,
                     idle: None,
+                    rounds_us: None,
                 };
                 vec![
                     Record::from_runs(
@@ -339,6 +354,7 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(100)]);
         assert!(svg.contains("empty: M tasks/s"));
         assert!(svg.contains("scaling: ns per empty task"));
+        assert!(svg.contains("cold: p99"));
         let texts: Vec<&str> = svg.lines().map(str::trim).collect();
         assert!(texts.contains(&"workpool") && texts.contains(&"rayon"));
         assert!(texts.contains(&"failed"));

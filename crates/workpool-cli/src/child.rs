@@ -6,9 +6,9 @@ use crate::peers::Runner;
 use crate::probe::{self, ThreadSampler};
 use crate::stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::thread;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// What a child reports to the parent: one run's raw figures.
@@ -26,12 +26,27 @@ pub(crate) struct ChildReport {
     pub(crate) release_ms: f64,
     pub(crate) peak_rss_kb: u64,
     /// Most OS threads alive at once during build and run, the main thread
-    /// included, the sampler not.
+    /// included, the sampler and the hogs not.
     pub(crate) peak_threads: usize,
+    /// Busy-looping threads that ran beside the implementation.
+    pub(crate) hogs: usize,
     /// `latency`: submit-to-start percentiles, in microseconds.
     pub(crate) latency_us: Option<Percentiles>,
     /// `idle`: the idle window and the CPU time the process used in it.
     pub(crate) idle: Option<IdleReport>,
+    /// `cold`: per-round wall time, in microseconds.
+    pub(crate) rounds_us: Option<RoundTimes>,
+}
+
+/// Wall time of the rounds of `cold`, each from its first submit until the
+/// submitter, blocked, is woken by the round's last task; in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RoundTimes {
+    /// Measured rounds (the warm-up round not counted).
+    pub(crate) rounds: usize,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 /// Submit-to-start latency, in microseconds.
@@ -110,6 +125,88 @@ pub(crate) fn busy_for(work: Duration) {
     }
 }
 
+/// Threads that busy-loop, never yielding, from before the implementation is
+/// built until the run ends: they compete with its workers and its submitter
+/// for the cores, as other work on an oversubscribed machine does.
+#[derive(Debug)]
+struct Hogs {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Hogs {
+    fn start(n: usize) -> Result<Hogs, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|i| {
+                let stop = Arc::clone(&stop);
+                thread::Builder::new()
+                    .name(format!("hog-{i}"))
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+                    .map_err(|e| format!("cannot start a hog thread: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Hogs { stop, threads })
+    }
+
+    fn count(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `rounds` of `round` empty tasks (the last one shorter if `tasks` is
+/// not a multiple), each after `gap` of idleness, blocking until each round
+/// is done; one unmeasured round first starts the threads of lazy pools.
+/// Returns the tasks that ran in the measured rounds and their wall times.
+fn cold(
+    runner: &mut Runner,
+    tasks: usize,
+    round: usize,
+    gap: Duration,
+) -> Result<(usize, RoundTimes), String> {
+    let run_round = |runner: &mut Runner, n: usize| -> Result<(usize, u64), String> {
+        // One counter per round, so the submitter waits for its own round.
+        let done = Done::leak(n);
+        let start = Instant::now();
+        for _ in 0..n {
+            runner.submit(move || done.tick())?;
+        }
+        done.wait();
+        Ok((done.completed(), start.elapsed().as_nanos() as u64))
+    };
+    run_round(runner, round.min(tasks))?;
+    let mut completed = 0;
+    let mut times = Vec::with_capacity(tasks.div_ceil(round));
+    while completed < tasks {
+        thread::sleep(gap);
+        let (ran, ns) = run_round(runner, round.min(tasks - completed))?;
+        completed += ran;
+        times.push(ns);
+    }
+    times.sort_unstable();
+    let us = |v: u64| v as f64 / 1e3;
+    Ok((
+        completed,
+        RoundTimes {
+            rounds: times.len(),
+            p50: us(quantile_sorted(&times, 0.50)),
+            p99: us(quantile_sorted(&times, 0.99)),
+            max: us(times.last().copied().unwrap_or(0)),
+        },
+    ))
+}
+
 /// Submit-to-start latency is measured against this sleep granularity: a
 /// submitter that is ahead of schedule by less than this submits at once.
 const PACING_SLACK: Duration = Duration::from_micros(200);
@@ -124,11 +221,14 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     let tasks = args.tasks;
     let done = Done::leak(tasks);
 
+    // The hogs start first and are not counted in the peak thread count.
+    let hogs = Hogs::start(args.hogs)?;
     let sampler = ThreadSampler::start();
     let start = Instant::now();
     let mut runner = Runner::start(args.imp, args.cap)?;
     let built = Instant::now();
     let mut latencies = None;
+    let mut rounds = None;
 
     match args.kind {
         Kind::Empty | Kind::Idle => {
@@ -184,10 +284,17 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
             }
             latencies = Some((starts, due_ns, submit_ns));
         }
+        Kind::Cold => {
+            let gap = Duration::from_millis(args.gap_ms);
+            rounds = Some(cold(&mut runner, tasks, args.round_tasks, gap)?);
+        }
     }
-    done.wait();
+    if rounds.is_none() {
+        done.wait();
+    }
     let finished = Instant::now();
-    let peak_threads = sampler.finish();
+    let peak_threads = sampler.finish().saturating_sub(hogs.count());
+    hogs.stop();
 
     let idle = if args.kind == Kind::Idle {
         let before = probe::cpu_ticks();
@@ -209,14 +316,16 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     Ok(ChildReport {
         tasks,
         cap: args.cap,
-        completed: done.completed(),
+        completed: rounds.map_or_else(|| done.completed(), |(ran, _)| ran),
         build_ms: ms(built - start),
         run_ms: ms(finished - built),
         release_ms,
         peak_rss_kb: probe::peak_rss_kb(),
         peak_threads,
+        hogs: args.hogs,
         latency_us: latencies.map(|(starts, due, submit)| percentiles(starts, &due, &submit)),
         idle,
+        rounds_us: rounds.map(|(_, times)| times),
     })
 }
 
@@ -260,6 +369,9 @@ mod tests {
             work_us: 20,
             sleep_ms: 1,
             idle_ms: 20,
+            round_tasks: 10,
+            gap_ms: 1,
+            hogs: 0,
         }
     }
 
@@ -271,13 +383,31 @@ mod tests {
             Kind::Burst,
             Kind::Latency,
             Kind::Idle,
+            Kind::Cold,
         ] {
-            let report = run(&one(kind, 50)).unwrap();
-            assert_eq!(report.completed, 50, "{kind:?}");
+            let report = run(&one(kind, 55)).unwrap();
+            assert_eq!(report.completed, 55, "{kind:?}");
             assert_eq!(report.latency_us.is_some(), kind == Kind::Latency);
             assert_eq!(report.idle.is_some(), kind == Kind::Idle);
+            assert_eq!(report.rounds_us.is_some(), kind == Kind::Cold);
             assert!(report.peak_threads >= 1);
         }
+    }
+
+    #[test]
+    fn cold_times_every_round_and_hogs_are_not_counted() {
+        let args = OneArgs {
+            hogs: 2,
+            ..one(Kind::Cold, 35)
+        };
+        let report = run(&args).unwrap();
+        assert_eq!(report.completed, 35);
+        assert_eq!(report.hogs, 2);
+        let r = report.rounds_us.unwrap();
+        assert_eq!(r.rounds, 4);
+        assert!(0.0 < r.p50 && r.p50 <= r.p99 && r.p99 <= r.max, "{r:?}");
+        // That the hogs are left out of `peak_threads` is checked end to end
+        // (tests/bench.rs): here other tests' threads share the process.
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub(crate) struct BenchArgs {
     /// "failed".
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = positive_u64)]
     pub(crate) timeout: u64,
+
+    /// Threads that busy-loop inside every child process while it builds the
+    /// implementation and runs the workload, to measure on an oversubscribed
+    /// machine. Default: 0.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) hogs: usize,
 }
 
 /// Options of the hidden `workpool bench-one`.
@@ -91,6 +97,15 @@ pub(crate) struct OneArgs {
     /// The idle window of `idle`, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub(crate) idle_ms: u64,
+    /// Tasks per round of `cold`.
+    #[arg(long, default_value_t = 100, value_parser = positive)]
+    pub(crate) round_tasks: usize,
+    /// The idle gap before each round of `cold`, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) gap_ms: u64,
+    /// Threads that busy-loop beside the implementation during build and run.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) hogs: usize,
 }
 
 /// The implementations `bench` compares. threadfin pins `once_cell <= 1.14`,
@@ -98,23 +113,28 @@ pub(crate) struct OneArgs {
 /// versions of the library's dev-dependencies: proptest 1.11, tempfile 3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub(crate) enum Impl {
-    /// workpool with default options, capacity = cap.
+    /// workpool with default options (a bounded queue of
+    /// `PoolBuilder::DEFAULT_QUEUE_CAPACITY` tasks), capacity = cap.
     Workpool,
-    /// workpool with `queue_capacity(1024)`.
-    WorkpoolQueue,
+    /// workpool with `queue_capacity(0)`: no queue, every task handed to a
+    /// worker (ants' semantics).
+    WorkpoolHandoff,
     /// `std::thread::spawn` per task, at most `cap` alive.
     Thread,
     /// threadpool 1.8 with `cap` threads.
     Threadpool,
     /// `rayon::ThreadPool::spawn`, `cap` threads.
     Rayon,
-    /// tokio `spawn_blocking`, `max_blocking_threads` = cap.
+    /// tokio `spawn_blocking` on a current-thread runtime,
+    /// `max_blocking_threads` = cap.
     Tokio,
-    /// rusty_pool with core and max size `cap`.
-    #[value(name = "rusty_pool")]
+    /// rusty_pool with core size min(cores, cap), max size `cap` and a 60 s
+    /// keep-alive: it grows on demand.
+    #[value(name = "rusty_pool", alias = "rusty-pool")]
     RustyPool,
-    /// threadfin with 0 to `cap` threads and no queue limit (the closest
-    /// match in features: min/max threads, queue limit, joinable tasks).
+    /// threadfin with 0 to `cap` threads, its default 60 s keep-alive and no
+    /// queue limit (the closest match in features: min/max threads, queue
+    /// limit, joinable tasks).
     Threadfin,
     /// No pool, the floor: one bounded crossbeam channel drained by `cap`
     /// threads.
@@ -125,7 +145,7 @@ impl Impl {
     /// Every implementation, in table order.
     pub(crate) const ALL: [Impl; 9] = [
         Impl::Workpool,
-        Impl::WorkpoolQueue,
+        Impl::WorkpoolHandoff,
         Impl::Thread,
         Impl::Threadpool,
         Impl::Rayon,
@@ -139,7 +159,7 @@ impl Impl {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Impl::Workpool => "workpool",
-            Impl::WorkpoolQueue => "workpool-queue",
+            Impl::WorkpoolHandoff => "workpool-handoff",
             Impl::Thread => "thread",
             Impl::Threadpool => "threadpool",
             Impl::Rayon => "rayon",
@@ -166,17 +186,21 @@ pub(crate) enum Workload {
     Scaling,
     /// CPU time burned while idle after a burst.
     Idle,
+    /// Rounds of 100 empty tasks 20 ms apart, so workers park in between:
+    /// per-round wall time p50/p99.
+    Cold,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub(crate) const ALL: [Workload; 6] = [
+    pub(crate) const ALL: [Workload; 7] = [
         Workload::Empty,
         Workload::Sleep,
         Workload::Burst,
         Workload::Latency,
         Workload::Scaling,
         Workload::Idle,
+        Workload::Cold,
     ];
 
     /// The name on the command line, in tables and in JSON.
@@ -188,6 +212,7 @@ impl Workload {
             Workload::Latency => "latency",
             Workload::Scaling => "scaling",
             Workload::Idle => "idle",
+            Workload::Cold => "cold",
         }
     }
 }
@@ -205,6 +230,8 @@ pub(crate) enum Kind {
     Latency,
     /// A burst of empty tasks, then idle CPU time.
     Idle,
+    /// Rounds of empty tasks after idle gaps, per-round wall time.
+    Cold,
 }
 
 impl Kind {
@@ -216,6 +243,7 @@ impl Kind {
             Kind::Burst => "burst",
             Kind::Latency => "latency",
             Kind::Idle => "idle",
+            Kind::Cold => "cold",
         }
     }
 }
@@ -280,6 +308,38 @@ mod tests {
         assert_eq!(b.workload, [Workload::Empty]);
         assert_eq!(b.runs, None);
         assert_eq!(b.timeout, 120);
+        assert_eq!(b.hogs, 0);
+    }
+
+    #[test]
+    fn hogs_and_the_rusty_pool_alias_parse() {
+        let b = bench(&["--hogs", "3", "--impl", "rusty-pool,workpool-handoff"]);
+        assert_eq!(b.hogs, 3);
+        assert_eq!(b.impls, [Impl::RustyPool, Impl::WorkpoolHandoff]);
+        assert_eq!(bench(&["--hogs", "0"]).hogs, 0);
+        let err = parse(&["bench", "--hogs", "many"]).unwrap_err();
+        assert!(err.to_string().contains("--hogs"), "{err}");
+        let one = match parse(&[
+            "bench-one",
+            "--impl",
+            "workpool",
+            "--kind",
+            "cold",
+            "--tasks",
+            "200",
+            "--cap",
+            "2",
+            "--hogs",
+            "2",
+        ])
+        .expect("valid arguments")
+        .command
+        {
+            Command::BenchOne(one) => one,
+            other => panic!("not bench-one: {other:?}"),
+        };
+        assert_eq!((one.kind, one.hogs), (Kind::Cold, 2));
+        assert_eq!((one.round_tasks, one.gap_ms), (100, 20));
     }
 
     #[test]

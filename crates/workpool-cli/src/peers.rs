@@ -1,7 +1,12 @@
 //! workpool and its peers behind one `submit`, each called through its own
 //! generic API so that no implementation pays for an extra box.
+//!
+//! Every peer is configured as its own documentation recommends, given the
+//! most threads (`cap`) the workload allows: the README lists how, one line
+//! per peer, and each arm of [`Runner::start`] says why.
 
 use crate::cli::Impl;
+use crate::probe;
 use crossbeam_channel::Sender;
 use std::collections::VecDeque;
 use std::fmt;
@@ -15,8 +20,9 @@ type Job = Box<dyn FnOnce() + Send>;
 /// waits, few enough to bound memory like a pool does.
 const FLOOR_SLOTS: usize = 1024;
 
-/// Tasks that `workpool-queue` may queue when every worker is busy.
-const QUEUE_SLOTS: usize = 1024;
+/// How long rusty_pool keeps a non-core thread that has nothing to do: the
+/// value its docs use and its `ThreadPool::default()` picks.
+const RUSTY_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// How long a shutdown may wait for threads; a run that takes longer has a
 /// bug the parent's timeout will report.
@@ -66,16 +72,19 @@ impl Runner {
     /// Builds `imp` with at most `cap` threads running tasks.
     pub(crate) fn start(imp: Impl, cap: usize) -> Result<Runner, String> {
         Ok(match imp {
+            // The library's defaults: workers started on demand, a bounded
+            // queue of `PoolBuilder::DEFAULT_QUEUE_CAPACITY` tasks.
             Impl::Workpool => Runner::Workpool(
                 workpool::Pool::builder()
                     .capacity(cap)
                     .build()
                     .map_err(|e| e.to_string())?,
             ),
-            Impl::WorkpoolQueue => Runner::Workpool(
+            // No queue: every task is handed to a worker (ants' semantics).
+            Impl::WorkpoolHandoff => Runner::Workpool(
                 workpool::Pool::builder()
                     .capacity(cap)
-                    .queue_capacity(QUEUE_SLOTS)
+                    .queue_capacity(0)
                     .build()
                     .map_err(|e| e.to_string())?,
             ),
@@ -83,13 +92,22 @@ impl Runner {
                 cap,
                 live: VecDeque::with_capacity(cap),
             },
+            // threadpool has one size, fixed: `new(n)` "capable of executing
+            // n jobs concurrently", all n started at once.
             Impl::Threadpool => Runner::Threadpool(threadpool::ThreadPool::new(cap)),
+            // rayon's own pool of `num_threads`, all started at build (its
+            // default is one per logical CPU, what every workload but `sleep`
+            // and its sweep asks for anyway); `spawn` is its fire-and-forget.
             Impl::Rayon => Runner::Rayon(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(cap)
                     .build()
                     .map_err(|e| e.to_string())?,
             ),
+            // `spawn_blocking` threads are started on demand up to
+            // `max_blocking_threads`, then tasks queue; tokio's docs say a
+            // current-thread runtime still spawns them, so no async workers
+            // sit beside them. Default keep-alive (10 s).
             Impl::Tokio => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .max_blocking_threads(cap)
@@ -98,12 +116,17 @@ impl Runner {
                 let handle = runtime.handle().clone();
                 Runner::Tokio { runtime, handle }
             }
-            Impl::RustyPool => Runner::RustyPool(
-                rusty_pool::Builder::new()
-                    .core_size(cap)
-                    .max_size(cap)
-                    .build(),
-            ),
+            // As its docs (and `ThreadPool::default()`) set it up: a core of
+            // one thread per CPU, growing on demand to the max size with a
+            // 60 s keep-alive for the extra threads. Threads start lazily.
+            Impl::RustyPool => Runner::RustyPool(rusty_pool::ThreadPool::new(
+                probe::cores().min(cap),
+                cap,
+                RUSTY_KEEP_ALIVE,
+            )),
+            // Its documented lazy form: no idle threads, up to `cap` spawned
+            // when there is work, the default 60 s keep-alive and unbounded
+            // queue.
             Impl::Threadfin => Runner::Threadfin(threadfin::builder().size(0..cap).build()),
             Impl::Crossbeam => {
                 let (jobs, rx) = crossbeam_channel::bounded::<Job>(FLOOR_SLOTS);

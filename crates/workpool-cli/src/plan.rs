@@ -17,6 +17,8 @@ pub(crate) struct Sizes {
     pub(crate) scaling_caps: Vec<usize>,
     pub(crate) idle_tasks: usize,
     pub(crate) idle_ms: u64,
+    /// Measured rounds of `cold`, each of `COLD_ROUND` tasks.
+    pub(crate) cold_rounds: usize,
     /// A thread per task manages about 18k tasks/s on 2 cores; `empty`
     /// points above this many tasks are cut to it (or, in the sweep, skipped).
     pub(crate) thread_empty_max: usize,
@@ -32,6 +34,11 @@ pub(crate) const SLEEP_MS: u64 = 10;
 pub(crate) const BURST_US: u64 = 50;
 /// CPU work of a `latency` task.
 pub(crate) const LATENCY_US: u64 = 100;
+/// Empty tasks per round of `cold`.
+pub(crate) const COLD_ROUND: usize = 100;
+/// The idle gap before each round of `cold`: long enough that every pool's
+/// workers have stopped spinning and parked.
+pub(crate) const COLD_GAP_MS: u64 = 20;
 
 impl Sizes {
     pub(crate) fn full() -> Sizes {
@@ -45,6 +52,7 @@ impl Sizes {
             scaling_caps: vec![100, 1_000, 10_000],
             idle_tasks: 10_000,
             idle_ms: 2_000,
+            cold_rounds: 200,
             thread_empty_max: 100_000,
             runs: 3,
         }
@@ -63,6 +71,7 @@ impl Sizes {
             scaling_caps: vec![100, 1_000],
             idle_tasks: 10_000,
             idle_ms: 1_000,
+            cold_rounds: 50,
             thread_empty_max: 10_000,
             runs: 1,
         }
@@ -80,18 +89,26 @@ pub(crate) struct Point {
     pub(crate) work_us: u64,
     pub(crate) sleep_ms: u64,
     pub(crate) idle_ms: u64,
+    /// Tasks per round (`cold`).
+    pub(crate) round_tasks: usize,
+    /// The idle gap before each round (`cold`), ms.
+    pub(crate) gap_ms: u64,
+    /// Busy-looping threads beside the implementation in every run.
+    pub(crate) hogs: usize,
     /// Whether `--tasks` set the count (then no implementation's is cut).
     pub(crate) tasks_given: bool,
 }
 
 /// The points of `workloads`, in order; `tasks` and `cap` override every
-/// workload's but the `scaling` sweep's.
+/// workload's but the `scaling` sweep's (`cold` rounds `tasks` up to whole
+/// rounds); every point runs beside `hogs` busy-looping threads.
 pub(crate) fn points(
     workloads: &[Workload],
     sizes: &Sizes,
     tasks: Option<usize>,
     cap: Option<usize>,
     cores: usize,
+    hogs: usize,
 ) -> Vec<Point> {
     let point = |workload, kind, default_tasks: usize, default_cap: usize| Point {
         workload,
@@ -105,6 +122,9 @@ pub(crate) fn points(
         },
         sleep_ms: SLEEP_MS,
         idle_ms: sizes.idle_ms,
+        round_tasks: COLD_ROUND,
+        gap_ms: COLD_GAP_MS,
+        hogs,
         tasks_given: tasks.is_some(),
     };
     let mut out = Vec::new();
@@ -115,6 +135,13 @@ pub(crate) fn points(
             Workload::Burst => out.push(point(w, Kind::Burst, sizes.burst_tasks, cores)),
             Workload::Latency => out.push(point(w, Kind::Latency, sizes.latency_tasks, cores)),
             Workload::Idle => out.push(point(w, Kind::Idle, sizes.idle_tasks, cores)),
+            Workload::Cold => {
+                let p = point(w, Kind::Cold, sizes.cold_rounds * COLD_ROUND, cores);
+                out.push(Point {
+                    tasks: p.tasks.div_ceil(COLD_ROUND) * COLD_ROUND,
+                    ..p
+                });
+            }
             Workload::Scaling => {
                 for &n in &sizes.scaling_tasks {
                     out.push(Point {
@@ -165,6 +192,7 @@ mod tests {
             Some(500),
             Some(3),
             2,
+            0,
         );
         assert_eq!((ps[0].tasks, ps[0].cap), (500, 3));
         let sweep: Vec<_> = ps[1..].iter().map(|p| (p.kind, p.tasks, p.cap)).collect();
@@ -184,12 +212,19 @@ mod tests {
     #[test]
     fn thread_per_task_is_cut_or_skipped_on_big_empty_points() {
         let sizes = Sizes::full();
-        let ps = points(&[Workload::Empty, Workload::Scaling], &sizes, None, None, 2);
+        let ps = points(
+            &[Workload::Empty, Workload::Scaling],
+            &sizes,
+            None,
+            None,
+            2,
+            0,
+        );
         assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Some(100_000));
         assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Some(1_000_000));
         assert_eq!(tasks_for(Impl::Thread, &ps[1], &sizes), Some(10_000));
         assert_eq!(tasks_for(Impl::Thread, &ps[3], &sizes), None);
-        let given = points(&[Workload::Empty], &sizes, Some(2_000_000), None, 2);
+        let given = points(&[Workload::Empty], &sizes, Some(2_000_000), None, 2, 0);
         assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Some(2_000_000));
     }
 
@@ -201,7 +236,26 @@ mod tests {
             None,
             None,
             2,
+            0,
         );
         assert_eq!((ps[0].work_us, ps[1].work_us), (BURST_US, LATENCY_US));
+    }
+
+    #[test]
+    fn cold_runs_whole_rounds_and_every_point_has_the_hogs() {
+        let ps = points(&[Workload::Cold], &Sizes::quick(), None, None, 2, 3);
+        assert_eq!((ps[0].kind, ps[0].tasks, ps[0].cap), (Kind::Cold, 5_000, 2));
+        assert_eq!((ps[0].round_tasks, ps[0].gap_ms), (COLD_ROUND, COLD_GAP_MS));
+        assert_eq!(ps[0].hogs, 3);
+        assert_eq!(Sizes::full().cold_rounds * COLD_ROUND, 20_000);
+        let given = points(&[Workload::Cold], &Sizes::full(), Some(250), None, 2, 0);
+        assert_eq!(given[0].tasks, 300);
+        assert_eq!(
+            tasks_for(Impl::Thread, &given[0], &Sizes::full()),
+            Some(300)
+        );
+        let all = points(&Workload::ALL, &Sizes::quick(), None, None, 2, 1);
+        assert!(all.iter().all(|p| p.hogs == 1));
+        assert!(all.iter().any(|p| p.kind == Kind::Cold));
     }
 }

@@ -15,19 +15,23 @@ use serde::{Deserialize, Serialize};
 /// or that a failed or skipped pair lacks, is `null`. Times are in
 /// milliseconds unless the name says otherwise.
 ///
-/// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling` or `idle`.
+/// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling`, `idle` or
+///   `cold`.
 /// - `kind`: what the process ran: the workload's name, or for `scaling`
 ///   `empty` (the task-count sweep) or `sleep` (the capacity sweep).
-/// - `impl`: `workpool`, `workpool-queue`, `thread`, `threadpool`, `rayon`,
+/// - `impl`: `workpool`, `workpool-handoff`, `thread`, `threadpool`, `rayon`,
 ///   `tokio`, `rusty_pool`, `threadfin` or `crossbeam`.
-/// - `tasks`: tasks per run; `cap`: the most threads running tasks.
+/// - `tasks`: tasks per run (`cold`: rounds x 100, the warm-up round not
+///   counted); `cap`: the most threads running tasks.
+/// - `hogs`: busy-looping threads that ran beside the implementation in each
+///   run (`--hogs`).
 /// - `quick`: whether `--quick` sizes ran.
 /// - `runs`: runs asked for; `samples`: the main figure of each run.
 /// - `status`: `ok`, `failed` (a run crashed, timed out or lost tasks) or
 ///   `skipped` (too slow for this implementation); `error`: why, or `null`.
 /// - `metric`: the name of the main figure, the field `value` copies:
 ///   `tasks_per_sec` (empty), `wall_ms` (sleep, burst, the sleep sweep),
-///   `ns_per_task` (the empty sweep), `p99_us` (latency), `idle_cpu_ms`
+///   `ns_per_task` (the empty sweep), `p99_us` (latency, cold), `idle_cpu_ms`
 ///   (idle). `higher_is_better`: its direction.
 /// - `value`: the median of `samples`; `ratio`: `value` over workpool's
 ///   `value` at the same point (`null` without workpool or when its value
@@ -35,14 +39,17 @@ use serde::{Deserialize, Serialize};
 /// - `completed`: tasks that ran, counted by the tasks (equals `tasks`).
 /// - `wall_ms`: build + run; `build_ms`: building the pool, threads started
 ///   up front included; `run_ms`: first submit to last task done;
-///   `release_ms`: shutting down and joining (rayon cannot join);
+///   `release_ms`: shutting down and joining (rayon cannot join); `cold`'s
+///   `run_ms` includes its idle gaps;
 ///   `tasks_per_sec` and `ns_per_task`: over `run_ms`. These come from the
 ///   median run (the lower middle one for an even count).
 /// - `peak_rss_mb`: the highest `VmHWM` of the runs, in MiB;
 ///   `peak_threads`: the most OS threads alive at once in any run, main
-///   thread included.
+///   thread included, hogs not.
 /// - `ideal_ms` (burst): tasks x work / cap.
-/// - `p50_us`, `p99_us`, `max_us` (latency): submit-to-start latency;
+/// - `p50_us`, `p99_us`, `max_us`: `latency`: submit-to-start latency;
+///   `cold`: the wall time of a round, from its first submit until the
+///   blocked submitter is woken by its last task;
 ///   `due_p99_us`: p99 from when the task was due by the pacing schedule
 ///   (or from its submit, if that was earlier), which also counts the wait
 ///   a blocking submit imposes on the tasks after it.
@@ -57,6 +64,7 @@ pub(crate) struct Record {
     pub(crate) imp: String,
     pub(crate) tasks: usize,
     pub(crate) cap: usize,
+    pub(crate) hogs: usize,
     pub(crate) quick: bool,
     pub(crate) runs: usize,
     pub(crate) status: Status,
@@ -101,7 +109,7 @@ pub(crate) fn metric(point: &Point) -> (&'static str, bool) {
         (Workload::Scaling, Kind::Empty) => ("ns_per_task", false),
         (_, Kind::Empty) => ("tasks_per_sec", true),
         (_, Kind::Sleep | Kind::Burst) => ("wall_ms", false),
-        (_, Kind::Latency) => ("p99_us", false),
+        (_, Kind::Latency | Kind::Cold) => ("p99_us", false),
         (_, Kind::Idle) => ("idle_cpu_ms", false),
     }
 }
@@ -112,7 +120,11 @@ fn figure(name: &str, r: &ChildReport) -> f64 {
         "tasks_per_sec" => r.tasks as f64 / (r.run_ms / 1e3),
         "ns_per_task" => r.run_ms * 1e6 / r.tasks as f64,
         "wall_ms" => r.build_ms + r.run_ms,
-        "p99_us" => r.latency_us.map_or(f64::NAN, |l| l.p99),
+        "p99_us" => match (r.latency_us, r.rounds_us) {
+            (Some(l), _) => l.p99,
+            (None, Some(c)) => c.p99,
+            (None, None) => f64::NAN,
+        },
         "idle_cpu_ms" => r.idle.map_or(f64::NAN, |i| i.cpu_ms as f64),
         _ => f64::NAN,
     }
@@ -127,6 +139,7 @@ impl Record {
             imp: imp.name().to_owned(),
             tasks,
             cap: point.cap,
+            hogs: point.hogs,
             quick,
             runs,
             status: Status::Ok,
@@ -211,6 +224,9 @@ impl Record {
             (rec.p50_us, rec.p99_us, rec.max_us) = (Some(l.p50), Some(l.p99), Some(l.max));
             rec.due_p99_us = Some(l.due_p99);
         }
+        if let Some(c) = r.rounds_us {
+            (rec.p50_us, rec.p99_us, rec.max_us) = (Some(c.p50), Some(c.p99), Some(c.max));
+        }
         if let Some(i) = r.idle {
             rec.idle_ms = Some(i.idle_ms);
             rec.idle_cpu_ms = Some(i.cpu_ms);
@@ -239,7 +255,7 @@ pub(crate) fn fill_ratios(points: &mut [Vec<Record>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::{IdleReport, Percentiles};
+    use crate::child::{IdleReport, Percentiles, RoundTimes};
     use crate::plan::{points, Sizes};
 
     fn report(run_ms: f64, rss_kb: u64, threads: usize) -> ChildReport {
@@ -252,6 +268,7 @@ mod tests {
             release_ms: 0.5,
             peak_rss_kb: rss_kb,
             peak_threads: threads,
+            hogs: 0,
             latency_us: Some(Percentiles {
                 p50: 1.0,
                 p99: run_ms,
@@ -263,12 +280,13 @@ mod tests {
                 cpu_ms: 20,
                 threads_after: 2,
             }),
+            rounds_us: None,
         }
     }
 
     #[test]
     fn median_run_and_peaks_over_runs() {
-        let ps = points(&[Workload::Empty], &Sizes::full(), None, None, 2);
+        let ps = points(&[Workload::Empty], &Sizes::full(), None, None, 2, 0);
         let runs = [
             report(4.0, 3000, 3),
             report(1.0, 5120, 3),
@@ -289,7 +307,7 @@ mod tests {
 
     #[test]
     fn ratios_are_against_workpool_at_the_same_point() {
-        let ps = points(&[Workload::Burst], &Sizes::full(), None, None, 2);
+        let ps = points(&[Workload::Burst], &Sizes::full(), None, None, 2, 0);
         let wp = Record::from_runs(&ps[0], Impl::Workpool, 1000, false, &[report(99.0, 1, 1)]);
         let other = Record::from_runs(&ps[0], Impl::Thread, 1000, false, &[report(199.0, 1, 1)]);
         let failed = Record::not_run(
@@ -311,7 +329,7 @@ mod tests {
 
     #[test]
     fn json_has_every_documented_field() {
-        let ps = points(&[Workload::Idle], &Sizes::quick(), None, None, 2);
+        let ps = points(&[Workload::Idle], &Sizes::quick(), None, None, 2, 0);
         let rec = Record::from_runs(&ps[0], Impl::Workpool, 1000, true, &[report(1.0, 1, 1)]);
         assert_eq!(rec.idle_cpu_pct, Some(1.0));
         let json = serde_json::to_value(&rec).unwrap();
@@ -323,5 +341,48 @@ mod tests {
         assert_eq!(obj["status"], "ok");
         let back: Record = serde_json::from_value(json).unwrap();
         assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn cold_reports_round_percentiles_and_hogs() {
+        let ps = points(&[Workload::Cold], &Sizes::quick(), None, None, 2, 2);
+        let runs = [2.0, 9.0, 4.0].map(|p99| ChildReport {
+            latency_us: None,
+            idle: None,
+            hogs: 2,
+            rounds_us: Some(RoundTimes {
+                rounds: 50,
+                p50: 1.0,
+                p99,
+                max: 20.0,
+            }),
+            ..report(1.0, 1, 1)
+        });
+        let rec = Record::from_runs(&ps[0], Impl::Crossbeam, 5_000, true, &runs);
+        assert_eq!(
+            (rec.metric.as_str(), rec.higher_is_better),
+            ("p99_us", false)
+        );
+        assert_eq!(rec.samples, [2.0, 9.0, 4.0]);
+        assert_eq!(rec.value, Some(4.0));
+        assert_eq!(
+            (rec.p50_us, rec.p99_us, rec.max_us),
+            (Some(1.0), Some(4.0), Some(20.0))
+        );
+        assert_eq!(rec.due_p99_us, None);
+        assert_eq!(rec.hogs, 2);
+        let json = serde_json::to_value(&rec).unwrap();
+        assert_eq!(json["hogs"], 2);
+        assert_eq!(json["workload"], "cold");
+        let skipped = Record::not_run(
+            &ps[0],
+            Impl::Thread,
+            5_000,
+            true,
+            1,
+            Status::Failed,
+            "x".into(),
+        );
+        assert_eq!(skipped.hogs, 2);
     }
 }

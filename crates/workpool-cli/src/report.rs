@@ -220,6 +220,44 @@ fn idle(point: &Point, records: &[Record]) -> Table {
     t
 }
 
+fn cold(point: &Point, records: &[Record]) -> Table {
+    let mut t = Table::new(
+        format!(
+            "cold: {} rounds of {} empty tasks, each after {} ms idle, cap {}; \
+             wall µs per round, lower is better",
+            count(point.tasks.div_ceil(point.round_tasks)),
+            point.round_tasks,
+            point.gap_ms,
+            point.cap
+        ),
+        &[
+            "impl",
+            "p50 µs",
+            "p99 µs",
+            "max µs",
+            "p99 vs workpool",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    add_rows(&mut t, records, |r| {
+        vec![
+            r.imp.clone(),
+            opt(r.p50_us, sig3),
+            opt(r.p99_us, sig3),
+            opt(r.max_us, sig3),
+            ratio(r.ratio),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]
+    });
+    t.note(
+        "a round: from its first submit until the submitter, blocked, is woken by its last \
+         task; one unmeasured round first starts the threads",
+    );
+    t
+}
+
 /// One table for a sweep: a row per implementation, a column per point.
 fn sweep(
     title: String,
@@ -324,8 +362,18 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
             Kind::Burst => burst(p, rs),
             Kind::Latency => latency(p, rs),
             Kind::Idle => idle(p, rs),
+            Kind::Cold => cold(p, rs),
         });
         i += 1;
+    }
+    if let Some(hogs) = points.first().map(|p| p.hogs).filter(|&h| h > 0) {
+        let with = match hogs {
+            1 => " (with 1 hog thread)".to_owned(),
+            n => format!(" (with {n} hog threads)"),
+        };
+        for t in &mut out {
+            t.title.push_str(&with);
+        }
     }
     out
 }
@@ -333,7 +381,7 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::ChildReport;
+    use crate::child::{ChildReport, RoundTimes};
     use crate::cli::Impl;
     use crate::plan::{points, Sizes};
     use crate::record::fill_ratios;
@@ -348,15 +396,17 @@ mod tests {
             release_ms: 0.0,
             peak_rss_kb: 2048,
             peak_threads: 3,
+            hogs: 0,
             latency_us: None,
             idle: None,
+            rounds_us: None,
         }
     }
 
     #[test]
     fn empty_table_shows_rates_ratios_and_failures() {
         let sizes = Sizes::quick();
-        let ps = points(&[Workload::Empty], &sizes, None, None, 2);
+        let ps = points(&[Workload::Empty], &sizes, None, None, 2, 0);
         let p = &ps[0];
         let mut records = vec![vec![
             Record::from_runs(p, Impl::Workpool, p.tasks, true, &[report(p.tasks, 40.0)]),
@@ -389,7 +439,7 @@ tokio      failed
     #[test]
     fn sweep_tables_have_a_column_per_point() {
         let sizes = Sizes::quick();
-        let ps = points(&[Workload::Scaling], &sizes, None, None, 2);
+        let ps = points(&[Workload::Scaling], &sizes, None, None, 2, 0);
         let mut records: Vec<Vec<Record>> = ps
             .iter()
             .map(|p| {
@@ -421,6 +471,57 @@ tokio      failed
         assert!(sleep.contains("cap 1,000"), "{sleep}");
         assert!(sleep.contains("200 / 2.0 / 3"), "{sleep}");
         assert!(sleep.contains("ideal 100 ms"), "{sleep}");
+    }
+
+    #[test]
+    fn cold_table_has_a_row_per_implementation_and_titles_name_the_hogs() {
+        let ps = points(
+            &[Workload::Cold, Workload::Empty],
+            &Sizes::quick(),
+            None,
+            None,
+            2,
+            2,
+        );
+        let mut records: Vec<Vec<Record>> = ps
+            .iter()
+            .map(|p| {
+                [(Impl::Workpool, 100.0), (Impl::Crossbeam, 150.0)]
+                    .map(|(imp, p99)| {
+                        let run = ChildReport {
+                            rounds_us: (p.kind == Kind::Cold).then_some(RoundTimes {
+                                rounds: 50,
+                                p50: 40.0,
+                                p99,
+                                max: 300.0,
+                            }),
+                            hogs: 2,
+                            ..report(p.tasks, 10.0)
+                        };
+                        Record::from_runs(p, imp, p.tasks, true, &[run])
+                    })
+                    .into()
+            })
+            .collect();
+        fill_ratios(&mut records);
+        let ts = tables(&ps, &records);
+        let text = ts[0].render();
+        let expected = "\
+cold: 50 rounds of 100 empty tasks, each after 20 ms idle, cap 2; wall µs per round, lower is better (with 2 hog threads)
+impl       p50 µs  p99 µs  max µs  p99 vs workpool  peak RSS MB  peak threads
+---------  ------  ------  ------  ---------------  -----------  ------------
+workpool     40.0     100     300            1.00x          2.0             3
+crossbeam    40.0     150     300            1.50x          2.0             3
+";
+        assert!(text.starts_with(expected), "{text}");
+        assert!(
+            ts[1].title.ends_with("(with 2 hog threads)"),
+            "{}",
+            ts[1].title
+        );
+        let none = points(&[Workload::Cold], &Sizes::quick(), None, None, 2, 0);
+        let t = tables(&none, &records[..1])[0].render();
+        assert!(!t.contains("hog"), "{t}");
     }
 
     fn tasks_or_skip(p: &Point) -> Option<usize> {

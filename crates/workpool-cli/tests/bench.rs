@@ -74,8 +74,86 @@ fn quick_empty_bench_writes_one_json_line_per_pair() {
             "{line}"
         );
         assert!(line["p99_us"].is_null() && line["idle_cpu_ms"].is_null());
+        assert_eq!(line["hogs"], 0);
     }
     assert_eq!(lines[0]["ratio"], 1.0);
+}
+
+#[test]
+fn cold_with_hogs_writes_a_row_per_implementation() {
+    let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-cold-{}.jsonl", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_workpool"))
+        .args(["bench", "--quick", "--runs", "1", "--workload", "cold"])
+        .args([
+            "--impl",
+            "workpool,crossbeam",
+            "--tasks",
+            "1000",
+            "--cap",
+            "2",
+        ])
+        .args(["--hogs", "2", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run workpool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 busy-looping hog threads in each"),
+        "{stdout}"
+    );
+    let title = stdout
+        .lines()
+        .find(|l| l.starts_with("cold: "))
+        .unwrap_or_else(|| panic!("no cold table: {stdout}"));
+    assert!(title.contains("10 rounds of 100 empty tasks"), "{title}");
+    assert!(title.ends_with("(with 2 hog threads)"), "{title}");
+    for name in ["workpool", "crossbeam"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name) && !l.contains("failed")),
+            "no {name} row: {stdout}"
+        );
+    }
+
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    std::fs::remove_file(&json).ok();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let fields = documented_fields();
+    for (line, name) in lines.iter().zip(["workpool", "crossbeam"]) {
+        let obj = line.as_object().expect("an object");
+        assert_eq!(obj.len(), fields.len(), "undocumented fields: {line}");
+        assert_eq!(line["impl"], name);
+        assert_eq!(line["workload"], "cold");
+        assert_eq!(line["status"], "ok", "{line}");
+        assert_eq!(line["hogs"], 2);
+        assert_eq!(
+            (line["tasks"].as_u64(), line["completed"].as_u64()),
+            (Some(1000), Some(1000))
+        );
+        assert_eq!(line["metric"], "p99_us");
+        assert_eq!(line["higher_is_better"], false);
+        let (p50, p99) = (line["p50_us"].as_f64(), line["p99_us"].as_f64());
+        assert!(
+            p50.zip(p99).is_some_and(|(a, b)| 0.0 < a && a <= b),
+            "{line}"
+        );
+        assert_eq!(line["value"].as_f64(), p99);
+        assert!(line["due_p99_us"].is_null() && line["idle_cpu_ms"].is_null());
+    }
+    assert_eq!(lines[0]["ratio"], 1.0);
+    // The main thread and the 2 workers: the 2 hogs are not counted.
+    assert_eq!(lines[1]["peak_threads"], 3, "{}", lines[1]);
 }
 
 #[test]

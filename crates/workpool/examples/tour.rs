@@ -19,6 +19,7 @@ fn main() -> Res {
     expiry()?;
     func_and_multi()?;
     throughput(cores)?;
+    would_deadlock()?;
     Ok(())
 }
 
@@ -218,7 +219,8 @@ fn throughput(cores: usize) -> Res {
         let tasks = 200_000;
         let took = run(&pool, tasks, || {})?;
         println!(
-            "7. {tasks} empty tasks on {cores} workers, queue_capacity {queue}: {:?}, {:.2} M tasks/s, {:.0} ns/task",
+            "7. {tasks} empty tasks on {cores} workers, queue_capacity {queue}{}: {:?}, {:.2} M tasks/s, {:.0} ns/task",
+            if queue == 0 { " (ants' hand-off)" } else { " (the default)" },
             took,
             tasks as f64 / took.as_secs_f64() / 1e6,
             took.as_nanos() as f64 / tasks as f64
@@ -237,5 +239,21 @@ fn throughput(cores: usize) -> Res {
         "8. {tasks} tasks of 10 ms sleep on capacity 1,000: {:?} (ideal 100 ms), {threads} workers; released and joined",
         took
     );
+    Ok(())
+}
+
+fn would_deadlock() -> Res {
+    let pool = Pool::builder().capacity(1).queue_capacity(0).build()?;
+    let (tx, rx) = mpsc::channel();
+    let own = pool.clone();
+    pool.submit(move || {
+        // The only worker is this task's: a blocking submit could never return.
+        tx.send(own.submit(|| ())).unwrap();
+    })?;
+    let answer = rx.recv_timeout(Duration::from_secs(10))?;
+    println!(
+        "9. a task submitting to its own full pool gets {answer:?} at once, instead of hanging"
+    );
+    pool.release_timeout(Duration::from_secs(10))?;
     Ok(())
 }

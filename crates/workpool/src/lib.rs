@@ -2,9 +2,11 @@
 //! expiry and graceful shutdown: what Go's [ants] gives Go programs, in the
 //! shape a Rust program expects.
 //!
-//! - [`Pool`] runs closures on at most `capacity` worker threads. When every
-//!   worker is busy, [`Pool::submit`] blocks (or, [`nonblocking`], fails with
-//!   [`PoolError::Overloaded`]); nothing piles up in a hidden queue.
+//! - [`Pool`] runs closures on at most `capacity` worker threads. Tasks that
+//!   find every worker busy wait in a bounded queue ([`queue_capacity`],
+//!   1,024 by default); when it is full too, [`Pool::submit`] blocks (or,
+//!   [`nonblocking`], fails with [`PoolError::Overloaded`]). Nothing piles up
+//!   without bound. `queue_capacity(0)` gives ants' pure hand-off.
 //! - Workers are reused, LIFO, and end after [`expiry`] idle, except
 //!   [`min_workers`] of them.
 //! - A panicking task never takes a worker down: the [`panic_handler`] gets
@@ -13,6 +15,16 @@
 //!   [`Pool::release_timeout`] and [`Pool::reboot`] close, drain and reopen.
 //! - [`PoolWithFunc`] binds a pool to one function; [`MultiPool`] spreads tasks
 //!   over several pools by [`LoadBalancing`].
+//! - A blocking call that could only return once its own task ended (a task
+//!   submitting to its own full pool, or calling `release_timeout` on it)
+//!   fails with [`PoolError::WouldDeadlock`] instead of hanging.
+//!
+//! # How it is built
+//!
+//! `src/pool/` holds the pool, one concern a file (its `mod.rs` lists them),
+//! and `src/pool/PROTOCOL.md` describes how a task reaches a worker: the
+//! worker states, what admits a task, and each pair of operations that must
+//! see each other, which the loom models check.
 //!
 //! # Examples
 //!
@@ -42,6 +54,7 @@
 //!
 //! [ants]: https://github.com/panjf2000/ants
 //! [`nonblocking`]: PoolBuilder::nonblocking
+//! [`queue_capacity`]: PoolBuilder::queue_capacity
 //! [`expiry`]: PoolBuilder::expiry
 //! [`min_workers`]: PoolBuilder::min_workers
 //! [`panic_handler`]: PoolBuilder::panic_handler
