@@ -45,20 +45,6 @@ use std::time::Duration;
 /// explored without multiplying the interleavings.
 pub(crate) const SPIN: bool = cfg!(not(loom));
 
-/// The fence of a pair whose two halves are `SeqCst` operations on the
-/// pool's own atomics only (pair RELEASE): a store or read-modify-write,
-/// then a load of another atomic, on each side. All `SeqCst` operations
-/// fall in one total order consistent with each thread's program order
-/// (C++20 [atomics.order]), so one side's load sees the other's write, and
-/// no fence is needed. Loom models `SeqCst` loads and stores as acquire and
-/// release only, so under loom the fence is spelled out; loom then checks the
-/// same pair with the guarantee the real program has.
-#[inline(always)]
-pub(crate) fn seq_cst_pair() {
-    #[cfg(loom)]
-    atomic::fence(atomic::Ordering::SeqCst);
-}
-
 /// Gives the core away for a moment: loom's scheduler point under loom.
 pub(crate) fn yield_now() {
     thread::yield_now();
@@ -129,6 +115,10 @@ mod mocked {
 
         pub(crate) fn len(&self) -> usize {
             self.items.lock().unwrap().len()
+        }
+
+        pub(crate) fn capacity(&self) -> usize {
+            self.cap
         }
 
         pub(crate) fn is_empty(&self) -> bool {

@@ -377,29 +377,28 @@ impl Concurrency {
 
 /// Regression (tune down was not enforced with a queue): workers took queued
 /// tasks whatever the capacity, so with a steady stream `tune(2)` left all 8
-/// running for ever. Compared with the capacity in force, not the largest
-/// ever set.
+/// running until the queue ran dry. Compared with the capacity in force, not
+/// the largest ever set, and measured while the queue is still full.
 #[test]
 fn tune_down_is_enforced_with_a_queue() {
     let pool = builder(8, 1024).build().unwrap();
     let seen = Arc::new(Concurrency::default());
     let hold = Duration::from_millis(2);
-    for _ in 0..64 {
+    for _ in 0..1000 {
         pool.submit(seen.task(hold)).unwrap();
     }
     wait_until("the stream runs on 8 workers", || seen.most() == 8);
 
     pool.tune(2).unwrap();
-    // Settled: the tasks running at the call have ended and the excess
-    // workers have left (each leaves before it takes a next task).
-    for _ in 0..64 {
-        pool.submit(seen.task(hold)).unwrap();
-    }
+    // Settled: the tasks running at the call have ended, and each excess
+    // worker left before taking a next task. About 2 ms; the queue holds
+    // about 250 ms of work for 8 workers.
     wait_until("the excess workers left", || pool.workers() <= 2);
     seen.reset();
-    for _ in 0..200 {
-        pool.submit(seen.task(hold)).unwrap();
-    }
+    assert!(
+        pool.queued() > 0,
+        "the excess workers only left once the queue ran dry"
+    );
     assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
     assert!(
         seen.most() <= 2,
@@ -408,30 +407,32 @@ fn tune_down_is_enforced_with_a_queue() {
     );
 }
 
-/// Regression (two freed queue slots woke one blocked submitter): capacity 2,
-/// queue 2, both full, two submitters blocked; the two workers each take a
-/// long queued task. Each freed slot must serve a distinct submitter, while
-/// the long tasks still run.
+/// Regression (two freed queue slots woke one blocked submitter): the pool
+/// and its queue full, four submitters blocked; the four workers each take a
+/// long queued task at about the same moment. Each freed slot must serve a
+/// distinct submitter, while the long tasks still run (a pipeline that waits
+/// for its submitter would otherwise deadlock).
 #[test]
-fn two_freed_slots_serve_two_blocked_submitters() {
-    let pool = builder(2, 2).build().unwrap();
+fn freed_slots_each_serve_a_blocked_submitter() {
+    const N: usize = 4;
+    let pool = builder(N, N).build().unwrap();
     let (first, long) = (Gate::new(), Gate::new());
     let probe = Probe::new();
     occupy_all_workers(&pool, &first, &probe);
-    for _ in 0..2 {
+    for _ in 0..N {
         pool.submit(probe.task_behind(&long)).unwrap();
     }
-    assert_eq!(pool.queued(), 2);
-    let blocked: Vec<Pending> = (0..2)
+    assert_eq!(pool.queued(), N);
+    let blocked: Vec<Pending> = (0..N)
         .map(|_| {
             let (pool, task) = (pool.clone(), probe.task());
             Pending::start(move || pool.submit(task))
         })
         .collect();
-    wait_until("both submitters are blocked", || pool.waiting() == 2);
+    wait_until("every submitter is blocked", || pool.waiting() == N);
 
     first.open();
-    long.await_arrivals(2);
+    long.await_arrivals(N);
     for submit in blocked {
         assert_eq!(
             submit.outcome(),
@@ -440,10 +441,10 @@ fn two_freed_slots_serve_two_blocked_submitters() {
         );
     }
     assert_eq!(pool.waiting(), 0);
-    assert_eq!(pool.queued(), 2, "both tasks wait behind the long ones");
+    assert_eq!(pool.queued(), N, "their tasks wait behind the long ones");
     long.open();
     assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
-    assert_eq!(probe.runs(), 6);
+    assert_eq!(probe.runs(), 3 * N);
 }
 
 /// Blocked submitters are served in the order they blocked, each by its own

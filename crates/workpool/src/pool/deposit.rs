@@ -13,7 +13,7 @@
 use super::dispatch::Placed;
 use super::state::{Inner, State};
 use crate::error::PoolError;
-use crate::sync::atomic::{fence, Ordering};
+use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc, Condvar};
 use crate::task::Task;
 use crate::worker::Next;
@@ -79,13 +79,20 @@ impl Deposit {
 impl Inner {
     /// Room may have freed: a queued task was taken (bounded mode) or an
     /// admitted task finished (hand-off mode).
+    ///
+    /// With a queue, blocked submitters are served once half of the queue is
+    /// free, not at every slot: a submitter woken for one slot would fill it
+    /// and block again, a sleep and a wake-up per task, while one woken at
+    /// half refills the queue in one go. A submitter that waits longer than
+    /// `DEPOSIT_PATIENCE` serves itself (`block_with_deposit`), so none
+    /// sleeps beside free room for long.
     #[inline]
     pub(super) fn room_freed(self: &Arc<Self>) {
         // [DEPOSIT, worker half] the room is published (the queue's pop, or
-        // `in_flight`); now look for a submitter that deposited its task
-        // before it could see the room.
-        fence(Ordering::SeqCst);
-        if self.gauges.waiting.load(Ordering::SeqCst) != 0 {
+        // `in_flight`, both `SeqCst` read-modify-writes); now look for a
+        // submitter that deposited its task before it could see the room.
+        self.queue.fence_after_op();
+        if self.gauges.waiting.load(Ordering::SeqCst) != 0 && self.queue.half_free() {
             self.serve_deposits(&mut sync::lock(&self.state));
         }
         if let Some(room) = &self.room {

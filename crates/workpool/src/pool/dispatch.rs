@@ -13,13 +13,24 @@
 //! with its task deposited (`deposit.rs`).
 
 use super::deposit::Deposit;
-use super::state::{Inner, State};
+use super::state::{Inner, State, CLOSED};
 use crate::error::PoolError;
 use crate::sync::atomic::{fence, Ordering};
 use crate::sync::{self, Arc, Condvar, MutexGuard};
 use crate::task::Task;
 use crate::worker::{self, Next, Parker};
 use crossbeam_utils::Backoff;
+use std::time::Duration;
+
+/// How many rounds of `Backoff::spin` (127 spin-loop hints in all) a
+/// submitter spends on a full queue before it blocks.
+const FULL_QUEUE_SPINS: usize = 7;
+
+/// How long a blocked submitter sleeps before it looks for room itself. Room
+/// is normally handed to it (`deposit.rs`), but with a queue only once half of
+/// the queue is free; should the workers all be in long tasks meanwhile, this
+/// bounds how long it sleeps beside a free slot.
+const DEPOSIT_PATIENCE: Duration = Duration::from_millis(1);
 
 /// Whether a call may block for room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,22 +62,33 @@ impl Inner {
     ) -> Result<(), (PoolError, Task)> {
         let mut task = task;
         let backoff = Backoff::new();
-        // A full pool of short tasks frees a queue slot within microseconds:
-        // wait for one here, without the lock, rather than block.
+        let mut spins = 0;
+        // A full pool of short tasks frees room within microseconds: wait
+        // for it here a moment, without the lock. With a queue, only spin
+        // briefly, then block: the workers then have the cores to drain the
+        // queue, and the blocked submitter is woken once half of it is free
+        // (`Inner::room_freed`), to refill it in one go. Without a queue each
+        // task needs a worker to come back, so yield for longer first.
         loop {
             task = match self.try_lock_free(task) {
                 Ok(()) => return Ok(()),
                 Err(task) => task,
             };
-            if !sync::SPIN
-                || self.config.nonblocking
-                || backoff.is_completed()
-                || !self.saturated()
-                || self.is_closed()
-            {
+            if !sync::SPIN || self.config.nonblocking || !self.saturated() || self.is_closed() {
                 break;
             }
-            backoff.snooze();
+            if self.queue.is_bounded() {
+                if spins == FULL_QUEUE_SPINS {
+                    break;
+                }
+                spins += 1;
+                backoff.spin();
+            } else {
+                if backoff.is_completed() {
+                    break;
+                }
+                backoff.snooze();
+            }
         }
         self.submit_locked(task, wait)
     }
@@ -79,17 +101,16 @@ impl Inner {
         if !self.spinners.any() && !self.saturated() {
             return Err(task);
         }
-        // [RELEASE, submitter half] count ourselves in `pushers`, then read
-        // `closed`: either we see the pool closed, or `release` sees us and
-        // waits for this push before it looks at the queue.
-        self.pushers.fetch_add(1, Ordering::SeqCst);
-        sync::seq_cst_pair();
-        let pushed = if self.is_closed() {
-            Err(task)
-        } else {
-            self.queue.try_push(task, self.capacity_now())
-        };
-        self.pushers.fetch_sub(1, Ordering::SeqCst);
+        // [RELEASE, submitter half] count ourselves in `admission`: either
+        // the count finds the pool closed, or `release`, which closes it in
+        // the same word, sees us and waits for this push before it looks at
+        // the queue.
+        if self.admission.fetch_add(1, Ordering::SeqCst) & CLOSED != 0 {
+            self.admission.fetch_sub(1, Ordering::SeqCst);
+            return Err(task);
+        }
+        let pushed = self.queue.try_push(task, self.capacity_now());
+        self.admission.fetch_sub(1, Ordering::SeqCst);
         pushed?;
         self.find_worker();
         Ok(())
@@ -104,7 +125,7 @@ impl Inner {
         }
         // [PARK, submitter half] the task is published; now look for a worker
         // that went idle before it could see it, or room to start one.
-        fence(Ordering::SeqCst);
+        self.queue.fence_after_op();
         if self.saturated() {
             // Every worker is busy: the first to finish takes the task.
             return;
@@ -227,20 +248,24 @@ impl Inner {
         // [DEPOSIT, submitter half] we are published in `waiting`; now look for
         // room freed before a worker could see us.
         fence(Ordering::SeqCst);
-        self.serve_deposits(&mut state);
         loop {
             let at = state
                 .deposits
                 .iter()
                 .position(|d| d.is_theirs(&wake))
                 .expect("only its submitter takes a deposit off the list");
+            if state.deposits[at].outcome.is_none() {
+                // First, and after every wait: room may be there that no one
+                // handed over (see `DEPOSIT_PATIENCE`).
+                self.serve_deposits(&mut state);
+            }
             if let Some(outcome) = state.deposits[at].outcome.take() {
                 let deposit = state.deposits.remove(at).expect("found above");
                 self.sync_waiting_gauge(&state);
                 drop(state);
                 return deposit.finish(outcome, self);
             }
-            state = sync::wait(&wake, state);
+            state = sync::wait_timeout(&wake, state, DEPOSIT_PATIENCE);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Changing the pool as a whole: `tune`, `release`, `release_timeout` and
 //! `reboot`.
 
-use super::state::{Inner, UNBOUNDED};
+use super::state::{Inner, CLOSED, UNBOUNDED};
 use crate::error::PoolError;
 use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc};
@@ -55,12 +55,11 @@ impl Inner {
         self.serve_deposits(&mut state);
         self.purge_wakeup.notify_all();
         drop(state);
-        sync::seq_cst_pair();
-        // [RELEASE, release half] `closed` is published; wait out the
-        // lock-free pushes that saw the pool open. Their tasks were accepted,
+        // [RELEASE, release half] `closed` is published in `admission`; wait
+        // out the lock-free pushes that saw the pool open. Their tasks were accepted,
         // so the drain below must see them. Pushes never block: this is short.
         let backoff = Backoff::new();
-        while self.pushers.load(Ordering::SeqCst) != 0 {
+        while self.admission.load(Ordering::SeqCst) & !CLOSED != 0 {
             backoff.snooze();
             if !sync::SPIN {
                 sync::yield_now();

@@ -1,68 +1,96 @@
 //! Where accepted tasks wait for a worker, and what counts as room.
 //!
-//! Every task that is not started on a new thread goes through one lock-free
-//! queue, and workers take tasks from it. What differs between the two modes
-//! is only what admits a task:
-//! - **Bounded** (`queue_capacity(n)`, n > 0; the default): crossbeam's
-//!   `ArrayQueue` of n slots. Running tasks are bounded by the workers (at
-//!   most `capacity`), waiting ones by the slots; a full ring is
-//!   backpressure. A slot frees when a worker takes a task.
+//! Every task that is not started on a new thread, or handed to an idle one,
+//! goes through one queue, and workers take tasks from it. Two things vary.
+//!
+//! What admits a task:
+//! - **Bounded** (`queue_capacity(n)`, n > 0; the default): n slots. Running
+//!   tasks are bounded by the workers (at most `capacity`), waiting ones by
+//!   the slots; a full queue is backpressure. A slot frees when a worker
+//!   takes a task.
 //! - **Hand-off** (`queue_capacity(0)`, ants' semantics): a task is admitted
 //!   only while fewer than `capacity` tasks are accepted and unfinished
 //!   (`in_flight`), so each one has a worker free for it and none waits for
-//!   a busy one. The `SegQueue` only carries it to that worker. Room frees
-//!   when a task finishes.
+//!   a busy one; the queue only carries it to that worker. Room frees when a
+//!   task finishes.
+//!
+//! How the tasks are stored, chosen at build from the capacity:
+//! - Up to [`LOCK_FREE_WORKERS`] per CPU, crossbeam's lock-free queues
+//!   (`ArrayQueue` bounded, `SegQueue` for hand-off): the fastest for the
+//!   short tasks such pools run.
+//! - Above it, a `VecDeque` behind a lock. crossbeam's queues make a taker
+//!   spin, without yielding, while a push it sees has not finished writing;
+//!   with thousands of workers waking at once (ants' 10 ms sleep benchmark
+//!   at capacity 10,000), a submitter preempted in the middle of a push then
+//!   waited seconds for a core behind them all (measured: 20,000 tasks of
+//!   10 ms at capacity 2,000 took 2.1-6.2 s instead of 0.16 s). A lock parks
+//!   its waiters instead, and such pools' tasks are long enough that its
+//!   cost does not show.
 
-use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{ArrayQueue, SegQueue};
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::sync::{self, ArrayQueue, Mutex, SegQueue};
 use crate::task::Task;
 use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
+
+/// Workers per CPU up to which a pool's queue is lock-free.
+pub(crate) const LOCK_FREE_WORKERS: usize = 4;
 
 #[derive(Debug)]
-pub(crate) enum TaskQueue {
-    Bounded(ArrayQueue<Task>),
-    Handoff {
-        tasks: SegQueue<Task>,
-        /// Tasks accepted and not finished: running, or on their way to the
-        /// worker found for them. Never above the capacity in force when
-        /// each was admitted. On a line of its own: every task touches it
-        /// twice, from the submitter and from the worker.
-        in_flight: CachePadded<AtomicUsize>,
-    },
+pub(crate) struct TaskQueue {
+    tasks: Tasks,
+    /// Hand-off mode: tasks accepted and not finished, running or on their
+    /// way to the worker found for them; never above the capacity in force
+    /// when each was admitted. On a line of its own: every task touches it
+    /// twice, from the submitter and from the worker. `None` when bounded.
+    in_flight: Option<CachePadded<AtomicUsize>>,
+}
+
+#[derive(Debug)]
+enum Tasks {
+    Ring(ArrayQueue<Task>),
+    Seg(SegQueue<Task>),
+    Locked(LockedQueue),
 }
 
 impl TaskQueue {
-    pub(crate) fn new(queue_capacity: usize) -> TaskQueue {
-        if queue_capacity == 0 {
-            TaskQueue::Handoff {
-                tasks: SegQueue::new(),
-                in_flight: CachePadded::new(AtomicUsize::new(0)),
-            }
-        } else {
-            TaskQueue::Bounded(ArrayQueue::new(queue_capacity))
+    /// `capacity` is the pool's (`UNBOUNDED` for none).
+    pub(crate) fn new(queue_capacity: usize, capacity: usize) -> TaskQueue {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let lock_free = capacity <= cpus.saturating_mul(LOCK_FREE_WORKERS);
+        let tasks = match (queue_capacity, lock_free) {
+            (0, true) => Tasks::Seg(SegQueue::new()),
+            (0, false) => Tasks::Locked(LockedQueue::new(usize::MAX)),
+            (n, true) => Tasks::Ring(ArrayQueue::new(n)),
+            (n, false) => Tasks::Locked(LockedQueue::new(n)),
+        };
+        TaskQueue {
+            tasks,
+            in_flight: (queue_capacity == 0).then(|| CachePadded::new(AtomicUsize::new(0))),
         }
     }
 
     /// Admits `task` and queues it, or gives it back when there is no room.
     pub(crate) fn try_push(&self, task: Task, capacity: usize) -> Result<(), Task> {
-        match self {
-            TaskQueue::Bounded(queue) => queue.push(task),
-            TaskQueue::Handoff { tasks, .. } => {
-                if !self.reserve(capacity) {
-                    return Err(task);
-                }
-                tasks.push(task);
+        if !self.reserve(capacity) {
+            return Err(task);
+        }
+        match &self.tasks {
+            Tasks::Ring(queue) => queue.push(task),
+            Tasks::Seg(queue) => {
+                queue.push(task);
                 Ok(())
             }
+            Tasks::Locked(queue) => queue.push(task),
         }
     }
 
-    /// Admits a task that starts on a new worker without going through the
+    /// Admits a task that starts on a worker without going through the
     /// queue: no slot is needed, but in hand-off mode it counts in flight.
     pub(crate) fn reserve(&self, capacity: usize) -> bool {
-        match self {
-            TaskQueue::Bounded(_) => true,
-            TaskQueue::Handoff { in_flight, .. } => in_flight
+        match &self.in_flight {
+            None => true,
+            Some(in_flight) => in_flight
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                     (n < capacity).then_some(n + 1)
                 })
@@ -73,41 +101,113 @@ impl TaskQueue {
     /// Undoes a [`reserve`](Self::reserve) whose task was not accepted after
     /// all (its thread could not start).
     pub(crate) fn unreserve(&self) {
-        if let TaskQueue::Handoff { in_flight, .. } = self {
+        if let Some(in_flight) = &self.in_flight {
             in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     /// Takes the oldest queued task. Returns whether that freed room, with it.
     pub(crate) fn pop(&self) -> Option<(Task, bool)> {
-        match self {
-            TaskQueue::Bounded(queue) => queue.pop().map(|task| (task, true)),
-            TaskQueue::Handoff { tasks, .. } => tasks.pop().map(|task| (task, false)),
-        }
+        let task = match &self.tasks {
+            Tasks::Ring(queue) => queue.pop(),
+            Tasks::Seg(queue) => queue.pop(),
+            Tasks::Locked(queue) => queue.pop(),
+        }?;
+        Some((task, self.in_flight.is_none()))
     }
 
     /// A task that was admitted finished. Returns whether that freed room.
     pub(crate) fn task_done(&self) -> bool {
-        match self {
-            TaskQueue::Bounded(_) => false,
-            TaskQueue::Handoff { in_flight, .. } => {
+        match &self.in_flight {
+            None => false,
+            Some(in_flight) => {
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 true
             }
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        match self {
-            TaskQueue::Bounded(queue) => queue.is_empty(),
-            TaskQueue::Handoff { tasks, .. } => tasks.is_empty(),
+    /// The fence of a pair (PARK, DEPOSIT) whose half is a push or a pop
+    /// followed by a `SeqCst` load. crossbeam-queue's `push` and `pop` (both
+    /// queues, 0.3) change the queue by a `SeqCst` compare-and-swap of its
+    /// tail or head, and `is_empty` reads both `SeqCst`: all fall in the one
+    /// total order of `SeqCst` operations, consistent with each thread's
+    /// program order (C++20 [atomics.order]), so the load that follows needs
+    /// no fence, and the other half's fence orders its own side. A locked
+    /// queue's lock is in no such order, nor are loom's stand-ins, so there
+    /// the fence is spelled out (and loom checks the pair with it).
+    #[inline]
+    pub(crate) fn fence_after_op(&self) {
+        if cfg!(loom) || matches!(self.tasks, Tasks::Locked(_)) {
+            fence(Ordering::SeqCst);
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            TaskQueue::Bounded(queue) => queue.len(),
-            TaskQueue::Handoff { tasks, .. } => tasks.len(),
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.in_flight.is_none()
+    }
+
+    /// Whether at least half of the queue is free (always, in hand-off mode).
+    pub(crate) fn half_free(&self) -> bool {
+        match &self.tasks {
+            Tasks::Ring(queue) => queue.len() * 2 <= queue.capacity(),
+            Tasks::Locked(queue) if self.is_bounded() => queue.len() * 2 <= queue.cap,
+            Tasks::Seg(_) | Tasks::Locked(_) => true,
         }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match &self.tasks {
+            Tasks::Ring(queue) => queue.len(),
+            Tasks::Seg(queue) => queue.len(),
+            Tasks::Locked(queue) => queue.len(),
+        }
+    }
+}
+
+/// A bounded FIFO behind a lock, whose length can be read without it.
+#[derive(Debug)]
+struct LockedQueue {
+    items: Mutex<VecDeque<Task>>,
+    /// Mirrors `items.len()`, written under the lock.
+    len: AtomicUsize,
+    cap: usize,
+}
+
+impl LockedQueue {
+    fn new(cap: usize) -> LockedQueue {
+        LockedQueue {
+            items: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    fn push(&self, task: Task) -> Result<(), Task> {
+        let mut items = sync::lock(&self.items);
+        if items.len() >= self.cap {
+            return Err(task);
+        }
+        items.push_back(task);
+        self.len.store(items.len(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn pop(&self) -> Option<Task> {
+        if self.len() == 0 {
+            return None;
+        }
+        let mut items = sync::lock(&self.items);
+        let task = items.pop_front();
+        self.len.store(items.len(), Ordering::SeqCst);
+        task
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
     }
 }

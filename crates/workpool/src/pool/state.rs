@@ -10,6 +10,7 @@ use crate::idle::IdleWorkers;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
 use crate::worker::Parker;
+use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize as ReportUsize;
 use std::sync::Arc;
@@ -17,6 +18,9 @@ use std::time::Duration;
 
 /// `State::capacity` of an unbounded pool.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+/// The bit of `Inner::admission` that closes the lock-free way in.
+pub(crate) const CLOSED: usize = 1 << (usize::BITS - 1);
 
 pub(crate) struct Inner {
     pub(super) state: Mutex<State>,
@@ -31,8 +35,12 @@ pub(crate) struct Inner {
     pub(super) gauges: Gauges,
     pub(super) queue: TaskQueue,
     pub(super) spinners: Spinners,
-    /// Lock-free pushes in flight (pair RELEASE in `PROTOCOL.md`).
-    pub(super) pushers: AtomicUsize,
+    /// Lock-free pushes in flight, and in its top bit whether the pool is
+    /// closed to them (pair RELEASE in `PROTOCOL.md`). One word, so that a
+    /// push and `release` order each other by read-modify-writes alone.
+    /// On a line of its own: every lock-free submit writes it twice, and
+    /// workers read the gauges beside it on every task.
+    pub(super) admission: CachePadded<AtomicUsize>,
     /// Shared with the other pools of a `MultiPool`: told whenever this pool
     /// may have room, so a submitter blocked on all of them takes the first.
     pub(super) room: Option<Arc<crate::multi::RoomSignal>>,
@@ -123,9 +131,9 @@ impl Inner {
                 capacity: AtomicUsize::new(capacity),
                 closed: AtomicBool::new(false),
             },
-            queue: TaskQueue::new(builder.queue_capacity),
+            queue: TaskQueue::new(builder.queue_capacity, capacity),
             spinners: Spinners::new(),
-            pushers: AtomicUsize::new(0),
+            admission: CachePadded::new(AtomicUsize::new(0)),
             room: builder.room,
             panicked: ReportUsize::new(0),
             next_worker_no: ReportUsize::new(0),
@@ -159,9 +167,16 @@ impl Inner {
         self.gauges.capacity.store(capacity, Ordering::SeqCst);
     }
 
+    /// Opens or closes the pool: `State::closed`, its gauge, and the bit that
+    /// closes the lock-free way in, together.
     pub(super) fn set_closed(&self, state: &mut State, closed: bool) {
         state.closed = closed;
         self.gauges.closed.store(closed, Ordering::SeqCst);
+        if closed {
+            self.admission.fetch_or(CLOSED, Ordering::SeqCst);
+        } else {
+            self.admission.fetch_and(!CLOSED, Ordering::SeqCst);
+        }
     }
 
     pub(super) fn capacity_now(&self) -> usize {
