@@ -3,9 +3,10 @@
 //!
 //! - `handoff/idle_worker`: one task handed to a parked-or-spinning idle
 //!   worker and seen finished by the submitter: the round trip of one task.
-//! - `stream/{direct,queue_1024}`: 100,000 empty tasks from one submitter on
-//!   `available_parallelism` workers, without a queue (each task waits for a
-//!   worker to come back) and with `queue_capacity(1024)`.
+//! - `stream/{handoff,default_queue}`: 100,000 empty tasks from one submitter
+//!   on `available_parallelism` workers, without a queue (`queue_capacity(0)`:
+//!   each task waits for a worker to come back) and with the default queue of
+//!   1,024.
 //! - `stream/crossbeam_floor`: the same tasks through one crossbeam
 //!   `bounded(1024)` channel drained by as many threads: no pool at all, the
 //!   floor that the queue is measured against.
@@ -100,7 +101,7 @@ fn streams(c: &mut Criterion) {
     group.sample_size(20);
     group.throughput(Throughput::Elements(STREAM_TASKS as u64));
 
-    for (name, queue) in [("direct", 0), ("queue_1024", 1024)] {
+    for (name, queue) in [("handoff", 0), ("default_queue", 1024)] {
         let pool = Pool::builder()
             .capacity(cores)
             .queue_capacity(queue)

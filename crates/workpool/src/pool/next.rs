@@ -85,15 +85,33 @@ impl Inner {
     }
 
     /// Parks the worker on the idle list until it is sent an order, or
-    /// leaves: above the capacity, or on a closed pool with nothing queued.
+    /// leaves: above the capacity, or on a closed pool with nothing queued
+    /// (on a closed pool it takes a queued task instead of parking).
     fn park(self: &Arc<Self>, parker: &Arc<Parker>) -> Next {
         // Read the clock before locking, to keep the critical section short;
         // `IdleWorkers::push` keeps the order if another push overtakes us.
         let now = Instant::now();
         let mut state = sync::lock(&self.state);
-        if state.workers > state.capacity || (state.closed && self.queue.is_empty()) {
+        if state.workers > state.capacity {
             self.worker_leaves(&mut state);
             return Next::Exit;
+        }
+        if state.closed {
+            // Draining a closed pool: take what is queued, else leave, but
+            // never park: `release` has sent its orders already. (A loom model
+            // found a worker parked for ever when it saw a task queued, and
+            // another worker took it as this one parked.) A push still in
+            // flight is `release`'s to see (pair RELEASE).
+            return match self.queue.pop() {
+                Some(found) => {
+                    drop(state);
+                    self.took(found)
+                }
+                None => {
+                    self.worker_leaves(&mut state);
+                    Next::Exit
+                }
+            };
         }
         state.idle.push(Arc::clone(parker), now);
         self.sync_idle_gauge(&state);
