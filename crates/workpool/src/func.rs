@@ -12,6 +12,10 @@ use std::time::Duration;
 /// It has the same capacity, blocking, expiry and shutdown behaviour as a
 /// `Pool` built with the same options, and is a cheap `Clone` handle too.
 ///
+/// A clone of the `PoolWithFunc` (or of its pool) captured by the function
+/// itself is a cycle: the pool then never sees its last handle drop, so
+/// release such a pool explicitly.
+///
 /// # Examples
 ///
 /// ```

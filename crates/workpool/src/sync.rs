@@ -121,9 +121,6 @@ mod mocked {
             self.cap
         }
 
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
     }
 
     #[derive(Debug)]
@@ -147,14 +144,11 @@ mod mocked {
             self.0.len()
         }
 
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.is_empty()
-        }
     }
 }
 
 /// Test-only fault injection: threads that the OS "refuses" to start.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) mod faults {
     use std::sync::Mutex;
 

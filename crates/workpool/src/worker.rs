@@ -101,15 +101,22 @@ pub(crate) fn is_worker_of(inner: &Inner) -> bool {
     CURRENT_POOL.with(|current| current.get() == inner as *const Inner as usize)
 }
 
-/// Takes the worker out of `workers` if its loop ends by a panic of the
-/// pool's own code (user code never unwinds into the loop), so capacity is
-/// not lost for ever.
-struct Counted<'a> {
-    inner: &'a Arc<Inner>,
+/// What belongs to one worker thread: its parker, and what it has done.
+/// Per-worker figures live here, written by the worker alone, so that
+/// recording them costs no shared cache line per task.
+pub(crate) struct WorkerCtx {
+    pub(crate) parker: Arc<Parker>,
+    /// Tasks this worker has run.
+    pub(crate) ran: u64,
+    /// Whether the worker still holds its place in `workers`; its drop
+    /// gives the place back if the loop ends by a panic of the pool's own
+    /// code (user code never unwinds into the loop), so capacity is not lost
+    /// for ever.
     counted: bool,
+    inner: Arc<Inner>,
 }
 
-impl Drop for Counted<'_> {
+impl Drop for WorkerCtx {
     fn drop(&mut self) {
         if self.counted {
             self.inner.worker_lost();
@@ -123,25 +130,29 @@ impl Drop for Counted<'_> {
 /// parks (`parked`).
 pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, parked: bool) {
     CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&inner) as usize));
-    let mut counted = Counted {
-        inner: &inner,
+    let mut ctx = WorkerCtx {
+        parker,
+        ran: 0,
         counted: true,
+        inner: Arc::clone(&inner),
     };
     let mut next = match first {
         Some(task) => Next::Run(task),
-        None if parked => parker.park(),
+        None if parked => ctx.parker.park(),
         None => Next::Look,
     };
     loop {
         next = match next {
             Next::Run(task) => {
                 inner.run_task(task);
+                ctx.ran += 1;
                 inner.task_done();
-                inner.next_task(&parker)
+                inner.next_task(&ctx.parker)
             }
-            Next::Look => inner.next_task(&parker),
+            Next::Look => inner.next_task(&ctx.parker),
             Next::Exit => break,
         };
     }
-    counted.counted = false;
+    ctx.counted = false;
+    tracing::trace!(tasks = ctx.ran, "workpool: a worker exits");
 }

@@ -238,3 +238,24 @@ fn purge_racing_a_submit_that_reuses_the_worker() {
         assert_eq!(pool.workers(), 0);
     });
 }
+
+/// MULTI, and defect 9: a submitter blocked on every pool of a `MultiPool`
+/// takes whichever pool frees up first; every task runs once.
+#[test]
+fn multi_pair_a_blocked_submit_takes_the_pool_that_frees_up() {
+    model(|| {
+        let builder = builder(1, 0);
+        let pools =
+            crate::MultiPool::with_builder(2, crate::LoadBalancing::RoundRobin, builder).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        pools.submit(counting_task(&ran)).unwrap();
+        pools.submit(counting_task(&ran)).unwrap();
+        let submitter = {
+            let (pools, task) = (pools.clone(), counting_task(&ran));
+            thread::spawn(move || pools.submit(task))
+        };
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        assert_eq!(pools.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+    });
+}

@@ -153,7 +153,7 @@ impl Inner {
     where
         F: FnOnce() + Send + 'static,
     {
-        #[cfg(test)]
+        #[cfg(all(test, not(loom)))]
         if sync::faults::spawn_refused(&name) {
             return Err(std::io::Error::other(
                 "refused by the test's fault injection",
