@@ -120,7 +120,6 @@ mod mocked {
         pub(crate) fn capacity(&self) -> usize {
             self.cap
         }
-
     }
 
     #[derive(Debug)]
@@ -143,7 +142,6 @@ mod mocked {
         pub(crate) fn len(&self) -> usize {
             self.0.len()
         }
-
     }
 }
 
