@@ -10,7 +10,9 @@
 //! - `next.rs`: a worker's side: take, spin, park, leave;
 //! - `lifecycle.rs`: `tune`, `release`, `release_timeout`, `reboot`;
 //! - `threads.rs`: starting, counting and joining the pool's threads;
-//! - `purge.rs`: idle expiry.
+//! - `purge.rs`: idle expiry;
+//! - `loom.rs`: the loom models, one per pair and per defect once found
+//!   (`RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`).
 
 mod deposit;
 mod dispatch;
