@@ -120,6 +120,10 @@ mod mocked {
         pub(crate) fn capacity(&self) -> usize {
             self.cap
         }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
     }
 
     #[derive(Debug)]
@@ -141,6 +145,10 @@ mod mocked {
 
         pub(crate) fn len(&self) -> usize {
             self.0.len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.is_empty()
         }
     }
 }

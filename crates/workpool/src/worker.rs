@@ -134,7 +134,7 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
         parker,
         ran: 0,
         counted: true,
-        inner: Arc::clone(&inner),
+        inner,
     };
     let mut next = match first {
         Some(task) => Next::Run(task),
@@ -144,12 +144,12 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
     loop {
         next = match next {
             Next::Run(task) => {
-                inner.run_task(task);
+                ctx.inner.run_task(task);
                 ctx.ran += 1;
-                inner.task_done();
-                inner.next_task(&ctx.parker)
+                ctx.inner.task_done();
+                ctx.inner.next_task(&ctx.parker)
             }
-            Next::Look => inner.next_task(&ctx.parker),
+            Next::Look => ctx.inner.next_task(&ctx.parker),
             Next::Exit => break,
         };
     }

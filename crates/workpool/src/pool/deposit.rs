@@ -93,9 +93,9 @@ impl Inner {
         // submitter that deposited its task before it could see the room.
         self.queue.fence_after_op();
         if self.gauges.waiting.load(Ordering::SeqCst) != 0 && self.queue.half_free() {
+            // Tells a `MultiPool` too.
             self.serve_deposits(&mut sync::lock(&self.state));
-        }
-        if let Some(room) = &self.room {
+        } else if let Some(room) = &self.room {
             room.notify();
         }
     }

@@ -158,7 +158,7 @@ impl Inner {
                 if !room {
                     return;
                 }
-                self.count_new_worker(&mut state);
+                self.count_new_workers(&mut state, 1);
                 drop(state);
                 if let Err(error) = self.start_worker_for_queue() {
                     // The task stays queued for the workers there are; with
@@ -171,10 +171,11 @@ impl Inner {
         }
     }
 
-    /// Under the lock: counts a worker about to start (`workers`, `threads`).
-    pub(super) fn count_new_worker(&self, state: &mut State) {
-        self.add_workers(state, 1);
-        state.threads += 1;
+    /// Under the lock: counts `n` workers about to start, in `workers` and
+    /// in `threads`.
+    pub(super) fn count_new_workers(&self, state: &mut State, n: usize) {
+        self.add_workers(state, n);
+        state.threads += n;
     }
 
     /// Under the lock: places `task` on an idle worker, a new worker or the
@@ -188,7 +189,7 @@ impl Inner {
             return Ok(Placed::Worker(worker, task));
         }
         if state.workers < capacity && self.queue.reserve(capacity) {
-            self.count_new_worker(state);
+            self.count_new_workers(state, 1);
             return Ok(Placed::Start(task));
         }
         self.queue.try_push(task, capacity).map(|()| Placed::Queued)

@@ -157,7 +157,11 @@ impl TaskQueue {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.tasks {
+            Tasks::Ring(queue) => queue.is_empty(),
+            Tasks::Seg(queue) => queue.is_empty(),
+            Tasks::Locked(queue) => queue.len() == 0,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

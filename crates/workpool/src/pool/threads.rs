@@ -96,8 +96,7 @@ impl Inner {
             let mut state = sync::lock(&self.state);
             let wanted = self.config.min_workers.min(state.capacity);
             let missing = wanted.saturating_sub(state.workers);
-            self.add_workers(&mut state, missing);
-            state.threads += missing;
+            self.count_new_workers(&mut state, missing);
             missing
         };
         // Until they are on the idle list these workers are ours alone: no
