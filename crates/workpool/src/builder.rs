@@ -50,6 +50,7 @@ pub struct PoolBuilder {
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) queue_capacity: usize,
+    pub(crate) task_deadline: Option<Duration>,
     /// Set by `MultiPool` for its pools: told when room may have appeared.
     pub(crate) room: Option<Arc<crate::multi::RoomSignal>>,
 }
@@ -73,6 +74,7 @@ impl fmt::Debug for PoolBuilder {
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
             .field("queue_capacity", &self.queue_capacity)
+            .field("task_deadline", &self.task_deadline)
             .finish()
     }
 }
@@ -96,8 +98,32 @@ impl PoolBuilder {
             thread_name: "workpool".to_owned(),
             stack_size: None,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            task_deadline: None,
             room: None,
         }
+    }
+
+    /// A deadline for every task with a handle ([`Pool::spawn`],
+    /// [`Pool::task`], batches) that does not set its own with
+    /// [`TaskBuilder::deadline`](crate::TaskBuilder::deadline): counted from
+    /// the submit, it cancels the task's token when it passes, and a task
+    /// not started by then never runs (its handle says
+    /// [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded)).
+    /// Tasks of `submit` have no handle and no deadline. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::builder()
+    ///     .task_deadline(Duration::from_secs(30))
+    ///     .build()?;
+    /// assert_eq!(pool.spawn(|| 1)?.join()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn task_deadline(mut self, deadline: Duration) -> Self {
+        self.task_deadline = Some(deadline);
+        self
     }
 
     /// The most worker threads alive at once, and so the most tasks running at
@@ -161,7 +187,9 @@ impl PoolBuilder {
         self
     }
 
-    /// Never end idle workers, and run no purge thread. Default: false.
+    /// Never end idle workers. Default: false. The pool's maintenance thread,
+    /// which purges idle workers and fires deadlines, then starts only once
+    /// a task has a deadline.
     pub fn disable_purge(mut self, disable_purge: bool) -> Self {
         self.disable_purge = disable_purge;
         self

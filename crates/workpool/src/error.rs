@@ -1,5 +1,6 @@
 //! Every error type of the crate.
 
+use std::any::Any;
 use std::fmt;
 
 /// Why [`PoolBuilder::build`](crate::PoolBuilder::build) (or a constructor
@@ -88,8 +89,12 @@ pub enum PoolError {
     /// Every worker is busy and the pool is at capacity, and the pool is
     /// nonblocking, or `max_blocking_tasks` callers are already blocked.
     Overloaded,
-    /// [`release_timeout`](crate::Pool::release_timeout) gave up before every
-    /// thread of the pool had exited.
+    /// A call with a time limit ran out of time:
+    /// [`release_timeout`](crate::Pool::release_timeout) before every thread
+    /// of the pool had exited, [`wait_idle`](crate::Pool::wait_idle) before
+    /// every task had finished, or
+    /// [`submit_timeout`](crate::Pool::submit_timeout) before there was room
+    /// (its task is dropped without running).
     Timeout,
     /// The call would block until a task of this same pool ends, and it was
     /// made from a task of the pool: a task submitting to its own full pool,
@@ -125,9 +130,9 @@ impl fmt::Display for PoolError {
             PoolError::Overloaded => f.write_str(
                 "the pool is overloaded: every worker is busy and no caller may wait for one",
             ),
-            PoolError::Timeout => {
-                f.write_str("the pool's threads did not all exit before the timeout")
-            }
+            PoolError::Timeout => f.write_str(
+                "the timeout passed before the pool was done (threads still running, tasks unfinished, or no room)",
+            ),
             PoolError::WouldDeadlock => f.write_str(
                 "the call would wait for a task of its own pool from inside one of its tasks, and could deadlock",
             ),
@@ -147,3 +152,185 @@ impl fmt::Display for PoolError {
 }
 
 impl std::error::Error for PoolError {}
+
+/// Why a task's handle has no value: the task panicked, or it was cancelled
+/// before it could start. Modelled on tokio's `JoinError`.
+///
+/// The `Display` text quotes the panic message.
+///
+/// # Examples
+///
+/// ```
+/// let pool = workpool::Pool::new(1)?;
+/// let handle = pool.spawn(|| -> u32 { panic!("no answer") })?;
+/// let error = handle.join().unwrap_err();
+/// assert!(error.is_panic());
+/// assert_eq!(error.to_string(), "the task panicked: no answer");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked; the payload is the value it panicked with.
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// The task was cancelled before it started: by its handle, by its
+    /// cancel token, or by [`release`](crate::Pool::release). It never ran.
+    Cancelled,
+    /// The task's deadline passed before it started. It never ran.
+    DeadlineExceeded,
+}
+
+impl TaskError {
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+
+    /// Whether the task was cancelled before it started, by a caller or by
+    /// its deadline.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled | TaskError::DeadlineExceeded)
+    }
+
+    /// Whether the task was cancelled by its deadline rather than by a
+    /// caller.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, TaskError::DeadlineExceeded)
+    }
+
+    /// The panic payload, to re-raise it with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If the task did not panic.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("`TaskError::into_panic` on a task that did not panic")
+    }
+
+    /// The panic payload, or the error itself if the task did not panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
+        match self {
+            TaskError::Panicked(payload) => Ok(payload),
+            other => Err(other),
+        }
+    }
+
+    /// The panic message, if the task panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            TaskError::Panicked(payload) => payload
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(_) => f
+                .debug_tuple("Panicked")
+                .field(&self.panic_message().unwrap_or("Box<dyn Any>"))
+                .finish(),
+            TaskError::Cancelled => f.write_str("Cancelled"),
+            TaskError::DeadlineExceeded => f.write_str("DeadlineExceeded"),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(_) => match self.panic_message() {
+                Some(message) => write!(f, "the task panicked: {message}"),
+                None => f.write_str("the task panicked with a payload that is not a string"),
+            },
+            TaskError::Cancelled => f.write_str("the task was cancelled before it started"),
+            TaskError::DeadlineExceeded => {
+                f.write_str("the task's deadline passed before it started")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// Why [`try_submit`](crate::Pool::try_submit) refused a task, with the
+/// task given back (like crossbeam's `TrySendError`), so that it can be
+/// tried again without cloning what it captured.
+///
+/// # Examples
+///
+/// ```
+/// use workpool::{Pool, TrySubmitError};
+///
+/// let pool = Pool::new(1)?;
+/// pool.release();
+/// let answer = String::from("42");
+/// let refused = pool.try_submit(move || println!("{answer}")).unwrap_err();
+/// assert!(matches!(refused, TrySubmitError::Closed(_)));
+/// let task = refused.into_inner();
+/// task(); // the same closure, with what it captured
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy)]
+#[non_exhaustive]
+pub enum TrySubmitError<F> {
+    /// Every worker is busy and the queue is full (or the call was made
+    /// from a task of the same full pool).
+    Full(F),
+    /// The pool is released.
+    Closed(F),
+    /// No worker thread could be started for it.
+    SpawnFailed(F),
+}
+
+impl<F> TrySubmitError<F> {
+    /// The task that was refused.
+    pub fn into_inner(self) -> F {
+        match self {
+            TrySubmitError::Full(f)
+            | TrySubmitError::Closed(f)
+            | TrySubmitError::SpawnFailed(f) => f,
+        }
+    }
+
+    /// Whether the pool was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySubmitError::Full(_))
+    }
+
+    /// Whether the pool was released.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TrySubmitError::Closed(_))
+    }
+}
+
+impl<F> fmt::Debug for TrySubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Closed(_) => f.write_str("Closed(..)"),
+            TrySubmitError::SpawnFailed(_) => f.write_str("SpawnFailed(..)"),
+        }
+    }
+}
+
+impl<F> fmt::Display for TrySubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => {
+                f.write_str("the pool is full: every worker is busy and the queue is full")
+            }
+            TrySubmitError::Closed(_) => f.write_str("the pool is closed and takes no new tasks"),
+            TrySubmitError::SpawnFailed(_) => {
+                f.write_str("the pool could not start a worker thread for the task")
+            }
+        }
+    }
+}
+
+impl<F> std::error::Error for TrySubmitError<F> {}

@@ -60,22 +60,31 @@
 //! [`panic_handler`]: PoolBuilder::panic_handler
 
 mod builder;
+mod cancel;
 #[cfg(doctest)]
 mod compile_fail;
 mod error;
 mod func;
+mod handle;
 mod idle;
+mod job;
 mod multi;
 mod pool;
+mod scope;
+mod spawn;
 mod sync;
 mod task;
 mod worker;
 
 pub use builder::PoolBuilder;
-pub use error::{BuildError, PoolError};
+pub use cancel::{CancelToken, Cancelled};
+pub use error::{BuildError, PoolError, TaskError, TrySubmitError};
 pub use func::PoolWithFunc;
+pub use handle::{BatchHandle, TaskHandle};
 pub use multi::{LoadBalancing, MultiPool};
-pub use pool::Pool;
+pub use pool::{Pool, SpawnAsync, SubmitAsync};
+pub use scope::Scope;
+pub use spawn::{Retry, TaskBuilder};
 
 // The README's examples compile and run as doc tests.
 #[cfg(doctest)]

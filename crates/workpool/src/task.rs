@@ -1,15 +1,38 @@
 //! What travels from a submitter to a worker.
 
+use crate::job::{self, Job};
+use crate::pool::Inner;
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
-/// A task as the pool stores it: one allocation, the boxed closure.
+/// A task as the pool stores it: one allocation either way.
 ///
 /// Everything the pool does with a task goes through this type (queue it,
-/// hand it over, run it, give it back when refused), so what a task carries
-/// beside its closure (a result slot, a waker, a cancel token, the moment it
-/// was submitted) is added here without touching the dispatch path.
-pub(crate) struct Task {
-    job: Box<dyn FnOnce() + Send + 'static>,
+/// hand it over, run it, give it back when refused).
+pub(crate) enum Task {
+    /// A closure from `submit`: nobody waits for it.
+    Plain(Box<dyn Plain>),
+    /// A task with a handle (`spawn`, `task`, batches, scopes): its result,
+    /// cancellation and waiters live in a [`job::Cell`].
+    Tracked(Arc<dyn Job>),
+}
+
+/// A boxed `FnOnce()` that can also be given back as what it was, so that a
+/// refused task returns to its caller (`try_submit`).
+pub(crate) trait Plain: Send + 'static {
+    fn call(self: Box<Self>);
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<F: FnOnce() + Send + 'static> Plain for F {
+    fn call(self: Box<Self>) {
+        (*self)()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
 }
 
 impl Task {
@@ -17,18 +40,51 @@ impl Task {
     where
         F: FnOnce() + Send + 'static,
     {
-        Task { job: Box::new(f) }
+        Task::Plain(Box::new(f))
     }
 
-    /// Runs the task on the calling thread. A panic propagates: the worker
-    /// catches it (`Inner::run_task`).
-    pub(crate) fn run(self) {
-        (self.job)();
+    /// The closure a plain task was made from, given back.
+    pub(crate) fn into_closure<F: 'static>(self) -> Option<F> {
+        match self {
+            Task::Plain(f) => f.into_any().downcast::<F>().ok().map(|f| *f),
+            Task::Tracked(_) => None,
+        }
+    }
+
+    /// Runs a plain task on the calling thread; a panic propagates (the
+    /// worker catches it: `Inner::run_task`). A tracked task catches its
+    /// own and tells its handle.
+    pub(crate) fn run(self, inner: &Inner) {
+        match self {
+            Task::Plain(f) => f.call(),
+            Task::Tracked(job) => job.run(inner),
+        }
+    }
+
+    /// Marks a tracked task as in the queue. False if it was cancelled
+    /// already: it needs no place.
+    pub(crate) fn enter_queue(&self) -> bool {
+        match self {
+            Task::Plain(_) => true,
+            Task::Tracked(job) => job::enter_queue(job.stage()),
+        }
+    }
+
+    /// The task left the queue (popped, or a push that failed). False if it
+    /// became a ghost meanwhile: cancelled, it must not run.
+    pub(crate) fn leave_queue(&self) -> bool {
+        match self {
+            Task::Plain(_) => true,
+            Task::Tracked(job) => job::leave_queue(job.stage()),
+        }
     }
 }
 
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad("Task { .. }")
+        match self {
+            Task::Plain(_) => f.pad("Task::Plain { .. }"),
+            Task::Tracked(_) => f.pad("Task::Tracked { .. }"),
+        }
     }
 }

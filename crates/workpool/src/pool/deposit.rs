@@ -48,6 +48,11 @@ impl Deposit {
         }
     }
 
+    /// The task of a deposit that is still undecided.
+    pub(super) fn take_task(&mut self) -> Task {
+        self.task.take().expect("an undecided deposit has its task")
+    }
+
     pub(super) fn is_theirs(&self, wake: &Arc<Condvar>) -> bool {
         Arc::ptr_eq(&self.wake, wake)
     }
@@ -92,7 +97,10 @@ impl Inner {
         // `in_flight`, both `SeqCst` read-modify-writes); now look for a
         // submitter that deposited its task before it could see the room.
         self.queue.fence_after_op();
-        if self.gauges.waiting.load(Ordering::SeqCst) != 0 && self.queue.half_free() {
+        if self.gauges.waiting.load(Ordering::SeqCst) != 0
+            && (self.queue.half_free()
+                || self.async_waiting.load(std::sync::atomic::Ordering::SeqCst) != 0)
+        {
             // Tells a `MultiPool` too.
             self.serve_deposits(&mut sync::lock(&self.state));
         } else if let Some(room) = &self.room {
@@ -132,6 +140,8 @@ impl Inner {
                 }
             }
         }
+        // Async submitters try again (on a closed pool, to see it closed).
+        self.wake_async_waiters(state);
         if let Some(room) = &self.room {
             room.notify();
         }

@@ -20,7 +20,7 @@ use crate::sync::{self, Arc, Condvar, MutexGuard};
 use crate::task::Task;
 use crate::worker::{self, Next, Parker};
 use crossbeam_utils::Backoff;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many rounds of `Backoff::spin` (127 spin-loop hints in all) a
 /// submitter spends on a full queue before it blocks.
@@ -39,6 +39,8 @@ pub(crate) enum Wait {
     Block,
     /// Never block: `Overloaded` at once (a `MultiPool` trying its pools).
     No,
+    /// Block until this instant at most, then fail with `Timeout`.
+    Until(Instant),
 }
 
 /// Where the locked path put a task.
@@ -219,7 +221,11 @@ impl Inner {
         if limit != 0 && state.deposits.len() >= limit {
             return Err((PoolError::Overloaded, task));
         }
-        self.block_with_deposit(state, task)
+        let until = match wait {
+            Wait::Until(until) => Some(until),
+            _ => None,
+        };
+        self.block_with_deposit(state, task, until)
     }
 
     /// Hands a placed task to its worker, outside the lock.
@@ -240,6 +246,7 @@ impl Inner {
         self: &Arc<Self>,
         mut state: MutexGuard<'_, State>,
         task: Task,
+        until: Option<Instant>,
     ) -> Result<(), (PoolError, Task)> {
         let wake = Arc::new(Condvar::new());
         state
@@ -266,7 +273,19 @@ impl Inner {
                 drop(state);
                 return deposit.finish(outcome, self);
             }
-            state = sync::wait_timeout(&wake, state, DEPOSIT_PATIENCE);
+            let mut patience = DEPOSIT_PATIENCE;
+            if let Some(until) = until {
+                let now = Instant::now();
+                if now >= until {
+                    // Out of time, and still undecided: take the task back.
+                    let mut deposit = state.deposits.remove(at).expect("found above");
+                    self.sync_waiting_gauge(&state);
+                    let task = deposit.take_task();
+                    return Err((PoolError::Timeout, task));
+                }
+                patience = patience.min(until - now);
+            }
+            state = sync::wait_timeout(&wake, state, patience);
         }
     }
 }

@@ -51,8 +51,16 @@ impl Inner {
             return false;
         }
         self.set_closed(&mut state, true);
-        // Blocked submitters get their task back with `Closed`.
+        // Layered shutdown: every task token of this life is cancelled
+        // (running tasks see it), and tracked tasks not yet started never
+        // will (`job.rs`).
+        self.releases.advance();
+        crate::job::lock(&self.root).cancel();
+        self.clear_deadlines();
+        // Blocked submitters get their task back with `Closed`; async ones
+        // are woken to see it.
         self.serve_deposits(&mut state);
+        self.wake_async_waiters(&mut state);
         self.purge_wakeup.notify_all();
         drop(state);
         // [RELEASE, release half] `closed` is published in `admission`; wait
@@ -109,6 +117,7 @@ impl Inner {
                 return Ok(());
             }
             self.set_closed(&mut state, false);
+            *crate::job::lock(&self.root) = crate::cancel::CancelToken::new();
             state.epoch += 1;
             state.epoch
         };
@@ -123,16 +132,11 @@ impl Inner {
         })
     }
 
-    /// Starts the purge thread of `epoch` and the missing `min_workers`.
+    /// Starts the maintenance thread of `epoch` (unless purge is off and no
+    /// deadline is pending) and the missing `min_workers`.
     pub(super) fn start_background(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
         if !self.config.disable_purge {
-            sync::lock(&self.state).threads += 1;
-            let inner = Arc::clone(self);
-            let name = format!("{}-purge", self.config.thread_name);
-            if let Err(e) = self.spawn_thread(name, move || inner.purge_loop(epoch)) {
-                self.thread_gone(&mut sync::lock(&self.state));
-                return Err(e);
-            }
+            self.start_maintenance(epoch)?;
         }
         self.start_idle_workers()
     }

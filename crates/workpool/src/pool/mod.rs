@@ -11,6 +11,9 @@
 //! - `lifecycle.rs`: `tune`, `release`, `release_timeout`, `reboot`;
 //! - `threads.rs`: starting, counting and joining the pool's threads;
 //! - `purge.rs`: idle expiry;
+//! - `timer.rs`: the maintenance thread: purge rounds and task deadlines;
+//! - `results.rs`: tasks with handles, batches, `try_submit`,
+//!   `submit_timeout`, async submits and `wait_idle`;
 //! - `loom.rs`: the loom models, one per pair and per defect once found
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`).
 
@@ -21,13 +24,16 @@ mod lifecycle;
 mod next;
 mod purge;
 mod queue;
+mod results;
 mod state;
 mod threads;
+mod timer;
 
 #[cfg(all(test, loom))]
 mod loom;
 
 pub(crate) use dispatch::Wait;
+pub use results::{SpawnAsync, SubmitAsync};
 pub(crate) use state::Inner;
 
 use crate::builder::PoolBuilder;
@@ -79,7 +85,7 @@ use std::time::Duration;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Pool {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Pool {

@@ -16,10 +16,23 @@ impl Inner {
     /// (or of the log line that replaces it): nothing unwinds into the
     /// worker's loop.
     pub(crate) fn run_task(&self, task: Task) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.run())) {
-            self.panicked.fetch_add(1, Ordering::Relaxed);
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.handle_panic(payload)));
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.run(self))) {
+            self.task_panicked(payload);
         }
+    }
+
+    /// A panic nobody can join: counted, and handed to the panic handler
+    /// (a panic of the handler is caught too).
+    #[cold]
+    pub(crate) fn task_panicked(&self, payload: Box<dyn Any + Send>) {
+        self.count_panic();
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.handle_panic(payload)));
+    }
+
+    /// A panic whose payload goes to the task's handle: counted only.
+    pub(crate) fn count_panic(&self) {
+        self.panicked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[cold]
@@ -116,9 +129,10 @@ impl Inner {
         state.idle.push(Arc::clone(parker), now);
         self.sync_idle_gauge(&state);
         // Idle workers are room for blocked submitters.
-        if !state.deposits.is_empty() {
+        if !state.deposits.is_empty() || !state.async_waiters.is_empty() {
             self.serve_deposits(&mut state);
         }
+        self.maybe_idle(&state);
         drop(state);
         // [PARK, worker half] we are published as idle; now look at the
         // queue for a task pushed by a submitter that saw us busy. Whoever is
@@ -135,6 +149,7 @@ impl Inner {
     fn worker_leaves(self: &Arc<Self>, state: &mut State) {
         self.remove_workers(state, 1);
         self.serve_deposits(state);
+        self.maybe_idle(state);
     }
 
     /// A worker's loop ended by a panic of the pool's own code: its place

@@ -1,31 +1,13 @@
-//! The purge thread: every `expiry`, ends the workers idle for at least
-//! `expiry`, oldest first, keeping `min_workers` (ants' `purgeStaleWorkers`).
+//! Idle expiry, one round of it; the maintenance thread (`timer.rs`) runs it
+//! every `expiry`, ending the workers idle for at least `expiry`, oldest
+//! first, keeping `min_workers` (ants' `purgeStaleWorkers`).
 
 use super::state::{Inner, State};
-use crate::sync::{self, Arc, MutexGuard};
+use crate::sync::{Arc, MutexGuard};
 use crate::worker::Next;
 use std::time::Instant;
 
 impl Inner {
-    pub(super) fn purge_loop(self: &Arc<Self>, epoch: u64) {
-        let expiry = self.config.expiry;
-        let mut state = sync::lock(&self.state);
-        loop {
-            // Checked under the lock before every wait: a release that came
-            // while we purged must not be slept through.
-            if state.closed || state.epoch != epoch {
-                return;
-            }
-            state = sync::wait_timeout(&self.purge_wakeup, state, expiry);
-            if state.closed || state.epoch != epoch {
-                return;
-            }
-            self.expire_idle(state, Instant::now());
-            self.join_finished();
-            state = sync::lock(&self.state);
-        }
-    }
-
     /// One round of the purge at `now`. Also starts a worker for queued
     /// tasks that have none (a thread that could not start earlier).
     pub(super) fn expire_idle(self: &Arc<Self>, mut state: MutexGuard<'_, State>, now: Instant) {

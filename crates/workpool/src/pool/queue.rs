@@ -27,7 +27,7 @@
 //!   its waiters instead, and such pools' tasks are long enough that its
 //!   cost does not show.
 
-use crate::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
 use crate::sync::{self, ArrayQueue, Mutex, SegQueue};
 use crate::task::Task;
 use crossbeam_utils::CachePadded;
@@ -44,6 +44,15 @@ pub(crate) struct TaskQueue {
     /// when each was admitted. On a line of its own: every task touches it
     /// twice, from the submitter and from the worker. `None` when bounded.
     in_flight: Option<CachePadded<AtomicUsize>>,
+    /// Tasks cancelled while queued and not yet popped (`job.rs`): their
+    /// slots count as free at once. May dip below zero for a moment (a
+    /// ghost popped before its canceller counted it).
+    ghosts: AtomicIsize,
+    /// Bounded lock-free queue only: tasks admitted into the slots that
+    /// ghosts still occupy in the ring. Taken after the ring, so the order
+    /// holds: while it is not empty, every push comes here.
+    overflow: Mutex<VecDeque<Task>>,
+    overflow_len: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -67,22 +76,100 @@ impl TaskQueue {
         TaskQueue {
             tasks,
             in_flight: (queue_capacity == 0).then(|| CachePadded::new(AtomicUsize::new(0))),
+            ghosts: AtomicIsize::new(0),
+            overflow: Mutex::new(VecDeque::new()),
+            overflow_len: AtomicUsize::new(0),
         }
     }
 
     /// Admits `task` and queues it, or gives it back when there is no room.
+    /// A tracked task cancelled before it got a place is accepted: its
+    /// handle already says so, and it needs no place.
     pub(crate) fn try_push(&self, task: Task, capacity: usize) -> Result<(), Task> {
         if !self.reserve(capacity) {
             return Err(task);
         }
-        match &self.tasks {
-            Tasks::Ring(queue) => queue.push(task),
+        if !task.enter_queue() {
+            self.unreserve();
+            return Ok(());
+        }
+        let pushed = match &self.tasks {
+            Tasks::Ring(queue) => self.push_ring(queue, task),
             Tasks::Seg(queue) => {
                 queue.push(task);
                 Ok(())
             }
-            Tasks::Locked(queue) => queue.push(task),
+            Tasks::Locked(queue) => queue.push(task, self.ghosts()),
+        };
+        match pushed {
+            Ok(()) => Ok(()),
+            Err(task) if task.leave_queue() => {
+                self.unreserve();
+                Err(task)
+            }
+            // Cancelled as we pushed: its canceller counted a ghost that is
+            // not in the queue after all.
+            Err(_) => {
+                self.ghost_popped();
+                Ok(())
+            }
         }
+    }
+
+    fn ghosts(&self) -> usize {
+        usize::try_from(self.ghosts.load(Ordering::SeqCst)).unwrap_or(0)
+    }
+
+    /// A queued task was cancelled: its slot (or, in hand-off mode, its
+    /// place in flight) is free from now on.
+    pub(crate) fn ghost_made(&self) {
+        self.ghosts.fetch_add(1, Ordering::SeqCst);
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A ghost left the queue.
+    fn ghost_popped(&self) {
+        self.ghosts.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn push_ring(&self, queue: &ArrayQueue<Task>, task: Task) -> Result<(), Task> {
+        let mut task = task;
+        if self.overflow_len.load(Ordering::SeqCst) == 0 {
+            task = match queue.push(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            };
+            if self.ghosts.load(Ordering::SeqCst) <= 0 {
+                return Err(task);
+            }
+        }
+        // Ghosts hold slots of the ring that count as free.
+        let mut overflow = sync::lock(&self.overflow);
+        let held = (queue.len() + overflow.len()).saturating_sub(self.ghosts());
+        if held >= queue.capacity() {
+            return Err(task);
+        }
+        if overflow.is_empty() {
+            task = match queue.push(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            };
+        }
+        overflow.push_back(task);
+        self.overflow_len.store(overflow.len(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn pop_overflow(&self) -> Option<Task> {
+        if self.overflow_len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut overflow = sync::lock(&self.overflow);
+        let task = overflow.pop_front();
+        self.overflow_len.store(overflow.len(), Ordering::SeqCst);
+        task
     }
 
     /// Admits a task that starts on a worker without going through the
@@ -107,13 +194,19 @@ impl TaskQueue {
     }
 
     /// Takes the oldest queued task. Returns whether that freed room, with it.
+    /// Ghosts met on the way are dropped: their handles know already.
     pub(crate) fn pop(&self) -> Option<(Task, bool)> {
-        let task = match &self.tasks {
-            Tasks::Ring(queue) => queue.pop(),
-            Tasks::Seg(queue) => queue.pop(),
-            Tasks::Locked(queue) => queue.pop(),
-        }?;
-        Some((task, self.in_flight.is_none()))
+        loop {
+            let task = match &self.tasks {
+                Tasks::Ring(queue) => queue.pop().or_else(|| self.pop_overflow()),
+                Tasks::Seg(queue) => queue.pop(),
+                Tasks::Locked(queue) => queue.pop(),
+            }?;
+            if task.leave_queue() {
+                return Some((task, self.in_flight.is_none()));
+            }
+            self.ghost_popped();
+        }
     }
 
     /// A task that was admitted finished. Returns whether that freed room.
@@ -150,26 +243,28 @@ impl TaskQueue {
     /// Whether at least half of the queue is free (always, in hand-off mode).
     pub(crate) fn half_free(&self) -> bool {
         match &self.tasks {
-            Tasks::Ring(queue) => queue.len() * 2 <= queue.capacity(),
-            Tasks::Locked(queue) if self.is_bounded() => queue.len() * 2 <= queue.cap,
+            Tasks::Ring(queue) => self.len() * 2 <= queue.capacity(),
+            Tasks::Locked(queue) if self.is_bounded() => self.len() * 2 <= queue.cap,
             Tasks::Seg(_) | Tasks::Locked(_) => true,
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         match &self.tasks {
-            Tasks::Ring(queue) => queue.is_empty(),
+            Tasks::Ring(queue) => queue.is_empty() && self.overflow_len.load(Ordering::SeqCst) == 0,
             Tasks::Seg(queue) => queue.is_empty(),
             Tasks::Locked(queue) => queue.len() == 0,
         }
     }
 
+    /// Queued tasks, ghosts not counted.
     pub(crate) fn len(&self) -> usize {
-        match &self.tasks {
-            Tasks::Ring(queue) => queue.len(),
+        let held = match &self.tasks {
+            Tasks::Ring(queue) => queue.len() + self.overflow_len.load(Ordering::SeqCst),
             Tasks::Seg(queue) => queue.len(),
             Tasks::Locked(queue) => queue.len(),
-        }
+        };
+        held.saturating_sub(self.ghosts())
     }
 }
 
@@ -191,9 +286,10 @@ impl LockedQueue {
         }
     }
 
-    fn push(&self, task: Task) -> Result<(), Task> {
+    /// `ghosts` of the items are cancelled: their slots count as free.
+    fn push(&self, task: Task, ghosts: usize) -> Result<(), Task> {
         let mut items = sync::lock(&self.items);
-        if items.len() >= self.cap {
+        if items.len().saturating_sub(ghosts) >= self.cap {
             return Err(task);
         }
         items.push_back(task);

@@ -5,8 +5,11 @@
 use super::hot::Spinners;
 use super::queue::TaskQueue;
 use super::threads::Registry;
+use super::timer::Timers;
 use crate::builder::{PanicHandler, PoolBuilder};
+use crate::cancel::CancelToken;
 use crate::idle::IdleWorkers;
+use crate::job::Releases;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
 use crate::worker::Parker;
@@ -48,6 +51,21 @@ pub(crate) struct Inner {
     pub(super) panicked: ReportUsize,
     /// Numbers worker threads in their names; reporting only.
     pub(super) next_worker_no: ReportUsize,
+    /// Counts releases: a tracked task accepted before the latest one and
+    /// not started is cancelled (`job.rs`).
+    pub(super) releases: Releases,
+    /// The token every task token of this life derives from: `release`
+    /// cancels it, `reboot` puts a fresh one.
+    pub(super) root: std::sync::Mutex<CancelToken>,
+    /// Deadlines of tracked tasks, for the maintenance thread (`timer.rs`).
+    pub(super) timers: std::sync::Mutex<Timers>,
+    /// Callers of `wait_idle`, and the condvar they wait on under the state
+    /// lock; a worker that parks or leaves looks at it only if one waits.
+    pub(super) idle_waiters: std::sync::atomic::AtomicUsize,
+    pub(super) became_idle: Condvar,
+    /// Async submitters waiting (a hint, mirrored under the lock): room
+    /// freed wakes them at every slot, not at half a queue.
+    pub(super) async_waiting: std::sync::atomic::AtomicUsize,
 }
 
 pub(crate) struct Config {
@@ -57,6 +75,8 @@ pub(crate) struct Config {
     pub(super) max_blocking_tasks: usize,
     pub(super) panic_handler: Option<PanicHandler>,
     pub(super) disable_purge: bool,
+    /// The deadline of every tracked task that sets none of its own.
+    pub(super) task_deadline: Option<Duration>,
     pub(super) thread_name: String,
     pub(super) stack_size: Option<usize>,
 }
@@ -95,6 +115,10 @@ pub(crate) struct State {
     /// under this lock in the same step as the decision to start a thread,
     /// and falls in the thread's exit guard, whatever way it ends.
     pub(super) threads: usize,
+    /// The maintenance thread (purge and deadlines) of this life runs.
+    pub(super) maintenance: bool,
+    /// Async submitters waiting for room (`submit_async`), oldest first.
+    pub(super) async_waiters: VecDeque<(u64, std::task::Waker)>,
 }
 
 impl Inner {
@@ -109,6 +133,8 @@ impl Inner {
                 closed: false,
                 epoch: 0,
                 threads: 0,
+                maintenance: false,
+                async_waiters: VecDeque::new(),
             }),
             purge_wakeup: Condvar::new(),
             threads: Mutex::new(Registry::default()),
@@ -121,6 +147,7 @@ impl Inner {
                 max_blocking_tasks: builder.max_blocking_tasks,
                 panic_handler: builder.panic_handler,
                 disable_purge: builder.disable_purge,
+                task_deadline: builder.task_deadline,
                 thread_name: builder.thread_name,
                 stack_size: builder.stack_size,
             },
@@ -137,6 +164,12 @@ impl Inner {
             room: builder.room,
             panicked: ReportUsize::new(0),
             next_worker_no: ReportUsize::new(0),
+            releases: Releases::default(),
+            root: std::sync::Mutex::new(CancelToken::new()),
+            timers: std::sync::Mutex::new(Timers::default()),
+            idle_waiters: std::sync::atomic::AtomicUsize::new(0),
+            became_idle: Condvar::new(),
+            async_waiting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -156,10 +189,16 @@ impl Inner {
         self.gauges.idle.store(state.idle.len(), Ordering::SeqCst);
     }
 
+    /// Blocked submitters and async ones waiting for room.
     pub(super) fn sync_waiting_gauge(&self, state: &State) {
-        self.gauges
-            .waiting
-            .store(state.deposits.len(), Ordering::SeqCst);
+        self.gauges.waiting.store(
+            state.deposits.len() + state.async_waiters.len(),
+            Ordering::SeqCst,
+        );
+        self.async_waiting.store(
+            state.async_waiters.len(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     pub(super) fn set_capacity(&self, state: &mut State, capacity: usize) {

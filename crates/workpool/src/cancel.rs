@@ -1,0 +1,275 @@
+//! `CancelToken`: cooperative cancellation, with child tokens for fan-out
+//! (Go's `context.WithCancel`, seed 001).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// A flag that says "stop": set once by [`cancel`](Self::cancel), seen by
+/// every clone and by every [child](Self::child).
+///
+/// A task built with [`Pool::task`](crate::Pool::task) gets one: it is
+/// cancelled by the task's handle, by its deadline, and by
+/// [`release`](crate::Pool::release). Cancellation is cooperative: a task
+/// that has started stops only if it looks, with
+/// [`is_cancelled`](Self::is_cancelled), or waits on the token instead of
+/// sleeping ([`wait_timeout`](Self::wait_timeout),
+/// [`cancelled`](Self::cancelled)). A task that has not started when its
+/// token is cancelled never runs.
+///
+/// Cloning is cheap; clones are the same token.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::CancelToken;
+///
+/// let parent = CancelToken::new();
+/// let child = parent.child();
+/// assert!(!child.is_cancelled());
+/// parent.cancel();
+/// assert!(child.is_cancelled());
+/// // Returns at once: the token is cancelled.
+/// assert!(child.wait_timeout(Duration::from_secs(10)));
+/// ```
+#[derive(Clone)]
+pub struct CancelToken {
+    node: Arc<Node>,
+}
+
+struct Node {
+    cancelled: AtomicBool,
+    /// A token is cancelled when it, or any of its parents, is.
+    parents: Vec<Arc<Node>>,
+    /// Who waits for this token or for a descendant of it: cancelling this
+    /// node wakes them all.
+    waiters: Mutex<Vec<(u64, Waiter)>>,
+}
+
+enum Waiter {
+    Thread(Thread),
+    Task(Waker),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Task(waker) => waker.wake(),
+        }
+    }
+}
+
+/// Numbers waiters, so that each can remove itself.
+static NEXT_WAITER: AtomicU64 = AtomicU64::new(0);
+
+impl CancelToken {
+    /// A new token, not cancelled, with no parent.
+    pub fn new() -> CancelToken {
+        CancelToken::with_parents(Vec::new())
+    }
+
+    pub(crate) fn with_parents(parents: Vec<&CancelToken>) -> CancelToken {
+        CancelToken {
+            node: Arc::new(Node {
+                cancelled: AtomicBool::new(false),
+                parents: parents.into_iter().map(|p| Arc::clone(&p.node)).collect(),
+                waiters: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A new token that is cancelled when this one is (and may also be
+    /// cancelled on its own, without touching this one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = workpool::CancelToken::new();
+    /// let child = parent.child();
+    /// child.cancel();
+    /// assert!(!parent.is_cancelled());
+    /// ```
+    pub fn child(&self) -> CancelToken {
+        CancelToken::with_parents(vec![self])
+    }
+
+    /// Cancels this token and every token derived from it, and wakes whoever
+    /// waits on them. Idempotent.
+    pub fn cancel(&self) {
+        if self.node.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let waiters = std::mem::take(&mut *lock(&self.node.waiters));
+        for (_, waiter) in waiters {
+            waiter.wake();
+        }
+    }
+
+    /// Whether this token, or one it derives from, is cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = workpool::CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// token.cancel();
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.node.is_cancelled()
+    }
+
+    /// Blocks until the token is cancelled or `timeout` passes; returns
+    /// whether it is cancelled. A task sleeps this way instead of with
+    /// `thread::sleep`, so that a cancel ends the sleep at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let token = workpool::CancelToken::new();
+    /// assert!(!token.wait_timeout(Duration::from_millis(1)));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if self.is_cancelled() {
+            return true;
+        }
+        let until = Instant::now().checked_add(timeout);
+        let id = self.register(Waiter::Thread(thread::current()));
+        let cancelled = loop {
+            if self.is_cancelled() {
+                break true;
+            }
+            match until {
+                None => thread::park(),
+                Some(until) => {
+                    let now = Instant::now();
+                    if now >= until {
+                        break false;
+                    }
+                    thread::park_timeout(until - now);
+                }
+            }
+        };
+        self.deregister(id);
+        cancelled
+    }
+
+    /// A future that is ready once the token is cancelled. It stores its
+    /// waker in the token, which wakes it: no polling, any executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = workpool::CancelToken::new();
+    /// token.cancel();
+    /// futures_executor::block_on(token.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled {
+            token: self,
+            id: None,
+        }
+    }
+
+    /// Registers `waiter` on this token and every token it derives from.
+    fn register(&self, waiter: Waiter) -> u64 {
+        let id = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
+        self.node.each(&mut |node| {
+            let waiter = match &waiter {
+                Waiter::Thread(thread) => Waiter::Thread(thread.clone()),
+                Waiter::Task(waker) => Waiter::Task(waker.clone()),
+            };
+            lock(&node.waiters).push((id, waiter));
+        });
+        id
+    }
+
+    fn deregister(&self, id: u64) {
+        self.node.each(&mut |node| {
+            lock(&node.waiters).retain(|(other, _)| *other != id);
+        });
+    }
+}
+
+impl Node {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst) || self.parents.iter().any(|p| p.is_cancelled())
+    }
+
+    fn each(&self, f: &mut dyn FnMut(&Node)) {
+        f(self);
+        for parent in &self.parents {
+            parent.each(f);
+        }
+    }
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        CancelToken::new()
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// The future of [`CancelToken::cancelled`]: ready once the token is
+/// cancelled. Dropping it removes its waker from the token.
+#[must_use = "futures do nothing unless polled"]
+pub struct Cancelled<'a> {
+    token: &'a CancelToken,
+    id: Option<u64>,
+}
+
+impl Future for Cancelled<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.token.is_cancelled() {
+            return Poll::Ready(());
+        }
+        // Re-register with the latest waker; then look again, so that a
+        // cancel between the look above and the registration is not missed.
+        if let Some(id) = self.id.take() {
+            self.token.deregister(id);
+        }
+        self.id = Some(self.token.register(Waiter::Task(cx.waker().clone())));
+        if self.token.is_cancelled() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.token.deregister(id);
+        }
+    }
+}
+
+impl fmt::Debug for Cancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancelled")
+            .field("token", self.token)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

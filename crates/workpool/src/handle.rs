@@ -1,0 +1,373 @@
+//! `TaskHandle<T>` and `BatchHandle<T>`: a task's result, joined from a
+//! thread or awaited from any executor.
+
+use crate::error::TaskError;
+use crate::job::{self, Group, Outcome, Why};
+use crate::pool::Inner;
+use crate::sync::Arc;
+use crate::worker;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Runs a task not yet started on the calling thread.
+pub(crate) struct Stealer {
+    job: Arc<dyn job::Job>,
+    inner: Arc<Inner>,
+}
+
+impl Stealer {
+    pub(crate) fn run_here(&self) {
+        if let Some(true) = self.job.steal(&self.inner) {
+            self.inner.ghost_left_behind();
+        }
+    }
+}
+
+/// The result of one task: [`join`](Self::join) it, wait for it with a
+/// timeout, [`cancel`](Self::cancel) it, or `.await` it.
+///
+/// The future stores its waker in the task, and the worker that ends the
+/// task wakes it: no polling loop and no thread per await, on any executor.
+///
+/// Dropping the handle detaches the task: it still runs, and a panic it
+/// raises goes to the pool's panic handler. While a handle lives, the panic
+/// is its own: [`join`](Self::join) returns it as [`TaskError::Panicked`]
+/// and the panic handler is not called. Every panic is counted in
+/// [`Pool::panicked`](crate::Pool::panicked).
+///
+/// # Examples
+///
+/// ```
+/// let pool = workpool::Pool::new(2)?;
+/// let handle = pool.spawn(|| 6 * 7)?;
+/// assert_eq!(handle.join()?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a dropped handle detaches its task; call `join` or `.await` for its result"]
+pub struct TaskHandle<T: 'static> {
+    job: Arc<dyn Outcome<T>>,
+    inner: Arc<Inner>,
+    /// The result was taken (joined or awaited to the end).
+    taken: bool,
+}
+
+impl<T: Send + 'static> TaskHandle<T> {
+    pub(crate) fn new(job: Arc<dyn Outcome<T>>, inner: Arc<Inner>) -> TaskHandle<T> {
+        TaskHandle {
+            job,
+            inner,
+            taken: false,
+        }
+    }
+
+    /// Whether the task has ended: run to the end (or panicked), or been
+    /// cancelled before it started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let handle = pool.spawn(|| ())?;
+    /// assert!(handle.wait_timeout(Duration::from_secs(10)));
+    /// assert!(handle.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.job.shared().is_finished()
+    }
+
+    /// Blocks until the task has ended or `timeout` has passed; returns
+    /// whether it has ended. The task runs on either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let slow = pool.spawn(|| std::thread::sleep(Duration::from_millis(200)))?;
+    /// assert!(!slow.wait_timeout(Duration::from_millis(1)));
+    /// assert!(slow.wait_timeout(Duration::from_secs(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let until = Instant::now().checked_add(timeout);
+        self.help_if_own_worker();
+        let shared = self.job.shared();
+        let mut slot = job::lock(&shared.slot);
+        while !slot.waiters.finished {
+            let now = Instant::now();
+            let left = match until {
+                Some(until) if until <= now => return false,
+                Some(until) => until - now,
+                None => Duration::from_secs(3600),
+            };
+            slot.waiters.threads += 1;
+            slot = shared
+                .finished
+                .wait_timeout(slot, left)
+                .map(|(slot, _)| slot)
+                .unwrap_or_else(|e| e.into_inner().0);
+            slot.waiters.threads -= 1;
+        }
+        true
+    }
+
+    /// Cancels the task: a task that has not started never runs (its queue
+    /// slot is free at once, and its handle says
+    /// [`TaskError::Cancelled`]); a running task's
+    /// [`CancelToken`](crate::CancelToken) is cancelled, which it sees if it
+    /// looks. Returns whether the task was stopped before it started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::builder().capacity(1).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// let busy = pool.spawn(move || rx.recv())?;
+    /// let queued = pool.spawn(|| "never")?;
+    /// assert!(queued.cancel());
+    /// assert!(queued.join().unwrap_err().is_cancelled());
+    /// tx.send(()).unwrap();
+    /// assert!(busy.join()?.is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel_job(&*self.job, Why::Cancelled)
+    }
+
+    /// Blocks until the task has ended and returns its result.
+    ///
+    /// Called from a task of the same pool on a task that has not started,
+    /// it runs that task here instead of waiting for a worker (which, in a
+    /// full pool, might be itself).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Panicked`] with the payload if the task panicked;
+    /// [`TaskError::Cancelled`] or [`TaskError::DeadlineExceeded`] if it was
+    /// cancelled before it started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = pool.spawn(|| "done")?;
+    /// assert_eq!(handle.join()?, "done");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join(mut self) -> Result<T, TaskError> {
+        let finished = self.wait_timeout(Duration::MAX);
+        debug_assert!(finished);
+        self.take_result()
+    }
+
+    /// A task of this same pool waiting for a task not yet started runs it.
+    fn help_if_own_worker(&self) {
+        if worker::is_worker_of(&self.inner) {
+            self.run_here();
+        }
+    }
+
+    /// Runs the task on the calling thread if it has not started.
+    pub(crate) fn run_here(&self) {
+        self.stealer().run_here();
+    }
+
+    /// What runs the task here, without being its handle.
+    pub(crate) fn stealer(&self) -> Stealer {
+        Stealer {
+            job: Arc::clone(&self.job).as_job(),
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    fn take_result(&mut self) -> Result<T, TaskError> {
+        self.taken = true;
+        job::lock(&self.job.shared().slot)
+            .result
+            .take()
+            .expect("a finished task's handle holds its result until taken")
+    }
+}
+
+impl<T: Send + 'static> Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(!self.taken, "a TaskHandle polled after it completed");
+        {
+            let mut slot = job::lock(&self.job.shared().slot);
+            if !slot.waiters.finished {
+                match &mut slot.waiters.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    waker => *waker = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.take_result())
+    }
+}
+
+impl<T: 'static> Drop for TaskHandle<T> {
+    fn drop(&mut self) {
+        if !self.taken {
+            let mut slot = job::lock(&self.job.shared().slot);
+            slot.detached = true;
+            slot.waiters.waker = None;
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("finished", &self.job.shared().is_finished())
+            .finish()
+    }
+}
+
+/// The results of a batch of tasks ([`Pool::spawn_batch`](crate::Pool::spawn_batch)),
+/// in submission order, with one handle and no coordinator thread: each
+/// task counts itself done, and the last one wakes the waiter.
+///
+/// Dropping it detaches the tasks: they still run.
+///
+/// # Examples
+///
+/// ```
+/// let pool = workpool::Pool::new(4)?;
+/// let batch = pool.spawn_batch((1..=4u64).map(|n| move || n * n))?;
+/// let squares: Vec<u64> = batch.join().into_iter().map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a dropped batch handle detaches its tasks; call `join` or `.await` for the results"]
+pub struct BatchHandle<T: 'static> {
+    handles: Vec<TaskHandle<T>>,
+    group: Arc<Group>,
+    taken: bool,
+}
+
+impl<T: Send + 'static> BatchHandle<T> {
+    pub(crate) fn new(handles: Vec<TaskHandle<T>>, group: Arc<Group>) -> BatchHandle<T> {
+        BatchHandle {
+            handles,
+            group,
+            taken: false,
+        }
+    }
+
+    /// `(finished, total)`: how many tasks of the batch have ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let batch = pool.spawn_batch((0..3).map(|_| || ()))?;
+    /// batch.wait_timeout(std::time::Duration::from_secs(10));
+    /// assert_eq!(batch.progress(), (3, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn progress(&self) -> (usize, usize) {
+        (self.group.done.load(Ordering::SeqCst), self.group.total)
+    }
+
+    /// Whether every task of the batch has ended.
+    pub fn is_finished(&self) -> bool {
+        job::lock(&self.group.waiter).finished
+    }
+
+    /// Blocks until every task has ended or `timeout` has passed; returns
+    /// whether all have ended.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let until = Instant::now().checked_add(timeout);
+        for handle in &self.handles {
+            if !handle.is_finished() {
+                handle.help_if_own_worker();
+            }
+        }
+        let mut waiters = job::lock(&self.group.waiter);
+        while !waiters.finished {
+            let now = Instant::now();
+            let left = match until {
+                Some(until) if until <= now => return false,
+                Some(until) => until - now,
+                None => Duration::from_secs(3600),
+            };
+            waiters.threads += 1;
+            waiters = self
+                .group
+                .all_done
+                .wait_timeout(waiters, left)
+                .map(|(w, _)| w)
+                .unwrap_or_else(|e| e.into_inner().0);
+            waiters.threads -= 1;
+        }
+        true
+    }
+
+    /// Cancels every task of the batch (see [`TaskHandle::cancel`]); returns
+    /// how many were stopped before they started.
+    pub fn cancel(&self) -> usize {
+        self.handles.iter().filter(|h| h.cancel()).count()
+    }
+
+    /// Blocks until every task has ended; their results in submission order.
+    pub fn join(mut self) -> Vec<Result<T, TaskError>> {
+        self.wait_timeout(Duration::MAX);
+        self.take_results()
+    }
+
+    /// How many tasks the batch has.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether the batch has no task.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    fn take_results(&mut self) -> Vec<Result<T, TaskError>> {
+        self.taken = true;
+        self.handles
+            .iter_mut()
+            .map(TaskHandle::take_result)
+            .collect()
+    }
+}
+
+impl<T: Send + 'static> Future for BatchHandle<T> {
+    type Output = Vec<Result<T, TaskError>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(!self.taken, "a BatchHandle polled after it completed");
+        {
+            let mut waiters = job::lock(&self.group.waiter);
+            if !waiters.finished {
+                match &mut waiters.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    waker => *waker = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.take_results())
+    }
+}
+
+impl<T: 'static> fmt::Debug for BatchHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchHandle")
+            .field("done", &self.group.done.load(Ordering::Relaxed))
+            .field("total", &self.group.total)
+            .finish()
+    }
+}

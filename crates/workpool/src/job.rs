@@ -1,0 +1,439 @@
+//! A task with a result: one allocation that holds the closure, its state,
+//! its result and whoever waits for it. The queue carries it as a
+//! [`Task::Tracked`](crate::task::Task); the handle holds the same `Arc`.
+//!
+//! Its state says who may do what, so that a task runs at most once and its
+//! handle always learns what happened:
+//!
+//! ```text
+//!            enter the queue            pop
+//!   NEW ─────────────────────> NEW|IN_QUEUE ──> NEW ──start──> RUNNING ──> DONE
+//!    │                              │                  │
+//!    └──cancel──> CANCELLED <───────┴──cancel (a ghost: still in the queue)
+//! ```
+//!
+//! `IN_QUEUE` is a flag beside the state. A task cancelled (or taken by its
+//! scope's caller) while the flag is set is still physically in the queue:
+//! a *ghost*. Its slot is counted free at once (`TaskQueue::ghost_made`),
+//! and whoever pops it drops it (`TaskQueue::pop`).
+
+use crate::cancel::CancelToken;
+use crate::error::TaskError;
+use crate::pool::Inner;
+use std::any::Any;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::time::Instant;
+
+const NEW: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const CANCELLED: u8 = 3;
+const STAGE: u8 = 0b0111;
+const IN_QUEUE: u8 = 0b1000;
+
+/// What a task's result is handed to once it is known.
+pub(crate) type OnComplete<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
+
+/// What the pool's side needs of a tracked task, whatever its types.
+pub(crate) trait Job: Send + Sync + 'static {
+    fn stage(&self) -> &AtomicU8;
+    /// Runs the task on a worker of `inner`, or, if it was cancelled before
+    /// it could start, reports that to its handle.
+    fn run(self: Arc<Self>, inner: &Inner);
+    /// Cancels the task if it has not started; returns whether it was a
+    /// ghost left in the queue.
+    fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel;
+    /// The task's token, if it has one: cancelled too when its deadline
+    /// passes, so that a running task sees it.
+    fn token(&self) -> Option<&CancelToken>;
+    /// Runs the task on the calling thread if it has not started (a scope's
+    /// caller, or a join from a worker of the same pool). `None` if it had;
+    /// otherwise whether it was taken out of the queue (a ghost).
+    fn steal(&self, inner: &Inner) -> Option<bool>;
+}
+
+/// Why a task is cancelled before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    Cancelled,
+    Deadline,
+}
+
+/// What [`Job::cancel_before_start`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Cancelled; it was not in the queue.
+    Cancelled,
+    /// Cancelled while in the queue: a ghost, whose slot is now free.
+    Ghost,
+    /// Too late: it runs or has run.
+    TooLate,
+}
+
+/// Moves the task into the queue. False if it was cancelled already.
+pub(crate) fn enter_queue(stage: &AtomicU8) -> bool {
+    stage
+        .compare_exchange(NEW, NEW | IN_QUEUE, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+/// Takes the task out of the queue (popped, or a push that failed).
+/// Returns false if it became a ghost while queued: it must not run.
+pub(crate) fn leave_queue(stage: &AtomicU8) -> bool {
+    let before = stage.fetch_and(!IN_QUEUE, Ordering::SeqCst);
+    before & STAGE == NEW
+}
+
+/// Claims a not-started task for `to` (RUNNING or CANCELLED). `None` if it
+/// had started or ended; otherwise whether it was in the queue (a ghost).
+fn claim(stage: &AtomicU8, to: u8) -> Option<bool> {
+    let mut now = stage.load(Ordering::SeqCst);
+    loop {
+        if now & STAGE != NEW {
+            return None;
+        }
+        match stage.compare_exchange(
+            now,
+            to | (now & IN_QUEUE),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => return Some(now & IN_QUEUE != 0),
+            Err(actual) => now = actual,
+        }
+    }
+}
+
+/// What several handles share: a batch counts its finished tasks here.
+pub(crate) struct Group {
+    pub(crate) done: AtomicUsize,
+    pub(crate) total: usize,
+    pub(crate) waiter: Mutex<Waiters>,
+    pub(crate) all_done: Condvar,
+}
+
+impl Group {
+    pub(crate) fn new(total: usize) -> Group {
+        Group {
+            done: AtomicUsize::new(0),
+            total,
+            waiter: Mutex::new(Waiters {
+                finished: total == 0,
+                ..Waiters::default()
+            }),
+            all_done: Condvar::new(),
+        }
+    }
+
+    fn one_done(&self) {
+        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.total {
+            let mut waiters = lock(&self.waiter);
+            waiters.finished = true;
+            let waker = waiters.waker.take();
+            let threads = waiters.threads;
+            drop(waiters);
+            if threads > 0 {
+                self.all_done.notify_all();
+            }
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Who waits for a result, under the slot's lock.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    pub(crate) finished: bool,
+    pub(crate) threads: usize,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// The part of a tracked task that its handle reads: not generic over the
+/// closure.
+pub(crate) struct Shared<T> {
+    pub(crate) slot: Mutex<Slot<T>>,
+    pub(crate) finished: Condvar,
+    stage: AtomicU8,
+    token: Option<CancelToken>,
+    /// `Inner::releases` when the task was accepted: a `release` since then
+    /// cancels it if it has not started. `None` for scope tasks, which
+    /// always run (the scope waits for them).
+    releases: Option<u64>,
+    group: Option<Arc<Group>>,
+    /// When it was submitted: a deadline, if any, counts from here.
+    pub(crate) deadline: Option<Instant>,
+}
+
+pub(crate) struct Slot<T> {
+    pub(crate) result: Option<Result<T, TaskError>>,
+    pub(crate) waiters: Waiters,
+    /// The handle was dropped without joining: a panic goes to the pool's
+    /// panic handler instead.
+    pub(crate) detached: bool,
+}
+
+struct Body<F, T> {
+    f: F,
+    on_complete: Option<OnComplete<T>>,
+}
+
+/// A tracked task: its closure and its result, in one allocation.
+pub(crate) struct Cell<F, T> {
+    shared: Shared<T>,
+    body: Mutex<Option<Body<F, T>>>,
+}
+
+/// Options a tracked task is made with.
+pub(crate) struct Spec<T> {
+    pub(crate) token: Option<CancelToken>,
+    pub(crate) on_complete: Option<OnComplete<T>>,
+    pub(crate) group: Option<Arc<Group>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) releases: Option<u64>,
+}
+
+impl<T> Default for Spec<T> {
+    fn default() -> Self {
+        Spec {
+            token: None,
+            on_complete: None,
+            group: None,
+            deadline: None,
+            releases: None,
+        }
+    }
+}
+
+impl<F, T> Cell<F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(f: F, spec: Spec<T>) -> Arc<Cell<F, T>> {
+        Arc::new(Cell {
+            shared: Shared {
+                slot: Mutex::new(Slot {
+                    result: None,
+                    waiters: Waiters::default(),
+                    detached: false,
+                }),
+                finished: Condvar::new(),
+                stage: AtomicU8::new(NEW),
+                token: spec.token,
+                releases: spec.releases,
+                group: spec.group,
+                deadline: spec.deadline,
+            },
+            body: Mutex::new(Some(Body {
+                f,
+                on_complete: spec.on_complete,
+            })),
+        })
+    }
+
+    fn take_body(&self) -> Option<Body<F, T>> {
+        lock(&self.body).take()
+    }
+
+    /// Ends the task with `result`: the callback first, on this thread, then
+    /// the handle learns it.
+    fn finish(
+        &self,
+        result: Result<T, TaskError>,
+        on_complete: Option<OnComplete<T>>,
+        inner: &Inner,
+    ) {
+        if let Some(callback) = on_complete {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| callback(&result))) {
+                inner.task_panicked(payload);
+            }
+        }
+        let shared = &self.shared;
+        let mut slot = lock(&shared.slot);
+        let result = match result {
+            // Nobody can join it any more: the panic handler gets the panic.
+            Err(TaskError::Panicked(payload)) if slot.detached => {
+                drop(slot);
+                inner.task_panicked(payload);
+                slot = lock(&shared.slot);
+                None
+            }
+            Err(TaskError::Panicked(payload)) => {
+                inner.count_panic();
+                Some(Err(TaskError::Panicked(payload)))
+            }
+            result => Some(result),
+        };
+        if !slot.detached {
+            slot.result = result;
+        }
+        slot.waiters.finished = true;
+        let waker = slot.waiters.waker.take();
+        let threads = slot.waiters.threads;
+        drop(slot);
+        if threads > 0 {
+            shared.finished.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        if let Some(group) = &shared.group {
+            group.one_done();
+        }
+    }
+
+    /// Runs the closure of a task claimed for RUNNING, and ends it.
+    fn run_claimed(&self, inner: &Inner) {
+        let Some(Body { f, on_complete }) = self.take_body() else {
+            return;
+        };
+        let shared = &self.shared;
+        let token = shared.token.as_ref().unwrap_or_else(|| never());
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::Panicked);
+        shared.stage.store(DONE, Ordering::SeqCst);
+        self.finish(result, on_complete, inner);
+    }
+
+    fn cancelled(&self, why: Why, inner: &Inner) {
+        let body = self.take_body();
+        let error = match why {
+            Why::Cancelled => TaskError::Cancelled,
+            Why::Deadline => TaskError::DeadlineExceeded,
+        };
+        let on_complete = body.and_then(|body| {
+            // The closure is dropped here, unrun.
+            let Body { f, on_complete } = body;
+            if panic::catch_unwind(AssertUnwindSafe(move || drop(f))).is_err() {
+                inner.count_panic();
+            }
+            on_complete
+        });
+        self.finish(Err(error), on_complete, inner);
+    }
+}
+
+impl<F, T> Job for Cell<F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn stage(&self) -> &AtomicU8 {
+        &self.shared.stage
+    }
+
+    fn run(self: Arc<Self>, inner: &Inner) {
+        let shared = &self.shared;
+        let released = shared.releases.is_some_and(|r| r != inner.releases());
+        let token_cancelled = shared.token.as_ref().is_some_and(CancelToken::is_cancelled);
+        let expired = shared.deadline.is_some_and(|d| Instant::now() >= d);
+        if released || token_cancelled || expired {
+            let why = if expired && !released && !token_cancelled {
+                Why::Deadline
+            } else {
+                Why::Cancelled
+            };
+            if claim(&shared.stage, CANCELLED).is_some() {
+                self.cancelled(why, inner);
+            }
+            return;
+        }
+        if claim(&shared.stage, RUNNING).is_none() {
+            // Cancelled while on its way to this worker; the canceller has
+            // told the handle.
+            return;
+        }
+        self.run_claimed(inner);
+    }
+
+    fn steal(&self, inner: &Inner) -> Option<bool> {
+        let in_queue = claim(&self.shared.stage, RUNNING)?;
+        self.run_claimed(inner);
+        Some(in_queue)
+    }
+
+    fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel {
+        match claim(&self.shared.stage, CANCELLED) {
+            None => Cancel::TooLate,
+            Some(in_queue) => {
+                self.cancelled(why, inner);
+                if in_queue {
+                    Cancel::Ghost
+                } else {
+                    Cancel::Cancelled
+                }
+            }
+        }
+    }
+
+    fn token(&self) -> Option<&CancelToken> {
+        self.shared.token.as_ref()
+    }
+}
+
+/// What a handle needs of its task, whatever the closure's type.
+pub(crate) trait Outcome<T>: Job {
+    fn shared(&self) -> &Shared<T>;
+    /// The same task, as the pool's side sees it.
+    fn as_job(self: Arc<Self>) -> Arc<dyn Job>;
+}
+
+impl<F, T> Outcome<T> for Cell<F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
+
+    fn as_job(self: Arc<Self>) -> Arc<dyn Job> {
+        self
+    }
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn is_finished(&self) -> bool {
+        lock(&self.slot).waiters.finished
+    }
+}
+
+/// A token that is never cancelled, for tasks made without one.
+fn never() -> &'static CancelToken {
+    static NEVER: OnceLock<CancelToken> = OnceLock::new();
+    NEVER.get_or_init(CancelToken::new)
+}
+
+/// Numbers the pool's releases, so a task knows whether one came since it
+/// was accepted.
+#[derive(Debug, Default)]
+pub(crate) struct Releases(AtomicU64);
+
+impl Releases {
+    pub(crate) fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<F, T> fmt::Debug for Cell<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Job { .. }")
+    }
+}
+
+/// The panic payload type, named once.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;

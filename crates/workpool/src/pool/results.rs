@@ -1,0 +1,616 @@
+//! Tasks with results, and the ways of submitting beyond `submit`: handles,
+//! batches, `try_submit`, `submit_timeout`, async submits and `wait_idle`.
+
+use super::dispatch::Wait;
+use super::state::{Inner, State};
+use super::Pool;
+use crate::cancel::CancelToken;
+use crate::error::{PoolError, TaskError, TrySubmitError};
+use crate::handle::{BatchHandle, TaskHandle};
+use crate::job::{self, Cell, Group, Job, OnComplete, Outcome, Spec};
+use crate::spawn::TaskBuilder;
+use crate::sync::atomic::Ordering;
+use crate::sync::{self, Arc};
+use crate::task::Task;
+use crate::worker;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+impl Inner {
+    pub(crate) fn releases(&self) -> u64 {
+        self.releases.now()
+    }
+
+    /// A tracked task, ready to submit, with its handle.
+    pub(crate) fn make_job<F, T>(
+        self: &Arc<Self>,
+        f: F,
+        spec: Spec<T>,
+    ) -> (Arc<dyn Job>, TaskHandle<T>)
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let cell = Cell::new(f, spec);
+        let job: Arc<dyn Job> = cell.clone();
+        let outcome: Arc<dyn Outcome<T>> = cell;
+        (job, TaskHandle::new(outcome, Arc::clone(self)))
+    }
+
+    /// The usual options of a tracked task of this pool.
+    pub(crate) fn spec<T>(&self, deadline: Option<Duration>) -> Spec<T> {
+        Spec {
+            releases: Some(self.releases()),
+            deadline: deadline
+                .or(self.config.task_deadline)
+                .and_then(|d| Instant::now().checked_add(d)),
+            ..Spec::default()
+        }
+    }
+
+    /// Submits a tracked task; once accepted, its deadline is armed.
+    pub(crate) fn submit_job(
+        self: &Arc<Self>,
+        job: Arc<dyn Job>,
+        deadline: Option<Instant>,
+        wait: Wait,
+    ) -> Result<(), PoolError> {
+        let armed = deadline.map(|_| Arc::clone(&job));
+        self.submit(Task::Tracked(job), wait)
+            .map_err(|(error, _)| error)?;
+        if let (Some(at), Some(job)) = (deadline, armed) {
+            self.add_deadline(at, &job);
+        }
+        Ok(())
+    }
+
+    /// Wakes every async submitter waiting for room; each tries again.
+    pub(super) fn wake_async_waiters(&self, state: &mut State) {
+        if state.async_waiters.is_empty() {
+            return;
+        }
+        for (_, waker) in state.async_waiters.drain(..) {
+            waker.wake();
+        }
+        self.sync_waiting_gauge(state);
+    }
+
+    /// Under the lock: `wait_idle` callers learn that the pool may be idle.
+    pub(super) fn maybe_idle(&self, state: &State) {
+        if self.idle_waiters.load(std::sync::atomic::Ordering::SeqCst) != 0
+            && state.idle.len() == state.workers
+        {
+            self.became_idle.notify_all();
+        }
+    }
+
+    fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        if worker::is_worker_of(self) {
+            return Err(PoolError::WouldDeadlock);
+        }
+        let until = Instant::now().checked_add(timeout);
+        self.idle_waiters
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut state = sync::lock(&self.state);
+        let result = loop {
+            if state.idle.len() == state.workers && self.queue.is_empty() {
+                break Ok(());
+            }
+            let now = Instant::now();
+            // Workers report when they park; a short nap bounds what a task
+            // still on its way between queue and worker could hide.
+            let mut nap = Duration::from_millis(5);
+            if let Some(until) = until {
+                if now >= until {
+                    break Err(PoolError::Timeout);
+                }
+                nap = nap.min(until - now);
+            }
+            state = sync::wait_timeout(&self.became_idle, state, nap);
+        };
+        drop(state);
+        self.idle_waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+}
+
+impl Pool {
+    /// Runs `f` on a worker and returns a handle to its result.
+    ///
+    /// Blocks, fails or starts a worker exactly as [`submit`](Self::submit)
+    /// does. The task is cancelled if the handle's
+    /// [`cancel`](TaskHandle::cancel), its deadline (see
+    /// [`task_deadline`](crate::PoolBuilder::task_deadline)) or a
+    /// [`release`](Self::release) comes before it starts; for a closure that
+    /// wants its [`CancelToken`], use [`task`](Self::task).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let handles: Vec<_> = (0..8u64)
+    ///     .map(|n| pool.spawn(move || n * 2))
+    ///     .collect::<Result<_, _>>()?;
+    /// let doubled: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(doubled, [0, 2, 4, 6, 8, 10, 12, 14]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let spec = self.inner.spec(None);
+        let deadline = spec.deadline;
+        let (job, handle) = self.inner.make_job(move |_: &CancelToken| f(), spec);
+        self.inner.submit_job(job, deadline, Wait::Block)?;
+        Ok(handle)
+    }
+
+    /// A task whose closure gets its [`CancelToken`], with a deadline, a
+    /// completion callback or retries: see [`TaskBuilder`].
+    ///
+    /// The closure is `FnMut`, so that [`retry`](TaskBuilder::retry) can run
+    /// it again (Rust fixes a closure's kind where it is written). A closure
+    /// that must move out of what it captures either goes to
+    /// [`spawn`](Self::spawn), or keeps the value in an `Option` and
+    /// `take`s it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = pool.task(|token| !token.is_cancelled()).spawn()?;
+    /// assert!(handle.join()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn task<F, T>(&self, f: F) -> TaskBuilder<'_, F, T>
+    where
+        F: FnMut(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        TaskBuilder::new(self, f)
+    }
+
+    pub(crate) fn spawn_with_token<F, T>(
+        &self,
+        f: F,
+        deadline: Option<Duration>,
+        on_complete: Option<OnComplete<T>>,
+        parents: &[CancelToken],
+    ) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let root = job::lock(&self.inner.root).clone();
+        let mut all = vec![&root];
+        all.extend(parents);
+        let spec = Spec {
+            token: Some(CancelToken::with_parents(all)),
+            on_complete,
+            ..self.inner.spec(deadline)
+        };
+        let at = spec.deadline;
+        let (job, handle) = self.inner.make_job(f, spec);
+        self.inner.submit_job(job, at, Wait::Block)?;
+        Ok(handle)
+    }
+
+    /// Submits every task of `tasks`, in order, and returns one handle to
+    /// all their results. Each submit blocks for room as
+    /// [`submit`](Self::submit) does; no thread coordinates the batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit), for the first task refused: the tasks
+    /// submitted before it are cancelled (those already running finish).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let words = ["a", "bb", "ccc"];
+    /// let batch = pool.spawn_batch(words.map(|w| move || w.len()))?;
+    /// let lengths: Vec<usize> = batch.join().into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_batch<I, F, T>(&self, tasks: I) -> Result<BatchHandle<T>, PoolError>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let tasks: Vec<F> = tasks.into_iter().collect();
+        let group = Arc::new(Group::new(tasks.len()));
+        let mut handles = Vec::with_capacity(tasks.len());
+        for f in tasks {
+            let spec = Spec {
+                group: Some(Arc::clone(&group)),
+                ..self.inner.spec(None)
+            };
+            let at = spec.deadline;
+            let (job, handle) = self.inner.make_job(move |_: &CancelToken| f(), spec);
+            if let Err(error) = self.inner.submit_job(job, at, Wait::Block) {
+                for handle in &handles {
+                    let _ = TaskHandle::cancel(handle);
+                }
+                return Err(error);
+            }
+            handles.push(handle);
+        }
+        Ok(BatchHandle::new(handles, group))
+    }
+
+    /// Runs `task` if there is room now, never blocking; otherwise gives the
+    /// closure back inside the error, to be tried again without cloning
+    /// what it captured.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] when every worker is busy and the queue is
+    /// full; [`TrySubmitError::Closed`] on a released pool;
+    /// [`TrySubmitError::SpawnFailed`] if no thread could start for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use workpool::{Pool, TrySubmitError};
+    ///
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?;
+    /// let refused = pool.try_submit(|| println!("later")).unwrap_err();
+    /// assert!(matches!(refused, TrySubmitError::Full(_)));
+    /// tx.send(()).unwrap();
+    /// let task = refused.into_inner();
+    /// pool.submit(move || { task(); })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit<F>(&self, task: F) -> Result<(), TrySubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.inner
+            .submit(Task::new(task), Wait::No)
+            .map_err(|(error, task)| {
+                let f = task
+                    .into_closure::<F>()
+                    .expect("a refused plain task gives back its own closure");
+                match error {
+                    PoolError::Closed => TrySubmitError::Closed(f),
+                    PoolError::SpawnFailed { .. } => TrySubmitError::SpawnFailed(f),
+                    _ => TrySubmitError::Full(f),
+                }
+            })
+    }
+
+    /// [`submit`](Self::submit) that blocks for room for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Timeout`] if there was no room in time (the task is
+    /// dropped without running), and the errors of `submit`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use workpool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?;
+    /// let late = pool.submit_timeout(|| (), Duration::from_millis(10));
+    /// assert_eq!(late, Err(PoolError::Timeout));
+    /// tx.send(()).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_timeout<F>(&self, task: F, timeout: Duration) -> Result<(), PoolError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let wait = match Instant::now().checked_add(timeout) {
+            Some(until) => Wait::Until(until),
+            None => Wait::Block,
+        };
+        self.inner
+            .submit(Task::new(task), wait)
+            .map_err(|(error, _)| error)
+    }
+
+    /// Waits until every accepted task has finished (none running, none
+    /// queued), without closing the pool; on a released pool too. Tasks
+    /// submitted meanwhile are waited for as well.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Timeout`] if tasks were still running or queued when
+    /// `timeout` passed; [`PoolError::WouldDeadlock`] from a task of this
+    /// pool (it would wait for itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = workpool::Pool::new(2)?;
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..10 {
+    ///     let done = Arc::clone(&done);
+    ///     pool.submit(move || { done.fetch_add(1, Ordering::SeqCst); })?;
+    /// }
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// assert!(!pool.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.inner.wait_idle(timeout)
+    }
+
+    /// [`submit`](Self::submit) for async code: waits for room without
+    /// blocking the executor's thread (the waiter is a `Waker`, removed if
+    /// the future is dropped). Works on any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit); [`PoolError::Overloaded`] at once on a
+    /// nonblocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use futures_executor::block_on;
+    /// let pool = workpool::Pool::new(2)?;
+    /// block_on(async {
+    ///     pool.submit_async(|| println!("hello")).await?;
+    ///     let answer = pool.spawn_async(|| 42).await?.await?;
+    ///     assert_eq!(answer, 42);
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_async<F>(&self, task: F) -> SubmitAsync<'_>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        SubmitAsync::new(&self.inner, Task::new(task), None)
+    }
+
+    /// [`spawn`](Self::spawn) for async code: waits for room as
+    /// [`submit_async`](Self::submit_async) does, then gives the task's
+    /// handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_async`](Self::submit_async).
+    pub fn spawn_async<F, T>(&self, task: F) -> SpawnAsync<'_, T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let spec = self.inner.spec(None);
+        let deadline = spec.deadline;
+        let (job, handle) = self.inner.make_job(move |_: &CancelToken| task(), spec);
+        SpawnAsync {
+            submit: SubmitAsync::new(
+                &self.inner,
+                Task::Tracked(Arc::clone(&job)),
+                deadline.map(|d| (d, job)),
+            ),
+            handle: Some(handle),
+        }
+    }
+
+    /// Runs every closure of `fns` on the pool and returns their results in
+    /// the order given, a panic as [`TaskError::Panicked`] (FastGo's
+    /// `ParallelExecute`, seed 003). The closures may borrow from the
+    /// caller: it returns once all have run (see [`scope`](Self::scope)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let text = String::from("borrowed, not moved");
+    /// let results = pool.parallel_execute(vec![
+    ///     Box::new(|| text.len()) as Box<dyn FnOnce() -> usize + Send>,
+    ///     Box::new(|| text.split(' ').count()),
+    /// ]);
+    /// assert_eq!(results[0].as_ref().unwrap(), &19);
+    /// assert_eq!(results[1].as_ref().unwrap(), &3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parallel_execute<I, F, T>(&self, fns: I) -> Vec<Result<T, TaskError>>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let fns: Vec<F> = fns.into_iter().collect();
+        let slots: Vec<std::sync::Mutex<Option<Result<T, TaskError>>>> =
+            fns.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let inner = &self.inner;
+        self.scope(|s| {
+            for (f, slot) in fns.into_iter().zip(&slots) {
+                s.spawn(move || {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(
+                        |payload| {
+                            inner.count_panic();
+                            TaskError::Panicked(payload)
+                        },
+                    );
+                    *job::lock(slot) = Some(result);
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect("every task of a scope has run when it returns")
+            })
+            .collect()
+    }
+}
+
+/// Numbers async waiters, so that each finds its own entry.
+static NEXT_ASYNC: AtomicU64 = AtomicU64::new(0);
+
+/// The future of [`Pool::submit_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct SubmitAsync<'a> {
+    inner: &'a Arc<Inner>,
+    task: Option<Task>,
+    deadline: Option<(Instant, Arc<dyn Job>)>,
+    id: u64,
+    registered: bool,
+}
+
+impl<'a> SubmitAsync<'a> {
+    fn new(inner: &'a Arc<Inner>, task: Task, deadline: Option<(Instant, Arc<dyn Job>)>) -> Self {
+        SubmitAsync {
+            inner,
+            task: Some(task),
+            deadline,
+            id: NEXT_ASYNC.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            registered: false,
+        }
+    }
+
+    fn try_once(&mut self) -> Option<Result<(), PoolError>> {
+        let task = self
+            .task
+            .take()
+            .expect("a SubmitAsync polled after it completed");
+        match self.inner.submit(task, Wait::No) {
+            Ok(()) => {
+                if let Some((at, job)) = self.deadline.take() {
+                    self.inner.add_deadline(at, &job);
+                }
+                Some(Ok(()))
+            }
+            Err((PoolError::Overloaded, task)) if !self.inner.config.nonblocking => {
+                self.task = Some(task);
+                None
+            }
+            Err((error, _)) => Some(Err(error)),
+        }
+    }
+
+    fn deregister(&mut self) -> bool {
+        if !self.registered {
+            return true;
+        }
+        self.registered = false;
+        let mut state = sync::lock(&self.inner.state);
+        let before = state.async_waiters.len();
+        state.async_waiters.retain(|(id, _)| *id != self.id);
+        let found = state.async_waiters.len() != before;
+        self.inner.sync_waiting_gauge(&state);
+        found
+    }
+}
+
+impl Future for SubmitAsync<'_> {
+    type Output = Result<(), PoolError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(done) = this.try_once() {
+            this.deregister();
+            return Poll::Ready(done);
+        }
+        {
+            let mut state = sync::lock(&this.inner.state);
+            if state.closed {
+                drop(state);
+                this.deregister();
+                return Poll::Ready(Err(PoolError::Closed));
+            }
+            let waker: Waker = cx.waker().clone();
+            match state
+                .async_waiters
+                .iter_mut()
+                .find(|(id, _)| *id == this.id)
+            {
+                Some(entry) => entry.1 = waker,
+                None => state.async_waiters.push_back((this.id, waker)),
+            }
+            this.registered = true;
+            this.inner.sync_waiting_gauge(&state);
+        }
+        // [DEPOSIT, submitter half] we are counted in `waiting`; room freed
+        // before a worker could see us is found by this second try.
+        crate::sync::atomic::fence(Ordering::SeqCst);
+        if let Some(done) = this.try_once() {
+            this.deregister();
+            return Poll::Ready(done);
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for SubmitAsync<'_> {
+    fn drop(&mut self) {
+        if self.task.is_some() && self.registered && !self.deregister() {
+            // Woken for room we will not use: pass the wake-up on.
+            let mut state = sync::lock(&self.inner.state);
+            self.inner.wake_async_waiters(&mut state);
+        }
+    }
+}
+
+impl fmt::Debug for SubmitAsync<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitAsync")
+            .field("submitted", &self.task.is_none())
+            .finish()
+    }
+}
+
+/// The future of [`Pool::spawn_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct SpawnAsync<'a, T: 'static> {
+    submit: SubmitAsync<'a>,
+    handle: Option<TaskHandle<T>>,
+}
+
+impl<T: Send + 'static> Future for SpawnAsync<'_, T> {
+    type Output = Result<TaskHandle<T>, PoolError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match Pin::new(&mut this.submit).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(this
+                .handle
+                .take()
+                .expect("a SpawnAsync polled after it completed"))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for SpawnAsync<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnAsync")
+            .field("submit", &self.submit)
+            .finish()
+    }
+}

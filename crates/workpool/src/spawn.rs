@@ -1,0 +1,275 @@
+//! `TaskBuilder`: a task with a cancel token, a deadline, a completion
+//! callback and retries; and `Retry`, the retry schedule.
+
+use crate::cancel::CancelToken;
+use crate::error::{PoolError, TaskError};
+use crate::handle::TaskHandle;
+use crate::job::OnComplete;
+use crate::pool::Pool;
+use backon::BackoffBuilder;
+use std::fmt;
+use std::time::Duration;
+
+/// A task being configured: made by [`Pool::task`], started by
+/// [`spawn`](Self::spawn).
+///
+/// The closure gets the task's [`CancelToken`], which is cancelled by the
+/// handle's [`cancel`](TaskHandle::cancel), by the deadline, by a
+/// [`parent`](Self::parent) token, and by the pool's
+/// [`release`](Pool::release).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// let handle = pool
+///     .task(|token| {
+///         // A long wait that a cancel or the deadline ends early.
+///         token.wait_timeout(Duration::from_secs(60));
+///         token.is_cancelled()
+///     })
+///     .deadline(Duration::from_millis(20))
+///     .on_complete(|result| assert!(matches!(result, Ok(true))))
+///     .spawn()?;
+/// assert!(handle.join()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a task builder does nothing until `spawn` is called"]
+pub struct TaskBuilder<'p, F, T> {
+    pool: &'p Pool,
+    f: F,
+    deadline: Option<Duration>,
+    on_complete: Option<OnComplete<T>>,
+    parents: Vec<CancelToken>,
+}
+
+impl<'p, F, T> TaskBuilder<'p, F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(pool: &'p Pool, f: F) -> Self {
+        TaskBuilder {
+            pool,
+            f,
+            deadline: None,
+            on_complete: None,
+            parents: Vec::new(),
+        }
+    }
+
+    /// Cancels the task's token once `deadline` has passed since the spawn;
+    /// a task not started by then never runs, and its handle says
+    /// [`TaskError::DeadlineExceeded`]. Replaces the pool's
+    /// [`task_deadline`](crate::PoolBuilder::task_deadline). Default: the
+    /// pool's, or none.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs `callback` on the worker once the task has ended (or on the
+    /// thread that cancelled it before it started), with its result, before
+    /// the handle sees it. A panic in the callback is caught, counted and
+    /// handed to the panic handler, like a task's.
+    pub fn on_complete<C>(mut self, callback: C) -> Self
+    where
+        C: FnOnce(&Result<T, TaskError>) + Send + 'static,
+    {
+        self.on_complete = Some(Box::new(callback));
+        self
+    }
+
+    /// Makes the task's token a child of `parent` too: cancelling `parent`
+    /// cancels this task (fan-out: one token stops every straggler).
+    pub fn parent(mut self, parent: &CancelToken) -> Self {
+        self.parents.push(parent.clone());
+        self
+    }
+
+    /// Submits the task, as [`Pool::submit`] would (blocking for room,
+    /// unless the pool is nonblocking), and returns its handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::submit`].
+    pub fn spawn(self) -> Result<TaskHandle<T>, PoolError> {
+        let TaskBuilder {
+            pool,
+            f,
+            deadline,
+            on_complete,
+            parents,
+        } = self;
+        pool.spawn_with_token(f, deadline, on_complete, &parents)
+    }
+}
+
+impl<'p, F, U, E> TaskBuilder<'p, F, Result<U, E>>
+where
+    F: FnMut(&CancelToken) -> Result<U, E> + Send + 'static,
+    U: Send + 'static,
+    E: Send + 'static,
+{
+    /// Runs the task again after each `Err`, waiting as `retry` says
+    /// between attempts, until it returns `Ok`, the attempts run out (the
+    /// last `Err` is the result), or its token is cancelled (which also ends
+    /// a wait between attempts at once). Seed 001's `WithRetry`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Pool, Retry};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let mut tries = 0;
+    /// let handle = pool
+    ///     .task(move |_token| {
+    ///         tries += 1;
+    ///         if tries < 3 { Err(tries) } else { Ok(tries) }
+    ///     })
+    ///     .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(5))
+    ///     .spawn()?;
+    /// assert_eq!(handle.join()?, Ok(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry(
+        self,
+        retry: Retry,
+    ) -> TaskBuilder<'p, impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static, Result<U, E>>
+    {
+        let TaskBuilder {
+            pool,
+            mut f,
+            deadline,
+            on_complete,
+            parents,
+        } = self;
+        let retried = move |token: &CancelToken| {
+            let mut delays = retry.delays();
+            loop {
+                let error = match f(token) {
+                    Ok(value) => return Ok(value),
+                    Err(error) => error,
+                };
+                match delays.next() {
+                    Some(delay) if !token.is_cancelled() => {
+                        if token.wait_timeout(delay) {
+                            return Err(error);
+                        }
+                    }
+                    _ => return Err(error),
+                }
+            }
+        };
+        TaskBuilder {
+            pool,
+            f: retried,
+            deadline,
+            on_complete,
+            parents,
+        }
+    }
+}
+
+impl<F, T> fmt::Debug for TaskBuilder<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("deadline", &self.deadline)
+            .field("on_complete", &self.on_complete.as_ref().map(|_| ".."))
+            .field("parents", &self.parents.len())
+            .finish()
+    }
+}
+
+/// How a retried task waits between attempts: exponential backoff with
+/// jitter (the schedule is the `backon` crate's `ExponentialBuilder`).
+///
+/// Defaults: 3 attempts in all, the delay doubling from `first_delay`, at
+/// most 60 s, with a random jitter of up to one delay added to each wait so
+/// that many failing tasks do not retry in step.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::Retry;
+///
+/// let retry = Retry::exponential(Duration::from_millis(10))
+///     .max_attempts(5)
+///     .max_delay(Duration::from_secs(1));
+/// assert_eq!(retry.attempts(), 5);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry {
+    first_delay: Duration,
+    max_delay: Duration,
+    factor: f32,
+    max_attempts: usize,
+    jitter: bool,
+}
+
+impl Retry {
+    /// Waits `first_delay`, then twice as long after each further failure.
+    pub fn exponential(first_delay: Duration) -> Retry {
+        Retry {
+            first_delay,
+            max_delay: Duration::from_secs(60),
+            factor: 2.0,
+            max_attempts: 3,
+            jitter: true,
+        }
+    }
+
+    /// Attempts in all, the first included. Default 3. `0` is read as 1:
+    /// a task runs at least once.
+    pub fn max_attempts(mut self, attempts: usize) -> Retry {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The longest wait between attempts. Default 60 s.
+    pub fn max_delay(mut self, max_delay: Duration) -> Retry {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// How much longer each wait is than the one before. Default 2. Values
+    /// below 1 are read as 1 (a constant delay).
+    pub fn factor(mut self, factor: f32) -> Retry {
+        self.factor = if factor.is_finite() {
+            factor.max(1.0)
+        } else {
+            2.0
+        };
+        self
+    }
+
+    /// No random jitter: the waits are exactly the schedule's.
+    pub fn without_jitter(mut self) -> Retry {
+        self.jitter = false;
+        self
+    }
+
+    /// Attempts in all, the first included.
+    pub fn attempts(&self) -> usize {
+        self.max_attempts
+    }
+
+    /// The waits between attempts: one fewer than the attempts.
+    fn delays(&self) -> impl Iterator<Item = Duration> {
+        let mut builder = backon::ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(self.factor)
+            .with_max_times(self.max_attempts - 1);
+        if self.jitter {
+            builder = builder.with_jitter();
+        }
+        builder.build()
+    }
+}
