@@ -29,3 +29,30 @@
 //! let pool = workpool::Pool::new(1).unwrap();
 //! pool.submit(|| ());
 //! ```
+//!
+//! A scope task cannot outlive what it borrows: `local` dies inside the
+//! scope's closure, before the scope has waited for the task.
+//!
+//! ```compile_fail
+//! let pool = workpool::Pool::new(1).unwrap();
+//! pool.scope(|s| {
+//!     let local = vec![1, 2, 3];
+//!     s.spawn(|| println!("{}", local.len()));
+//! });
+//! ```
+//!
+//! A task's result crosses threads, so it must be `Send`: a task cannot
+//! return an `Rc`.
+//!
+//! ```compile_fail
+//! let pool = workpool::Pool::new(1).unwrap();
+//! let handle = pool.spawn(|| std::rc::Rc::new(1)).unwrap();
+//! ```
+//!
+//! A handle is `#[must_use]`: dropping it unseen detaches the task.
+//!
+//! ```compile_fail
+//! #![deny(unused_must_use)]
+//! let pool = workpool::Pool::new(1).unwrap();
+//! pool.spawn(|| 1).unwrap();
+//! ```

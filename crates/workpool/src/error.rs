@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use sync_wrapper::SyncWrapper;
 
 /// Why [`PoolBuilder::build`](crate::PoolBuilder::build) (or a constructor
 /// such as [`Pool::new`](crate::Pool::new) or
@@ -171,7 +172,7 @@ impl std::error::Error for PoolError {}
 #[non_exhaustive]
 pub enum TaskError {
     /// The task panicked; the payload is the value it panicked with.
-    Panicked(Box<dyn Any + Send + 'static>),
+    Panicked(PanicPayload),
     /// The task was cancelled before it started: by its handle, by its
     /// cancel token, or by [`release`](crate::Pool::release). It never ran.
     Cancelled,
@@ -211,7 +212,7 @@ impl TaskError {
     /// The panic payload, or the error itself if the task did not panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
         match self {
-            TaskError::Panicked(payload) => Ok(payload),
+            TaskError::Panicked(payload) => Ok(payload.into_inner()),
             other => Err(other),
         }
     }
@@ -219,12 +220,53 @@ impl TaskError {
     /// The panic message, if the task panicked with a string.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
-            TaskError::Panicked(payload) => payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            TaskError::Panicked(payload) => payload.message(),
             _ => None,
         }
+    }
+
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>) -> TaskError {
+        TaskError::Panicked(PanicPayload::new(payload))
+    }
+}
+
+/// What a task panicked with: the payload, and its message when it is a
+/// string. `Sync` (the payload is reachable only by value), so that a
+/// [`TaskError`] converts into `Box<dyn Error + Send + Sync>` and
+/// `anyhow::Error`.
+pub struct PanicPayload {
+    message: Option<String>,
+    payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
+}
+
+impl PanicPayload {
+    fn new(payload: Box<dyn Any + Send + 'static>) -> PanicPayload {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        PanicPayload {
+            message,
+            payload: SyncWrapper::new(payload),
+        }
+    }
+
+    /// The panic message, if the payload is a string (as `panic!` makes it).
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The payload, to re-raise it with [`std::panic::resume_unwind`].
+    pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
+        self.payload.into_inner()
+    }
+}
+
+impl fmt::Debug for PanicPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PanicPayload")
+            .field(&self.message().unwrap_or("Box<dyn Any>"))
+            .finish()
     }
 }
 

@@ -1,6 +1,7 @@
 //! `PoolWithFunc<A>`: a pool bound to one function, fed arguments.
 
 use crate::error::{BuildError, PoolError};
+use crate::handle::TaskHandle;
 use crate::pool::Pool;
 use std::fmt;
 use std::sync::Arc;
@@ -75,6 +76,36 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     pub fn invoke(&self, arg: A) -> Result<(), PoolError> {
         let func = Arc::clone(&self.func);
         self.pool.submit(move || func(arg))
+    }
+
+    /// Runs the pool's function with `arg` on a worker, as
+    /// [`invoke`](Self::invoke) does, and returns a handle that says when it
+    /// has run, or how it failed (see [`Pool::spawn`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::submit`]; a refused `arg` is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::PoolWithFunc::new(2, |n: u32| assert!(n < 10))?;
+    /// assert!(pool.spawn(3)?.join().is_ok());
+    /// assert!(pool.spawn(30)?.join().unwrap_err().is_panic());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn(&self, arg: A) -> Result<TaskHandle<()>, PoolError> {
+        let func = Arc::clone(&self.func);
+        self.pool.spawn(move || func(arg))
+    }
+
+    /// See [`Pool::wait_idle`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::wait_idle`].
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.pool.wait_idle(timeout)
     }
 
     /// See [`Pool::workers`].

@@ -260,7 +260,7 @@ where
             // Nobody can join it any more: the panic handler gets the panic.
             Err(TaskError::Panicked(payload)) if slot.detached => {
                 drop(slot);
-                inner.task_panicked(payload);
+                inner.task_panicked(payload.into_inner());
                 slot = lock(&shared.slot);
                 None
             }
@@ -296,7 +296,7 @@ where
         let shared = &self.shared;
         let token = shared.token.as_ref().unwrap_or_else(|| never());
         let result =
-            panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::Panicked);
+            panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
         shared.stage.store(DONE, Ordering::SeqCst);
         self.finish(result, on_complete, inner);
     }

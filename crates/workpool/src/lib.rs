@@ -19,6 +19,22 @@
 //!   submitting to its own full pool, or calling `release_timeout` on it)
 //!   fails with [`PoolError::WouldDeadlock`] instead of hanging.
 //!
+//! Beyond fire-and-forget:
+//! - [`Pool::spawn`] returns a [`TaskHandle`]: `join` it, wait with a
+//!   timeout, [`cancel`](TaskHandle::cancel) it, or `.await` it on any
+//!   executor. [`Pool::spawn_batch`] gives one [`BatchHandle`] for many
+//!   tasks, results in submission order.
+//! - [`Pool::task`] gives the closure its [`CancelToken`], with a deadline,
+//!   an `on_complete` callback, a parent token and [`Retry`]. A task
+//!   cancelled before it starts never runs, and its queue slot is free at
+//!   once; [`Pool::release`] cancels every token (layered shutdown).
+//! - [`Pool::scope`] runs tasks that borrow from the caller's stack;
+//!   [`Pool::parallel_execute`] returns results in order.
+//! - [`Pool::try_submit`] gives the closure back when refused;
+//!   [`Pool::submit_timeout`] and [`Pool::submit_async`] wait for room with a
+//!   limit or without blocking a thread; [`Pool::wait_idle`] waits for every
+//!   task without closing the pool.
+//!
 //! # How it is built
 //!
 //! `src/pool/` holds the pool, one concern a file (its `mod.rs` lists them),
@@ -46,6 +62,19 @@
 //! drop(tx);
 //! assert_eq!(rx.iter().sum::<u64>(), (0..16).map(|i| i * i).sum());
 //! assert!(pool.workers() <= 4);
+//!
+//! // A result, a batch in order, and a task that gives up at its deadline.
+//! let answer = pool.spawn(|| 6 * 7)?;
+//! let batch = pool.spawn_batch((1..=3u64).map(|n| move || n * 10))?;
+//! let patient = pool
+//!     .task(|token| token.wait_timeout(Duration::from_secs(60)))
+//!     .deadline(Duration::from_millis(10))
+//!     .spawn()?;
+//! assert_eq!(answer.join()?, 42);
+//! let tens: Vec<u64> = batch.join().into_iter().collect::<Result<_, _>>()?;
+//! assert_eq!(tens, [10, 20, 30]);
+//! // Cancelled while it waited, or, on a busy machine, before it started.
+//! assert!(patient.join().unwrap_or_else(|e| e.is_deadline()));
 //!
 //! pool.release_timeout(Duration::from_secs(10))?;
 //! assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
@@ -78,7 +107,7 @@ mod worker;
 
 pub use builder::PoolBuilder;
 pub use cancel::{CancelToken, Cancelled};
-pub use error::{BuildError, PoolError, TaskError, TrySubmitError};
+pub use error::{BuildError, PanicPayload, PoolError, TaskError, TrySubmitError};
 pub use func::PoolWithFunc;
 pub use handle::{BatchHandle, TaskHandle};
 pub use multi::{LoadBalancing, MultiPool};

@@ -2,7 +2,10 @@
 //! one pool over many (ants' `MultiPool`).
 
 use crate::builder::PoolBuilder;
+use crate::cancel::CancelToken;
 use crate::error::{BuildError, PoolError};
+use crate::handle::TaskHandle;
+use crate::job::{Cell, Job, Outcome, Spec};
 use crate::pool::{Pool, Wait};
 use crate::sync::{self, Condvar, Mutex};
 use crate::task::Task;
@@ -178,6 +181,67 @@ impl MultiPool {
     where
         F: FnOnce() + Send + 'static,
     {
+        self.place(Task::new(task)).map(|_| ())
+    }
+
+    /// Runs `task` on the pool that the load balancing picks, as
+    /// [`submit`](Self::submit) does, and returns a handle to its result
+    /// (see [`Pool::spawn`]). Unlike a `Pool`'s, a task queued when the
+    /// multi-pool is released still runs, as a submitted one does.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::LeastTasks)?;
+    /// let handle = pools.spawn(|| 6 * 7)?;
+    /// assert_eq!(handle.join()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<F, T>(&self, task: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // The pools share their options: the first one's deadline is theirs.
+        let spec = Spec {
+            releases: None,
+            ..self.inner.pools[0].inner.spec(None)
+        };
+        let deadline = spec.deadline;
+        let cell = Cell::new(move |_: &CancelToken| task(), spec);
+        let job: Arc<dyn Job> = cell.clone();
+        let outcome: Arc<dyn Outcome<T>> = cell;
+        let index = self.place(Task::Tracked(Arc::clone(&job)))?;
+        let inner = &self.inner.pools[index].inner;
+        if let Some(at) = deadline {
+            inner.add_deadline(at, &job);
+        }
+        Ok(TaskHandle::new(outcome, Arc::clone(inner)))
+    }
+
+    /// Waits until no task runs or waits in any pool; see
+    /// [`Pool::wait_idle`]. One `timeout` for all of them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::wait_idle`].
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        let deadline = Instant::now().checked_add(timeout);
+        for pool in &self.inner.pools {
+            let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+            pool.wait_idle(left)?;
+        }
+        Ok(())
+    }
+
+    /// Places `task` on the pool that the load balancing picks, or another
+    /// with room; returns the index of the pool that took it.
+    fn place(&self, task: Task) -> Result<usize, PoolError> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
@@ -187,8 +251,8 @@ impl MultiPool {
                 self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len()
             }
         };
-        let mut task = match self.try_each(first, Task::new(task)) {
-            Ok(()) => return Ok(()),
+        let mut task = match self.try_each(first, task) {
+            Ok(index) => return Ok(index),
             Err((PoolError::Overloaded, task)) => task,
             Err((error, _)) => return Err(error),
         };
@@ -210,7 +274,7 @@ impl MultiPool {
             crate::sync::atomic::fence(crate::sync::atomic::Ordering::SeqCst);
             let seen = room.generation();
             task = match self.try_each(first, task) {
-                Ok(()) => break Ok(()),
+                Ok(index) => break Ok(index),
                 Err((PoolError::Overloaded, task)) => task,
                 Err((error, _)) => break Err(error),
             };
@@ -225,14 +289,16 @@ impl MultiPool {
         result
     }
 
-    /// Tries every pool once without blocking, from `first` on.
-    fn try_each(&self, first: usize, task: Task) -> Result<(), (PoolError, Task)> {
+    /// Tries every pool once without blocking, from `first` on; the index
+    /// of the pool that took the task.
+    fn try_each(&self, first: usize, task: Task) -> Result<usize, (PoolError, Task)> {
         let mut task = task;
         for k in 0..self.len() {
-            let pool = &self.inner.pools[(first + k) % self.len()];
-            task = match pool.submit_task(task, Wait::No) {
+            let index = (first + k) % self.len();
+            task = match self.inner.pools[index].submit_task(task, Wait::No) {
+                Ok(()) => return Ok(index),
                 Err((PoolError::Overloaded, task)) => task,
-                done => return done,
+                Err(refused) => return Err(refused),
             };
         }
         Err((PoolError::Overloaded, task))

@@ -3,7 +3,11 @@
 
 use std::error::Error;
 use std::fmt::Debug;
-use workpool::{BuildError, LoadBalancing, MultiPool, Pool, PoolBuilder, PoolError, PoolWithFunc};
+use workpool::{
+    BatchHandle, BuildError, CancelToken, LoadBalancing, MultiPool, PanicPayload, Pool,
+    PoolBuilder, PoolError, PoolWithFunc, Retry, Scope, SpawnAsync, SubmitAsync, TaskError,
+    TaskHandle, TrySubmitError,
+};
 
 fn send_sync<T: Send + Sync>() {}
 fn handle<T: Send + Sync + Clone + Debug + 'static>() {}
@@ -46,4 +50,43 @@ fn errors_are_send_sync_static_errors() {
     assert_eq!(boxed.to_string(), PoolError::Closed.to_string());
     let boxed: Box<dyn Error + Send + Sync> = Box::new(BuildError::ZeroPools);
     assert_eq!(boxed.to_string(), BuildError::ZeroPools.to_string());
+}
+
+fn unpin<T: Unpin>() {}
+
+#[test]
+fn results_are_send_and_unpin() {
+    fn handle_of<T: Send + Sync + Unpin + Debug + 'static>() {}
+    handle_of::<TaskHandle<u64>>();
+    handle_of::<TaskHandle<String>>();
+    handle_of::<BatchHandle<u64>>();
+    // A result that is `Send` but not `Sync` still makes a `Sync` handle:
+    // only one thread ever takes it.
+    handle_of::<TaskHandle<std::cell::Cell<u8>>>();
+    handle::<CancelToken>();
+    send_sync::<Retry>();
+    fn future_of<F: std::future::Future + Send + Unpin>() {}
+    future_of::<TaskHandle<u64>>();
+    future_of::<BatchHandle<u64>>();
+    future_of::<SubmitAsync<'static>>();
+    future_of::<SpawnAsync<'static, u64>>();
+    unpin::<CancelToken>();
+}
+
+#[test]
+fn task_errors_are_send_sync_static_errors() {
+    fn task_error<T: Error + Send + Sync + 'static>() {}
+    task_error::<TaskError>();
+    send_sync::<PanicPayload>();
+    // anyhow and `Box<dyn Error + Send + Sync>` take it.
+    let boxed: Box<dyn Error + Send + Sync> = Box::new(TaskError::Cancelled);
+    assert_eq!(boxed.to_string(), "the task was cancelled before it started");
+    fn try_error<T: Error + Send + Sync + 'static>() {}
+    try_error::<TrySubmitError<fn()>>();
+}
+
+#[test]
+fn a_scope_is_shared_by_its_tasks() {
+    fn sync<T: Sync>() {}
+    sync::<Scope<'static, 'static>>();
 }

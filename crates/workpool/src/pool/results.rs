@@ -451,7 +451,7 @@ impl Pool {
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(
                         |payload| {
                             inner.count_panic();
-                            TaskError::Panicked(payload)
+                            TaskError::panicked(payload)
                         },
                     );
                     *job::lock(slot) = Some(result);
