@@ -80,7 +80,10 @@ fn task_errors_are_send_sync_static_errors() {
     send_sync::<PanicPayload>();
     // anyhow and `Box<dyn Error + Send + Sync>` take it.
     let boxed: Box<dyn Error + Send + Sync> = Box::new(TaskError::Cancelled);
-    assert_eq!(boxed.to_string(), "the task was cancelled before it started");
+    assert_eq!(
+        boxed.to_string(),
+        "the task was cancelled before it started"
+    );
     fn try_error<T: Error + Send + Sync + 'static>() {}
     try_error::<TrySubmitError<fn()>>();
 }
