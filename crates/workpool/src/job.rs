@@ -23,7 +23,7 @@ use crate::pool::Inner;
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
@@ -161,10 +161,6 @@ pub(crate) struct Shared<T> {
     pub(crate) finished: Condvar,
     stage: AtomicU8,
     token: Option<CancelToken>,
-    /// `Inner::releases` when the task was accepted: a `release` since then
-    /// cancels it if it has not started. `None` for scope tasks, which
-    /// always run (the scope waits for them).
-    releases: Option<u64>,
     group: Option<Arc<Group>>,
     /// When it was submitted: a deadline, if any, counts from here.
     pub(crate) deadline: Option<Instant>,
@@ -195,7 +191,6 @@ pub(crate) struct Spec<T> {
     pub(crate) on_complete: Option<OnComplete<T>>,
     pub(crate) group: Option<Arc<Group>>,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) releases: Option<u64>,
 }
 
 impl<T> Default for Spec<T> {
@@ -205,7 +200,6 @@ impl<T> Default for Spec<T> {
             on_complete: None,
             group: None,
             deadline: None,
-            releases: None,
         }
     }
 }
@@ -226,7 +220,6 @@ where
                 finished: Condvar::new(),
                 stage: AtomicU8::new(NEW),
                 token: spec.token,
-                releases: spec.releases,
                 group: spec.group,
                 deadline: spec.deadline,
             },
@@ -330,11 +323,13 @@ where
 
     fn run(self: Arc<Self>, inner: &Inner) {
         let shared = &self.shared;
-        let released = shared.releases.is_some_and(|r| r != inner.releases());
+        // A task with a token is cancelled with it: by its handle, a parent,
+        // or `release` (the pool's root token). One without a token runs
+        // even when queued at a release, as a submitted task does.
         let token_cancelled = shared.token.as_ref().is_some_and(CancelToken::is_cancelled);
         let expired = shared.deadline.is_some_and(|d| Instant::now() >= d);
-        if released || token_cancelled || expired {
-            let why = if expired && !released && !token_cancelled {
+        if token_cancelled || expired {
+            let why = if expired && !token_cancelled {
                 Why::Deadline
             } else {
                 Why::Cancelled
@@ -408,21 +403,6 @@ impl<T> Shared<T> {
 fn never() -> &'static CancelToken {
     static NEVER: OnceLock<CancelToken> = OnceLock::new();
     NEVER.get_or_init(CancelToken::new)
-}
-
-/// Numbers the pool's releases, so a task knows whether one came since it
-/// was accepted.
-#[derive(Debug, Default)]
-pub(crate) struct Releases(AtomicU64);
-
-impl Releases {
-    pub(crate) fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn advance(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -5,7 +5,7 @@ use crate::builder::PoolBuilder;
 use crate::cancel::CancelToken;
 use crate::error::{BuildError, PoolError};
 use crate::handle::TaskHandle;
-use crate::job::{Cell, Job, Outcome, Spec};
+use crate::job::{Cell, Job, Outcome};
 use crate::pool::{Pool, Wait};
 use crate::sync::{self, Condvar, Mutex};
 use crate::task::Task;
@@ -186,8 +186,7 @@ impl MultiPool {
 
     /// Runs `task` on the pool that the load balancing picks, as
     /// [`submit`](Self::submit) does, and returns a handle to its result
-    /// (see [`Pool::spawn`]). Unlike a `Pool`'s, a task queued when the
-    /// multi-pool is released still runs, as a submitted one does.
+    /// (see [`Pool::spawn`]).
     ///
     /// # Errors
     ///
@@ -208,10 +207,7 @@ impl MultiPool {
         T: Send + 'static,
     {
         // The pools share their options: the first one's deadline is theirs.
-        let spec = Spec {
-            releases: None,
-            ..self.inner.pools[0].inner.spec(None)
-        };
+        let spec = self.inner.pools[0].inner.spec(None);
         let deadline = spec.deadline;
         let cell = Cell::new(move |_: &CancelToken| task(), spec);
         let job: Arc<dyn Job> = cell.clone();

@@ -51,10 +51,8 @@ impl Inner {
             return false;
         }
         self.set_closed(&mut state, true);
-        // Layered shutdown: every task token of this life is cancelled
-        // (running tasks see it), and tracked tasks not yet started never
-        // will (`job.rs`).
-        self.releases.advance();
+        // Layered shutdown: every task token of this life is cancelled:
+        // running tasks see it, and those not yet started never will.
         crate::job::lock(&self.root).cancel();
         self.clear_deadlines();
         // Blocked submitters get their task back with `Closed`; async ones

@@ -238,10 +238,15 @@ impl Pool {
         self.inner.tune(capacity)
     }
 
-    /// Closes the pool: new tasks are refused with [`PoolError::Closed`],
-    /// callers blocked in `submit` return it, idle workers exit, running and
-    /// queued tasks finish and then their workers exit. Once `release` has
-    /// returned, every `submit` is refused. Idempotent; does not wait.
+    /// Closes the pool, in layers (seed 002): new tasks are refused with
+    /// [`PoolError::Closed`] and callers blocked in `submit` return it;
+    /// every [`CancelToken`](crate::CancelToken) of a task of the pool is
+    /// cancelled, so running tasks that look at theirs stop, and queued
+    /// tasks that have one never start (their handles say
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)); tasks without
+    /// a token (`submit`, `spawn`) finish, queued ones included; then the
+    /// workers exit, idle ones at once. Once `release` has returned, every
+    /// `submit` is refused. Idempotent; does not wait.
     pub fn release(&self) {
         self.inner.release();
     }

@@ -21,10 +21,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 impl Inner {
-    pub(crate) fn releases(&self) -> u64 {
-        self.releases.now()
-    }
-
     /// A tracked task, ready to submit, with its handle.
     pub(crate) fn make_job<F, T>(
         self: &Arc<Self>,
@@ -44,7 +40,6 @@ impl Inner {
     /// The usual options of a tracked task of this pool.
     pub(crate) fn spec<T>(&self, deadline: Option<Duration>) -> Spec<T> {
         Spec {
-            releases: Some(self.releases()),
             deadline: deadline
                 .or(self.config.task_deadline)
                 .and_then(|d| Instant::now().checked_add(d)),
@@ -124,10 +119,12 @@ impl Pool {
     ///
     /// Blocks, fails or starts a worker exactly as [`submit`](Self::submit)
     /// does. The task is cancelled if the handle's
-    /// [`cancel`](TaskHandle::cancel), its deadline (see
-    /// [`task_deadline`](crate::PoolBuilder::task_deadline)) or a
-    /// [`release`](Self::release) comes before it starts; for a closure that
-    /// wants its [`CancelToken`], use [`task`](Self::task).
+    /// [`cancel`](TaskHandle::cancel) or its deadline (see
+    /// [`task_deadline`](crate::PoolBuilder::task_deadline)) comes before it
+    /// starts. It has no [`CancelToken`], so, like a submitted task, it runs
+    /// even if it is still queued when the pool is released; for a closure
+    /// that wants its token (and is cancelled by `release`), use
+    /// [`task`](Self::task).
     ///
     /// # Errors
     ///

@@ -9,7 +9,6 @@ use super::timer::Timers;
 use crate::builder::{PanicHandler, PoolBuilder};
 use crate::cancel::CancelToken;
 use crate::idle::IdleWorkers;
-use crate::job::Releases;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
 use crate::worker::Parker;
@@ -51,9 +50,6 @@ pub(crate) struct Inner {
     pub(super) panicked: ReportUsize,
     /// Numbers worker threads in their names; reporting only.
     pub(super) next_worker_no: ReportUsize,
-    /// Counts releases: a tracked task accepted before the latest one and
-    /// not started is cancelled (`job.rs`).
-    pub(super) releases: Releases,
     /// The token every task token of this life derives from: `release`
     /// cancels it, `reboot` puts a fresh one.
     pub(super) root: std::sync::Mutex<CancelToken>,
@@ -164,7 +160,6 @@ impl Inner {
             room: builder.room,
             panicked: ReportUsize::new(0),
             next_worker_no: ReportUsize::new(0),
-            releases: Releases::default(),
             root: std::sync::Mutex::new(CancelToken::new()),
             timers: std::sync::Mutex::new(Timers::default()),
             idle_waiters: std::sync::atomic::AtomicUsize::new(0),
