@@ -252,14 +252,21 @@ impl<T: 'static> fmt::Debug for TaskHandle<T> {
 pub struct BatchHandle<T: 'static> {
     handles: Vec<TaskHandle<T>>,
     group: Arc<Group>,
+    /// The token the batch's tasks share, if they have one.
+    token: Option<crate::cancel::CancelToken>,
     taken: bool,
 }
 
 impl<T: Send + 'static> BatchHandle<T> {
-    pub(crate) fn new(handles: Vec<TaskHandle<T>>, group: Arc<Group>) -> BatchHandle<T> {
+    pub(crate) fn new(
+        handles: Vec<TaskHandle<T>>,
+        group: Arc<Group>,
+        token: Option<crate::cancel::CancelToken>,
+    ) -> BatchHandle<T> {
         BatchHandle {
             handles,
             group,
+            token,
             taken: false,
         }
     }
@@ -313,9 +320,14 @@ impl<T: Send + 'static> BatchHandle<T> {
         true
     }
 
-    /// Cancels every task of the batch (see [`TaskHandle::cancel`]); returns
-    /// how many were stopped before they started.
+    /// Cancels every task of the batch (see [`TaskHandle::cancel`]): those
+    /// not started never run, and running ones see their token cancelled
+    /// (tasks of [`Pool::batch`](crate::Pool::batch) have one). Returns how
+    /// many were stopped before they started.
     pub fn cancel(&self) -> usize {
+        if let Some(token) = &self.token {
+            token.cancel();
+        }
         self.handles.iter().filter(|h| h.cancel()).count()
     }
 

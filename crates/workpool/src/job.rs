@@ -38,6 +38,9 @@ const IN_QUEUE: u8 = 0b1000;
 /// What a task's result is handed to once it is known.
 pub(crate) type OnComplete<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
 
+/// A batch's callback, shared by its tasks: the task's index, its result.
+pub(crate) type OnEachComplete<T> = Arc<dyn Fn(usize, &Result<T, TaskError>) + Send + Sync>;
+
 /// What the pool's side needs of a tracked task, whatever its types.
 pub(crate) trait Job: Send + Sync + 'static {
     fn stage(&self) -> &AtomicU8;

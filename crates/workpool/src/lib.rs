@@ -113,7 +113,7 @@ pub use handle::{BatchHandle, TaskHandle};
 pub use multi::{LoadBalancing, MultiPool};
 pub use pool::{Pool, SpawnAsync, SubmitAsync};
 pub use scope::Scope;
-pub use spawn::{Retry, TaskBuilder};
+pub use spawn::{BatchBuilder, Retry, TaskBuilder};
 
 // The README's examples compile and run as doc tests.
 #[cfg(doctest)]

@@ -3,11 +3,12 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError};
-use crate::handle::TaskHandle;
-use crate::job::OnComplete;
+use crate::handle::{BatchHandle, TaskHandle};
+use crate::job::{OnComplete, OnEachComplete};
 use crate::pool::Pool;
 use backon::BackoffBuilder;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A task being configured: made by [`Pool::task`], started by
@@ -271,5 +272,80 @@ impl Retry {
             builder = builder.with_jitter();
         }
         builder.build()
+    }
+}
+
+/// A batch being configured: made by [`Pool::batch`], started by
+/// [`spawn`](Self::spawn). Its tasks share one [`CancelToken`], cancelled
+/// by [`BatchHandle::cancel`](crate::BatchHandle::cancel), by a
+/// [`parent`](Self::parent), and by the pool's [`release`](Pool::release).
+#[must_use = "a batch builder does nothing until `spawn` is called"]
+pub struct BatchBuilder<'p, F, T> {
+    pool: &'p Pool,
+    tasks: Vec<F>,
+    deadline: Option<Duration>,
+    on_complete: Option<OnEachComplete<T>>,
+    parents: Vec<CancelToken>,
+}
+
+impl<'p, F, T> BatchBuilder<'p, F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(pool: &'p Pool, tasks: Vec<F>) -> Self {
+        BatchBuilder {
+            pool,
+            tasks,
+            deadline: None,
+            on_complete: None,
+            parents: Vec::new(),
+        }
+    }
+
+    /// A deadline for each task, counted from its submit: see
+    /// [`TaskBuilder::deadline`].
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs `callback` once per task as it ends, with the task's index in
+    /// the batch and its result (NotifyHub's per-message callback): see
+    /// [`TaskBuilder::on_complete`].
+    pub fn on_complete<C>(mut self, callback: C) -> Self
+    where
+        C: Fn(usize, &Result<T, TaskError>) + Send + Sync + 'static,
+    {
+        self.on_complete = Some(Arc::new(callback));
+        self
+    }
+
+    /// Makes the batch's token a child of `parent` too.
+    pub fn parent(mut self, parent: &CancelToken) -> Self {
+        self.parents.push(parent.clone());
+        self
+    }
+
+    /// Submits the tasks in order, each as [`Pool::submit`] would.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::spawn_batch`].
+    pub fn spawn(self) -> Result<BatchHandle<T>, PoolError> {
+        let token = self.pool.new_task_token(&self.parents);
+        self.pool
+            .submit_batch(self.tasks, Some(token), self.deadline, self.on_complete)
+    }
+}
+
+impl<F, T> fmt::Debug for BatchBuilder<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("tasks", &self.tasks.len())
+            .field("deadline", &self.deadline)
+            .field("on_complete", &self.on_complete.as_ref().map(|_| ".."))
+            .field("parents", &self.parents.len())
+            .finish()
     }
 }

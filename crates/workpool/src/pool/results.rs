@@ -7,8 +7,8 @@ use super::Pool;
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError, TrySubmitError};
 use crate::handle::{BatchHandle, TaskHandle};
-use crate::job::{self, Cell, Group, Job, OnComplete, Outcome, Spec};
-use crate::spawn::TaskBuilder;
+use crate::job::{self, Cell, Group, Job, OnComplete, OnEachComplete, Outcome, Spec};
+use crate::spawn::{BatchBuilder, TaskBuilder};
 use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc};
 use crate::task::Task;
@@ -189,11 +189,8 @@ impl Pool {
         F: FnOnce(&CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let root = job::lock(&self.inner.root).clone();
-        let mut all = vec![&root];
-        all.extend(parents);
         let spec = Spec {
-            token: Some(CancelToken::with_parents(all)),
+            token: Some(self.new_task_token(parents)),
             on_complete,
             ..self.inner.spec(deadline)
         };
@@ -228,17 +225,84 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_batch(
+            tasks.into_iter().map(|f| move |_: &CancelToken| f()),
+            None,
+            None,
+            None,
+        )
+    }
+
+    /// A batch whose closures get a [`CancelToken`] (one for the batch),
+    /// with a callback per task and a deadline: see [`BatchBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = workpool::Pool::new(4)?;
+    /// let failed = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&failed);
+    /// let batch = pool
+    ///     .batch((0..10u32).map(|n| move |_token: &workpool::CancelToken| {
+    ///         if n % 5 == 4 { Err(n) } else { Ok(n) }
+    ///     }))
+    ///     .on_complete(move |_index, result| {
+    ///         if !matches!(result, Ok(Ok(_))) {
+    ///             seen.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     })
+    ///     .spawn()?;
+    /// assert_eq!(batch.join().len(), 10);
+    /// assert_eq!(failed.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<I, F, T>(&self, tasks: I) -> BatchBuilder<'_, F, T>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        BatchBuilder::new(self, tasks.into_iter().collect())
+    }
+
+    /// Submits a batch: one group, and a token shared by its tasks if
+    /// `token` (then cancelled with the batch and by `release`).
+    pub(crate) fn submit_batch<I, F, T>(
+        &self,
+        tasks: I,
+        token: Option<CancelToken>,
+        deadline: Option<Duration>,
+        on_complete: Option<OnEachComplete<T>>,
+    ) -> Result<BatchHandle<T>, PoolError>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let tasks: Vec<F> = tasks.into_iter().collect();
         let group = Arc::new(Group::new(tasks.len()));
         let mut handles = Vec::with_capacity(tasks.len());
-        for f in tasks {
+        for (index, f) in tasks.into_iter().enumerate() {
+            let on_complete = on_complete.as_ref().map(|callback| {
+                let callback = Arc::clone(callback);
+                Box::new(move |result: &Result<T, TaskError>| callback(index, result))
+                    as OnComplete<T>
+            });
             let spec = Spec {
                 group: Some(Arc::clone(&group)),
-                ..self.inner.spec(None)
+                token: token.clone(),
+                on_complete,
+                ..self.inner.spec(deadline)
             };
             let at = spec.deadline;
-            let (job, handle) = self.inner.make_job(move |_: &CancelToken| f(), spec);
+            let (job, handle) = self.inner.make_job(f, spec);
             if let Err(error) = self.inner.submit_job(job, at, Wait::Block) {
+                if let Some(token) = &token {
+                    token.cancel();
+                }
                 for handle in &handles {
                     let _ = TaskHandle::cancel(handle);
                 }
@@ -246,7 +310,16 @@ impl Pool {
             }
             handles.push(handle);
         }
-        Ok(BatchHandle::new(handles, group))
+        Ok(BatchHandle::new(handles, group, token))
+    }
+
+    /// A fresh token for tasks of this pool: a child of the pool's root
+    /// (cancelled by `release`) and of `parents`.
+    pub(crate) fn new_task_token(&self, parents: &[CancelToken]) -> CancelToken {
+        let root = job::lock(&self.inner.root).clone();
+        let mut all = vec![&root];
+        all.extend(parents);
+        CancelToken::with_parents(all)
     }
 
     /// Runs `task` if there is room now, never blocking; otherwise gives the
