@@ -129,19 +129,18 @@ fn main() -> Res {
         handles.push(handle);
     }
 
-    // 2. The rest as one batch (SendAsyncBatch). A batch task is a plain
-    // closure with no `on_complete`, so it calls the same callback itself,
-    // on the worker, right after its send: as NotifyHub runs callbacks in
-    // the sending goroutine.
-    let batch = pool.spawn_batch((MESSAGES / 2..MESSAGES).map(|id| {
-        let message = Message::new(id);
-        let tally = Arc::clone(&tally);
-        move || {
-            let result = send(&message);
-            tally.record(result.is_ok());
-            result
-        }
-    }))?;
+    // 2. The rest as one batch (SendAsyncBatch): one callback for the batch,
+    // called on the worker once per message with its index and result.
+    let batch_tally = Arc::clone(&tally);
+    let batch = pool
+        .batch((MESSAGES / 2..MESSAGES).map(|id| {
+            let message = Message::new(id);
+            move |_token: &workpool::CancelToken| send(&message)
+        }))
+        .on_complete(move |_index, result| {
+            batch_tally.record(matches!(result, Ok(Ok(_))));
+        })
+        .spawn()?;
     println!(
         "submitted {MESSAGES} messages in {:.1?}: {} with handles, {} as one batch",
         start.elapsed(),
