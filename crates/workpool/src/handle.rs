@@ -22,7 +22,7 @@ pub(crate) struct Stealer {
 impl Stealer {
     pub(crate) fn run_here(&self) {
         if let Some(true) = self.job.steal(&self.inner) {
-            self.inner.ghost_left_behind();
+            self.inner.room_freed();
         }
     }
 }
@@ -325,10 +325,21 @@ impl<T: Send + 'static> BatchHandle<T> {
     /// (tasks of [`Pool::batch`](crate::Pool::batch) have one). Returns how
     /// many were stopped before they started.
     pub fn cancel(&self) -> usize {
+        // Every task not started is stopped first: cancelling the tokens
+        // first would end running tasks, whose workers would then start
+        // queued ones before they could be stopped.
+        let stopped = self
+            .handles
+            .iter()
+            .filter(|h| h.inner.stop_before_start(&*h.job, Why::Cancelled))
+            .count();
         if let Some(token) = &self.token {
             token.cancel();
         }
-        self.handles.iter().filter(|h| h.cancel()).count()
+        for handle in &self.handles {
+            handle.cancel();
+        }
+        stopped
     }
 
     /// Blocks until every task has ended; their results in submission order.

@@ -26,7 +26,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
-use std::time::Instant;
+use std::time::Duration;
 
 const NEW: u8 = 0;
 const RUNNING: u8 = 1;
@@ -47,16 +47,19 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// Runs the task on a worker of `inner`, or, if it was cancelled before
     /// it could start, reports that to its handle.
     fn run(self: Arc<Self>, inner: &Inner);
-    /// Cancels the task if it has not started; returns whether it was a
-    /// ghost left in the queue.
+    /// Cancels the task if it has not started; a ghost left in the queue
+    /// is counted (its slot freed) before the handle hears of it.
     fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel;
     /// The task's token, if it has one: cancelled too when its deadline
     /// passes, so that a running task sees it.
     fn token(&self) -> Option<&CancelToken>;
     /// Runs the task on the calling thread if it has not started (a scope's
     /// caller, or a join from a worker of the same pool). `None` if it had;
-    /// otherwise whether it was taken out of the queue (a ghost).
+    /// otherwise whether it was taken out of the queue (a ghost, counted
+    /// already).
     fn steal(&self, inner: &Inner) -> Option<bool>;
+    /// Whether the task has run to the end or been cancelled.
+    fn has_ended(&self) -> bool;
 }
 
 /// Why a task is cancelled before it starts.
@@ -165,8 +168,6 @@ pub(crate) struct Shared<T> {
     stage: AtomicU8,
     token: Option<CancelToken>,
     group: Option<Arc<Group>>,
-    /// When it was submitted: a deadline, if any, counts from here.
-    pub(crate) deadline: Option<Instant>,
 }
 
 pub(crate) struct Slot<T> {
@@ -193,7 +194,8 @@ pub(crate) struct Spec<T> {
     pub(crate) token: Option<CancelToken>,
     pub(crate) on_complete: Option<OnComplete<T>>,
     pub(crate) group: Option<Arc<Group>>,
-    pub(crate) deadline: Option<Instant>,
+    /// Armed by the maintenance thread once the task is accepted.
+    pub(crate) deadline: Option<Duration>,
 }
 
 impl<T> Default for Spec<T> {
@@ -224,7 +226,6 @@ where
                 stage: AtomicU8::new(NEW),
                 token: spec.token,
                 group: spec.group,
-                deadline: spec.deadline,
             },
             body: Mutex::new(Some(Body {
                 f,
@@ -327,18 +328,13 @@ where
     fn run(self: Arc<Self>, inner: &Inner) {
         let shared = &self.shared;
         // A task with a token is cancelled with it: by its handle, a parent,
-        // or `release` (the pool's root token). One without a token runs
-        // even when queued at a release, as a submitted task does.
-        let token_cancelled = shared.token.as_ref().is_some_and(CancelToken::is_cancelled);
-        let expired = shared.deadline.is_some_and(|d| Instant::now() >= d);
-        if token_cancelled || expired {
-            let why = if expired && !token_cancelled {
-                Why::Deadline
-            } else {
-                Why::Cancelled
-            };
+        // its deadline, or `release` (the pool's root token). One without a
+        // token runs even when queued at a release, as a submitted task does.
+        // (A deadline that passes before the start cancels the task itself,
+        // from the maintenance thread.)
+        if shared.token.as_ref().is_some_and(CancelToken::is_cancelled) {
             if claim(&shared.stage, CANCELLED).is_some() {
-                self.cancelled(why, inner);
+                self.cancelled(Why::Cancelled, inner);
             }
             return;
         }
@@ -352,6 +348,9 @@ where
 
     fn steal(&self, inner: &Inner) -> Option<bool> {
         let in_queue = claim(&self.shared.stage, RUNNING)?;
+        if in_queue {
+            inner.count_ghost();
+        }
         self.run_claimed(inner);
         Some(in_queue)
     }
@@ -360,6 +359,10 @@ where
         match claim(&self.shared.stage, CANCELLED) {
             None => Cancel::TooLate,
             Some(in_queue) => {
+                // The slot is free before the handle hears of it.
+                if in_queue {
+                    inner.count_ghost();
+                }
                 self.cancelled(why, inner);
                 if in_queue {
                     Cancel::Ghost
@@ -372,6 +375,13 @@ where
 
     fn token(&self) -> Option<&CancelToken> {
         self.shared.token.as_ref()
+    }
+
+    fn has_ended(&self) -> bool {
+        matches!(
+            self.shared.stage.load(Ordering::SeqCst) & STAGE,
+            DONE | CANCELLED
+        )
     }
 }
 

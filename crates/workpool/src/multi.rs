@@ -214,8 +214,8 @@ impl MultiPool {
         let outcome: Arc<dyn Outcome<T>> = cell;
         let index = self.place(Task::Tracked(Arc::clone(&job)))?;
         let inner = &self.inner.pools[index].inner;
-        if let Some(at) = deadline {
-            inner.add_deadline(at, &job);
+        if let Some(deadline) = deadline {
+            inner.arm_deadline(deadline, &job);
         }
         Ok(TaskHandle::new(outcome, Arc::clone(inner)))
     }

@@ -129,29 +129,36 @@ impl<'scope> Scope<'scope, '_> {
 
     /// Runs the scope's tasks that have not started, waits for the rest,
     /// and returns the first panic.
+    ///
+    /// Tasks may spawn more tasks into the scope while it waits, so it goes
+    /// round until a round finds no task left: only then has every task
+    /// that could touch the borrowed data finished.
     fn finish_all(&self) -> Option<job::Payload> {
-        let mut next = 0;
-        loop {
-            // Tasks may spawn more tasks in the scope meanwhile.
-            let found = job::lock(&self.tasks).get(next).map(TaskHandle::stealer);
-            let Some(stealer) = found else {
-                break;
-            };
-            stealer.run_here();
-            next += 1;
-        }
         let mut first = None;
-        let tasks = std::mem::take(&mut *job::lock(&self.tasks));
-        for handle in tasks {
-            let finished = handle.wait_timeout(Duration::MAX);
-            debug_assert!(finished);
-            if let Err(error) = handle.join() {
-                if first.is_none() {
-                    first = error.try_into_panic().ok();
+        loop {
+            let mut next = 0;
+            loop {
+                let found = job::lock(&self.tasks).get(next).map(TaskHandle::stealer);
+                let Some(stealer) = found else {
+                    break;
+                };
+                stealer.run_here();
+                next += 1;
+            }
+            let tasks = std::mem::take(&mut *job::lock(&self.tasks));
+            if tasks.is_empty() {
+                return first;
+            }
+            for handle in tasks {
+                let finished = handle.wait_timeout(Duration::MAX);
+                debug_assert!(finished);
+                if let Err(error) = handle.join() {
+                    if first.is_none() {
+                        first = error.try_into_panic().ok();
+                    }
                 }
             }
         }
-        first
     }
 }
 

@@ -276,7 +276,8 @@ impl Retry {
 }
 
 /// A batch being configured: made by [`Pool::batch`], started by
-/// [`spawn`](Self::spawn). Its tasks share one [`CancelToken`], cancelled
+/// [`spawn`](Self::spawn). Its tasks' tokens are children of one batch
+/// [`CancelToken`], cancelled
 /// by [`BatchHandle::cancel`](crate::BatchHandle::cancel), by a
 /// [`parent`](Self::parent), and by the pool's [`release`](Pool::release).
 #[must_use = "a batch builder does nothing until `spawn` is called"]

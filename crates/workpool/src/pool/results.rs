@@ -40,9 +40,7 @@ impl Inner {
     /// The usual options of a tracked task of this pool.
     pub(crate) fn spec<T>(&self, deadline: Option<Duration>) -> Spec<T> {
         Spec {
-            deadline: deadline
-                .or(self.config.task_deadline)
-                .and_then(|d| Instant::now().checked_add(d)),
+            deadline: deadline.or(self.config.task_deadline),
             ..Spec::default()
         }
     }
@@ -51,16 +49,24 @@ impl Inner {
     pub(crate) fn submit_job(
         self: &Arc<Self>,
         job: Arc<dyn Job>,
-        deadline: Option<Instant>,
+        deadline: Option<Duration>,
         wait: Wait,
     ) -> Result<(), PoolError> {
         let armed = deadline.map(|_| Arc::clone(&job));
         self.submit(Task::Tracked(job), wait)
             .map_err(|(error, _)| error)?;
-        if let (Some(at), Some(job)) = (deadline, armed) {
-            self.add_deadline(at, &job);
+        if let (Some(deadline), Some(job)) = (deadline, armed) {
+            self.arm_deadline(deadline, &job);
         }
         Ok(())
+    }
+
+    /// A task was accepted: its deadline counts from now (time spent
+    /// blocked for room does not count).
+    pub(crate) fn arm_deadline(self: &Arc<Self>, deadline: Duration, job: &Arc<dyn Job>) {
+        if let Some(at) = Instant::now().checked_add(deadline) {
+            self.add_deadline(at, job);
+        }
     }
 
     /// Wakes every async submitter waiting for room; each tries again.
@@ -268,8 +274,8 @@ impl Pool {
         BatchBuilder::new(self, tasks.into_iter().collect())
     }
 
-    /// Submits a batch: one group, and a token shared by its tasks if
-    /// `token` (then cancelled with the batch and by `release`).
+    /// Submits a batch: one group, and, if `token`, a child of it for each
+    /// task (cancelled with the batch and by `release`).
     pub(crate) fn submit_batch<I, F, T>(
         &self,
         tasks: I,
@@ -293,7 +299,9 @@ impl Pool {
             });
             let spec = Spec {
                 group: Some(Arc::clone(&group)),
-                token: token.clone(),
+                // A child each, so that one task's deadline stops that task
+                // alone; cancelling the batch's token stops them all.
+                token: token.as_ref().map(CancelToken::child),
                 on_complete,
                 ..self.inner.spec(deadline)
             };
@@ -547,13 +555,13 @@ static NEXT_ASYNC: AtomicU64 = AtomicU64::new(0);
 pub struct SubmitAsync<'a> {
     inner: &'a Arc<Inner>,
     task: Option<Task>,
-    deadline: Option<(Instant, Arc<dyn Job>)>,
+    deadline: Option<(Duration, Arc<dyn Job>)>,
     id: u64,
     registered: bool,
 }
 
 impl<'a> SubmitAsync<'a> {
-    fn new(inner: &'a Arc<Inner>, task: Task, deadline: Option<(Instant, Arc<dyn Job>)>) -> Self {
+    fn new(inner: &'a Arc<Inner>, task: Task, deadline: Option<(Duration, Arc<dyn Job>)>) -> Self {
         SubmitAsync {
             inner,
             task: Some(task),
@@ -570,8 +578,8 @@ impl<'a> SubmitAsync<'a> {
             .expect("a SubmitAsync polled after it completed");
         match self.inner.submit(task, Wait::No) {
             Ok(()) => {
-                if let Some((at, job)) = self.deadline.take() {
-                    self.inner.add_deadline(at, &job);
+                if let Some((deadline, job)) = self.deadline.take() {
+                    self.inner.arm_deadline(deadline, &job);
                 }
                 Some(Ok(()))
             }

@@ -160,7 +160,11 @@ impl Inner {
             due
         };
         for job in due.iter().filter_map(Weak::upgrade) {
-            let _ = self.cancel_job(&*job, Why::Deadline);
+            // A task that has ended (its handle keeps it alive) is left alone:
+            // its token may be shared with tasks whose deadline is later.
+            if !job.has_ended() {
+                let _ = self.cancel_job(&*job, Why::Deadline);
+            }
         }
     }
 
@@ -169,12 +173,22 @@ impl Inner {
     /// in the queue frees its slot at once.
     /// Returns whether the task was stopped before it started.
     pub(crate) fn cancel_job(self: &Arc<Self>, job: &dyn Job, why: Why) -> bool {
+        // Not started: stopped here, before its token says so (a worker
+        // that saw the token first would stop it too, but this call could
+        // not tell).
+        let stopped = self.stop_before_start(job, why);
         if let Some(token) = job.token() {
             token.cancel();
         }
+        stopped
+    }
+
+    /// Cancels a tracked task that has not started, leaving its token
+    /// alone; returns whether it had not started.
+    pub(crate) fn stop_before_start(self: &Arc<Self>, job: &dyn Job, why: Why) -> bool {
         match job.cancel_before_start(why, self) {
             Cancel::Ghost => {
-                self.ghost_left_behind();
+                self.room_freed();
                 true
             }
             Cancel::Cancelled => true,
@@ -183,10 +197,10 @@ impl Inner {
     }
 
     /// A queued task was taken out of turn (cancelled, or run by a caller):
-    /// its slot is free now, though it stays in the queue until popped.
-    pub(crate) fn ghost_left_behind(self: &Arc<Self>) {
+    /// its slot is free from now on, though it stays in the queue until
+    /// popped. The caller then tells waiters (`room_freed`).
+    pub(crate) fn count_ghost(&self) {
         self.queue.ghost_made();
-        self.room_freed();
     }
 
     /// `release`: drops every pending deadline; the tasks they belong to
