@@ -106,7 +106,7 @@ impl PoolBuilder {
     /// A deadline for every task with a handle ([`Pool::spawn`],
     /// [`Pool::task`], batches) that does not set its own with
     /// [`TaskBuilder::deadline`](crate::TaskBuilder::deadline): counted from
-    /// the submit, it cancels the task's token when it passes, and a task
+    /// the task's acceptance, it cancels the task's token when it passes, and a task
     /// not started by then never runs (its handle says
     /// [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded)).
     /// Tasks of `submit` have no handle and no deadline. Default: none.

@@ -62,7 +62,8 @@ where
         }
     }
 
-    /// Cancels the task's token once `deadline` has passed since the spawn;
+    /// Cancels the task's token once `deadline` has passed since the pool
+    /// accepted the task (time blocked waiting for room does not count);
     /// a task not started by then never runs, and its handle says
     /// [`TaskError::DeadlineExceeded`]. Replaces the pool's
     /// [`task_deadline`](crate::PoolBuilder::task_deadline). Default: the
@@ -304,7 +305,7 @@ where
         }
     }
 
-    /// A deadline for each task, counted from its submit: see
+    /// A deadline for each task, counted from its acceptance: see
     /// [`TaskBuilder::deadline`].
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
