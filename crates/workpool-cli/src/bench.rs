@@ -40,7 +40,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let timeout = Duration::from_secs(args.timeout);
 
-    let planned: Vec<Vec<Option<usize>>> = points
+    let planned: Vec<Vec<Result<usize, String>>> = points
         .iter()
         .map(|p| {
             impls
@@ -49,7 +49,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 .collect()
         })
         .collect();
-    let total = planned.iter().flatten().flatten().count() * runs;
+    let total = planned.iter().flatten().filter(|t| t.is_ok()).count() * runs;
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
@@ -60,21 +60,21 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let mut records: Vec<Vec<Record>> = Vec::with_capacity(points.len());
     for (point, tasks) in points.iter().zip(&planned) {
         let mut row = Vec::with_capacity(impls.len());
-        for (&imp, &tasks) in impls.iter().zip(tasks) {
-            let Some(tasks) = tasks else {
-                row.push(Record::not_run(
-                    point,
-                    imp,
-                    point.tasks,
-                    args.quick,
-                    runs,
-                    Status::Skipped,
-                    format!(
-                        "over {} empty tasks, one OS thread each",
-                        crate::table::count(sizes.thread_empty_max)
-                    ),
-                ));
-                continue;
+        for (&imp, tasks) in impls.iter().zip(tasks) {
+            let tasks = match tasks {
+                Ok(tasks) => *tasks,
+                Err(why) => {
+                    row.push(Record::not_run(
+                        point,
+                        imp,
+                        point.tasks,
+                        args.quick,
+                        runs,
+                        Status::Skipped,
+                        why.clone(),
+                    ));
+                    continue;
+                }
             };
             let mut reports = Vec::with_capacity(runs);
             let mut failure = None;
@@ -118,7 +118,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         out.push_str(
             "--quick: smaller sizes than the full bench (which runs 1,000,000 empty tasks, \
              100,000 sleep tasks at cap 10,000, 10,000 burst and 20,000 latency tasks, \
-             a 2 s idle window, 200 cold rounds) and 1 run per pair unless --runs is given\n",
+             a 2 s idle window, 200 cold rounds, 100,000 join tasks) and 1 run per pair unless \
+             --runs is given\n",
         );
     }
     for table in report::tables(&points, &records) {

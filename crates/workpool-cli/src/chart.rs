@@ -85,6 +85,10 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
                 ),
                 |r| r.p99_us,
             ),
+            Kind::Join => (
+                format!("join: M tasks/s, spawned then joined, cap {}", p.cap),
+                |r| r.tasks_per_sec.map(|v| v / 1e6),
+            ),
         };
         out.push(Panel::Bars(Bars {
             title,
@@ -311,7 +315,12 @@ mod tests {
     #[test]
     fn draws_bars_and_sweeps_into_an_svg() {
         let ps = points(
-            &[Workload::Empty, Workload::Scaling, Workload::Cold],
+            &[
+                Workload::Empty,
+                Workload::Scaling,
+                Workload::Cold,
+                Workload::Join,
+            ],
             &Sizes::quick(),
             None,
             None,
@@ -355,6 +364,7 @@ mod tests {
         assert!(svg.contains("empty: M tasks/s"));
         assert!(svg.contains("scaling: ns per empty task"));
         assert!(svg.contains("cold: p99"));
+        assert!(svg.contains("join: M tasks/s"));
         let texts: Vec<&str> = svg.lines().map(str::trim).collect();
         assert!(texts.contains(&"workpool") && texts.contains(&"rayon"));
         assert!(texts.contains(&"failed"));

@@ -2,7 +2,7 @@
 //! process of its own, reported as one JSON line on stdout.
 
 use crate::cli::{Kind, OneArgs};
-use crate::peers::Runner;
+use crate::peers::{self, Runner};
 use crate::probe::{self, ThreadSampler};
 use crate::stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 pub(crate) struct ChildReport {
     pub(crate) tasks: usize,
     pub(crate) cap: usize,
-    /// Tasks that ran, as counted by the shared counter.
+    /// Tasks that ran, as counted by the shared counter (`join`: results
+    /// joined, their sum checked).
     pub(crate) completed: usize,
     /// Building the implementation (threads started up front included).
     pub(crate) build_ms: f64,
-    /// From the first submit until the last task has ticked the counter.
+    /// From the first submit until the last task has ticked the counter
+    /// (`join`: until the last result is joined).
     pub(crate) run_ms: f64,
     /// Shutting down and joining, where the implementation can join.
     pub(crate) release_ms: f64,
@@ -229,6 +231,8 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     let built = Instant::now();
     let mut latencies = None;
     let mut rounds = None;
+    // The sum of the results `join` joined; its tasks tick no counter.
+    let mut joined = None;
 
     match args.kind {
         Kind::Empty | Kind::Idle => {
@@ -288,11 +292,20 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
             let gap = Duration::from_millis(args.gap_ms);
             rounds = Some(cold(&mut runner, tasks, args.round_tasks, gap)?);
         }
+        Kind::Join => joined = Some(runner.spawn_join(tasks)?),
     }
-    if rounds.is_none() {
+    if rounds.is_none() && joined.is_none() {
         done.wait();
     }
     let finished = Instant::now();
+    if let Some(sum) = joined {
+        let expected = peers::join_sum(tasks);
+        if sum != expected {
+            return Err(format!(
+                "join: the {tasks} results sum to {sum}, not {expected}"
+            ));
+        }
+    }
     let peak_threads = sampler.finish().saturating_sub(hogs.count());
     hogs.stop();
 
@@ -316,7 +329,11 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     Ok(ChildReport {
         tasks,
         cap: args.cap,
-        completed: rounds.map_or_else(|| done.completed(), |(ran, _)| ran),
+        completed: match (rounds, joined) {
+            (Some((ran, _)), _) => ran,
+            (None, Some(_)) => tasks,
+            (None, None) => done.completed(),
+        },
         build_ms: ms(built - start),
         run_ms: ms(finished - built),
         release_ms,
@@ -384,6 +401,7 @@ mod tests {
             Kind::Latency,
             Kind::Idle,
             Kind::Cold,
+            Kind::Join,
         ] {
             let report = run(&one(kind, 55)).unwrap();
             assert_eq!(report.completed, 55, "{kind:?}");

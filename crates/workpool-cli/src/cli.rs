@@ -155,6 +155,12 @@ impl Impl {
         Impl::Crossbeam,
     ];
 
+    /// Whether its tasks give results to join, so that it runs `join`:
+    /// threadpool and the crossbeam floor only fire and forget.
+    pub(crate) fn gives_results(self) -> bool {
+        !matches!(self, Impl::Threadpool | Impl::Crossbeam)
+    }
+
     /// The name on the command line, in tables and in JSON.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -189,11 +195,14 @@ pub(crate) enum Workload {
     /// Rounds of 100 empty tasks 20 ms apart, so workers park in between:
     /// per-round wall time p50/p99.
     Cold,
+    /// Tasks that return a u64, all spawned, then joined in order and
+    /// summed, cap = cores: the cost of a result. Tasks/s.
+    Join,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub(crate) const ALL: [Workload; 7] = [
+    pub(crate) const ALL: [Workload; 8] = [
         Workload::Empty,
         Workload::Sleep,
         Workload::Burst,
@@ -201,6 +210,7 @@ impl Workload {
         Workload::Scaling,
         Workload::Idle,
         Workload::Cold,
+        Workload::Join,
     ];
 
     /// The name on the command line, in tables and in JSON.
@@ -213,6 +223,7 @@ impl Workload {
             Workload::Scaling => "scaling",
             Workload::Idle => "idle",
             Workload::Cold => "cold",
+            Workload::Join => "join",
         }
     }
 }
@@ -232,6 +243,8 @@ pub(crate) enum Kind {
     Idle,
     /// Rounds of empty tasks after idle gaps, per-round wall time.
     Cold,
+    /// Tasks with results, spawned, then joined in order.
+    Join,
 }
 
 impl Kind {
@@ -244,6 +257,7 @@ impl Kind {
             Kind::Latency => "latency",
             Kind::Idle => "idle",
             Kind::Cold => "cold",
+            Kind::Join => "join",
         }
     }
 }

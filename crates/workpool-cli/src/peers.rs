@@ -1,5 +1,6 @@
-//! workpool and its peers behind one `submit`, each called through its own
-//! generic API so that no implementation pays for an extra box.
+//! workpool and its peers behind one `submit` (and, for `join`, one
+//! `spawn_join`), each called through its own generic API so that no
+//! implementation pays for an extra box.
 //!
 //! Every peer is configured as its own documentation recommends, given the
 //! most threads (`cap`) the workload allows: the README lists how, one line
@@ -10,6 +11,7 @@ use crate::probe;
 use crossbeam_channel::Sender;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -27,6 +29,28 @@ const RUSTY_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// How long a shutdown may wait for threads; a run that takes longer has a
 /// bug the parent's timeout will report.
 const SHUTDOWN: Duration = Duration::from_secs(60);
+
+/// The result of task `i` of `join`: never 0, so that a result lost or left
+/// at its default shows in the sum.
+#[inline]
+pub(crate) fn join_value(i: usize) -> u64 {
+    (i as u64 + 1) * 3
+}
+
+/// The sum of the results `join` should find, wrapping as the runner's does.
+pub(crate) fn join_sum(tasks: usize) -> u64 {
+    (0..tasks).fold(0, |sum, i| sum.wrapping_add(join_value(i)))
+}
+
+/// Joins `handles` in order with `join` and sums their results.
+fn sum_in_order<H>(
+    handles: impl IntoIterator<Item = H>,
+    mut join: impl FnMut(H) -> Result<u64, String>,
+) -> Result<u64, String> {
+    handles
+        .into_iter()
+        .try_fold(0u64, |sum, h| Ok(sum.wrapping_add(join(h)?)))
+}
 
 /// A started implementation, ready to take tasks from one submitter.
 pub(crate) enum Runner {
@@ -198,6 +222,86 @@ impl Runner {
         }
     }
 
+    /// `join`: spawns `tasks` tasks, the i-th returning [`join_value`]`(i)`,
+    /// then joins them in submission order and returns the sum of their
+    /// results, each implementation through its own API for a task's result:
+    ///
+    /// - workpool: `spawn`, then `TaskHandle::join`;
+    /// - a thread per task: `JoinHandle::join`; at most `cap` threads alive,
+    ///   so the oldest is joined before a new one starts;
+    /// - rayon: `in_place_scope`, one `spawn` per task writing its own slot,
+    ///   read in order once the scope has returned. `in_place_scope` keeps
+    ///   the submitter on this thread, as every other implementation does
+    ///   (`scope` would run it on one of the `cap` workers);
+    /// - tokio: `spawn_blocking`, then `block_on` of each `JoinHandle`;
+    /// - rusty_pool: `evaluate`, then `try_await_complete` (`await_complete`
+    ///   without the panic) of each `JoinHandle`;
+    /// - threadfin: `execute`, then `Task::join`.
+    ///
+    /// threadpool and the crossbeam floor give no results: an error.
+    pub(crate) fn spawn_join(&mut self, tasks: usize) -> Result<u64, String> {
+        match self {
+            Runner::Workpool(pool) => {
+                let handles = (0..tasks)
+                    .map(|i| pool.spawn(move || join_value(i)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                sum_in_order(handles, |h| h.join().map_err(|e| e.to_string()))
+            }
+            Runner::Thread { cap, .. } => {
+                let join = |h: JoinHandle<u64>| h.join().map_err(|_| "a task panicked".to_owned());
+                let mut sum = 0u64;
+                let mut live = VecDeque::with_capacity(*cap);
+                for i in 0..tasks {
+                    if live.len() == *cap {
+                        if let Some(oldest) = live.pop_front() {
+                            sum = sum.wrapping_add(join(oldest)?);
+                        }
+                    }
+                    live.push_back(
+                        thread::Builder::new()
+                            .spawn(move || join_value(i))
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                Ok(sum.wrapping_add(sum_in_order(live, join)?))
+            }
+            Runner::Rayon(pool) => {
+                let slots: Vec<AtomicU64> = (0..tasks).map(|_| AtomicU64::new(0)).collect();
+                pool.in_place_scope(|s| {
+                    for (i, slot) in slots.iter().enumerate() {
+                        s.spawn(move |_| slot.store(join_value(i), Ordering::Relaxed));
+                    }
+                });
+                sum_in_order(&slots, |slot| Ok(slot.load(Ordering::Relaxed)))
+            }
+            Runner::Tokio { runtime, handle } => {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|i| handle.spawn_blocking(move || join_value(i)))
+                    .collect();
+                sum_in_order(handles, |h| runtime.block_on(h).map_err(|e| e.to_string()))
+            }
+            Runner::RustyPool(pool) => {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|i| pool.evaluate(move || join_value(i)))
+                    .collect();
+                sum_in_order(handles, |h| {
+                    h.try_await_complete()
+                        .map_err(|_| "a task panicked".to_owned())
+                })
+            }
+            Runner::Threadfin(pool) => {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|i| pool.execute(move || join_value(i)))
+                    .collect();
+                sum_in_order(handles, |h| Ok(h.join()))
+            }
+            Runner::Threadpool(_) | Runner::Crossbeam { .. } => {
+                Err(format!("{self:?} gives no task results to join"))
+            }
+        }
+    }
+
     /// Stops the implementation and, where it can, waits for its threads.
     pub(crate) fn shutdown(self) -> Result<(), String> {
         match self {
@@ -268,6 +372,21 @@ mod tests {
             while count.load(Ordering::Relaxed) < 200 {
                 assert!(std::time::Instant::now() < deadline, "{}", imp.name());
                 thread::sleep(Duration::from_millis(1));
+            }
+            runner.shutdown().unwrap();
+        }
+    }
+
+    #[test]
+    fn every_implementation_with_results_sums_them_in_order() {
+        assert_eq!(join_sum(4), 3 + 6 + 9 + 12);
+        for imp in Impl::ALL {
+            let mut runner = Runner::start(imp, 3).unwrap();
+            let joined = runner.spawn_join(500);
+            if imp.gives_results() {
+                assert_eq!(joined, Ok(join_sum(500)), "{}", imp.name());
+            } else {
+                assert!(joined.is_err(), "{}", imp.name());
             }
             runner.shutdown().unwrap();
         }

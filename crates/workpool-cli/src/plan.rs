@@ -2,6 +2,7 @@
 //! list of points (one child process per implementation and run each).
 
 use crate::cli::{Impl, Kind, Workload};
+use crate::table::count;
 
 /// Task counts and capacities of one bench.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +20,10 @@ pub(crate) struct Sizes {
     pub(crate) idle_ms: u64,
     /// Measured rounds of `cold`, each of `COLD_ROUND` tasks.
     pub(crate) cold_rounds: usize,
-    /// A thread per task manages about 18k tasks/s on 2 cores; `empty`
-    /// points above this many tasks are cut to it (or, in the sweep, skipped).
+    pub(crate) join_tasks: usize,
+    /// A thread per task manages about 18k tasks/s on 2 cores; `empty` and
+    /// `join` points above this many tasks are cut to it (or, in the sweep,
+    /// skipped).
     pub(crate) thread_empty_max: usize,
     pub(crate) runs: usize,
 }
@@ -53,6 +56,7 @@ impl Sizes {
             idle_tasks: 10_000,
             idle_ms: 2_000,
             cold_rounds: 200,
+            join_tasks: 100_000,
             thread_empty_max: 100_000,
             runs: 3,
         }
@@ -72,6 +76,7 @@ impl Sizes {
             idle_tasks: 10_000,
             idle_ms: 1_000,
             cold_rounds: 50,
+            join_tasks: 20_000,
             thread_empty_max: 10_000,
             runs: 1,
         }
@@ -135,6 +140,7 @@ pub(crate) fn points(
             Workload::Burst => out.push(point(w, Kind::Burst, sizes.burst_tasks, cores)),
             Workload::Latency => out.push(point(w, Kind::Latency, sizes.latency_tasks, cores)),
             Workload::Idle => out.push(point(w, Kind::Idle, sizes.idle_tasks, cores)),
+            Workload::Join => out.push(point(w, Kind::Join, sizes.join_tasks, cores)),
             Workload::Cold => {
                 let p = point(w, Kind::Cold, sizes.cold_rounds * COLD_ROUND, cores);
                 out.push(Point {
@@ -165,17 +171,24 @@ pub(crate) fn points(
     out
 }
 
-/// The task count `imp` runs at `point`, or `None` to skip it: a thread per
-/// task would take minutes over a million empty tasks.
-pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Option<usize> {
+/// The task count `imp` runs at `point`, or why it is skipped: a thread per
+/// task would take minutes over a million empty tasks, and `join` needs
+/// tasks that give results.
+pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize, String> {
+    if point.kind == Kind::Join && !imp.gives_results() {
+        return Err("its tasks give no results to join (fire and forget only)".to_owned());
+    }
     let cut = imp == Impl::Thread
-        && point.kind == Kind::Empty
+        && matches!(point.kind, Kind::Empty | Kind::Join)
         && !point.tasks_given
         && point.tasks > sizes.thread_empty_max;
     match (cut, point.workload) {
-        (false, _) => Some(point.tasks),
-        (true, Workload::Scaling) => None,
-        (true, _) => Some(sizes.thread_empty_max),
+        (false, _) => Ok(point.tasks),
+        (true, Workload::Scaling) => Err(format!(
+            "over {} empty tasks, one OS thread each",
+            count(sizes.thread_empty_max)
+        )),
+        (true, _) => Ok(sizes.thread_empty_max),
     }
 }
 
@@ -220,12 +233,13 @@ mod tests {
             2,
             0,
         );
-        assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Some(100_000));
-        assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Some(1_000_000));
-        assert_eq!(tasks_for(Impl::Thread, &ps[1], &sizes), Some(10_000));
-        assert_eq!(tasks_for(Impl::Thread, &ps[3], &sizes), None);
+        assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Ok(100_000));
+        assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Ok(1_000_000));
+        assert_eq!(tasks_for(Impl::Thread, &ps[1], &sizes), Ok(10_000));
+        let skipped = tasks_for(Impl::Thread, &ps[3], &sizes).unwrap_err();
+        assert_eq!(skipped, "over 100,000 empty tasks, one OS thread each");
         let given = points(&[Workload::Empty], &sizes, Some(2_000_000), None, 2, 0);
-        assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Some(2_000_000));
+        assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Ok(2_000_000));
     }
 
     #[test]
@@ -250,12 +264,43 @@ mod tests {
         assert_eq!(Sizes::full().cold_rounds * COLD_ROUND, 20_000);
         let given = points(&[Workload::Cold], &Sizes::full(), Some(250), None, 2, 0);
         assert_eq!(given[0].tasks, 300);
-        assert_eq!(
-            tasks_for(Impl::Thread, &given[0], &Sizes::full()),
-            Some(300)
-        );
+        assert_eq!(tasks_for(Impl::Thread, &given[0], &Sizes::full()), Ok(300));
         let all = points(&Workload::ALL, &Sizes::quick(), None, None, 2, 1);
         assert!(all.iter().all(|p| p.hogs == 1));
         assert!(all.iter().any(|p| p.kind == Kind::Cold));
+    }
+
+    #[test]
+    fn join_runs_on_cores_and_skips_pools_without_results() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Join], &sizes, None, None, 2, 0);
+        assert_eq!(
+            (ps[0].kind, ps[0].tasks, ps[0].cap),
+            (Kind::Join, 20_000, 2)
+        );
+        assert_eq!(Sizes::full().join_tasks, 100_000);
+        let ran: Vec<&str> = Impl::ALL
+            .into_iter()
+            .filter(|&i| tasks_for(i, &ps[0], &sizes).is_ok())
+            .map(Impl::name)
+            .collect();
+        assert_eq!(
+            ran,
+            [
+                "workpool",
+                "workpool-handoff",
+                "thread",
+                "rayon",
+                "tokio",
+                "rusty_pool",
+                "threadfin"
+            ]
+        );
+        let why = tasks_for(Impl::Crossbeam, &ps[0], &sizes).unwrap_err();
+        assert!(why.contains("no results"), "{why}");
+        // A thread per task is cut as on `empty`, unless --tasks set the count.
+        assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Ok(10_000));
+        let given = points(&[Workload::Join], &sizes, Some(30_000), None, 2, 0);
+        assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Ok(30_000));
     }
 }

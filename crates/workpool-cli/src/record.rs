@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 /// or that a failed or skipped pair lacks, is `null`. Times are in
 /// milliseconds unless the name says otherwise.
 ///
-/// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling`, `idle` or
-///   `cold`.
+/// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling`, `idle`,
+///   `cold` or `join`.
 /// - `kind`: what the process ran: the workload's name, or for `scaling`
 ///   `empty` (the task-count sweep) or `sleep` (the capacity sweep).
 /// - `impl`: `workpool`, `workpool-handoff`, `thread`, `threadpool`, `rayon`,
@@ -28,15 +28,17 @@ use serde::{Deserialize, Serialize};
 /// - `quick`: whether `--quick` sizes ran.
 /// - `runs`: runs asked for; `samples`: the main figure of each run.
 /// - `status`: `ok`, `failed` (a run crashed, timed out or lost tasks) or
-///   `skipped` (too slow for this implementation); `error`: why, or `null`.
+///   `skipped` (too slow for this implementation, or, on `join`, its tasks
+///   give no results); `error`: why, or `null`.
 /// - `metric`: the name of the main figure, the field `value` copies:
-///   `tasks_per_sec` (empty), `wall_ms` (sleep, burst, the sleep sweep),
+///   `tasks_per_sec` (empty, join), `wall_ms` (sleep, burst, the sleep sweep),
 ///   `ns_per_task` (the empty sweep), `p99_us` (latency, cold), `idle_cpu_ms`
 ///   (idle). `higher_is_better`: its direction.
 /// - `value`: the median of `samples`; `ratio`: `value` over workpool's
 ///   `value` at the same point (`null` without workpool or when its value
 ///   is 0).
-/// - `completed`: tasks that ran, counted by the tasks (equals `tasks`).
+/// - `completed`: tasks that ran, counted by the tasks (`join`: results
+///   joined, their sum checked; equals `tasks`).
 /// - `wall_ms`: build + run; `build_ms`: building the pool, threads started
 ///   up front included; `run_ms`: first submit to last task done;
 ///   `release_ms`: shutting down and joining (rayon cannot join); `cold`'s
@@ -107,7 +109,7 @@ pub(crate) enum Status {
 pub(crate) fn metric(point: &Point) -> (&'static str, bool) {
     match (point.workload, point.kind) {
         (Workload::Scaling, Kind::Empty) => ("ns_per_task", false),
-        (_, Kind::Empty) => ("tasks_per_sec", true),
+        (_, Kind::Empty | Kind::Join) => ("tasks_per_sec", true),
         (_, Kind::Sleep | Kind::Burst) => ("wall_ms", false),
         (_, Kind::Latency | Kind::Cold) => ("p99_us", false),
         (_, Kind::Idle) => ("idle_cpu_ms", false),

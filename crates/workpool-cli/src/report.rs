@@ -89,6 +89,43 @@ fn empty(point: &Point, records: &[Record]) -> Table {
     t
 }
 
+fn join(point: &Point, records: &[Record]) -> Table {
+    let mut t = Table::new(
+        format!(
+            "join: {} tasks returning a u64, all spawned, then joined in order and summed, cap {} \
+             (the cost of a result; tasks/s, higher is better)",
+            count(point.tasks),
+            point.cap
+        ),
+        &[
+            "impl",
+            "tasks",
+            "tasks/s",
+            "vs workpool",
+            "ns/task",
+            "peak RSS MB",
+            "peak threads",
+        ],
+    );
+    add_rows(&mut t, records, |r| {
+        vec![
+            r.imp.clone(),
+            count(r.tasks),
+            opt(r.value, rate),
+            ratio(r.ratio),
+            opt(r.ns_per_task, sig3),
+            mb(r.peak_rss_mb),
+            threads(r.peak_threads),
+        ]
+    });
+    note_cut_counts(&mut t, point, records);
+    t.note(
+        "a thread per task keeps at most cap alive, joining the oldest first; rayon: \
+         in_place_scope, one spawn per task writing its own slot",
+    );
+    t
+}
+
 fn sleep(point: &Point, records: &[Record]) -> Table {
     let ideal = point.tasks.div_ceil(point.cap) as u64 * point.sleep_ms;
     let mut t = Table::new(
@@ -363,6 +400,7 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
             Kind::Latency => latency(p, rs),
             Kind::Idle => idle(p, rs),
             Kind::Cold => cold(p, rs),
+            Kind::Join => join(p, rs),
         });
         i += 1;
     }
@@ -524,7 +562,34 @@ crossbeam    40.0     150     300            1.50x          2.0             3
         assert!(!t.contains("hog"), "{t}");
     }
 
+    #[test]
+    fn join_table_shows_rates_and_skipped_pools() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Join], &sizes, None, None, 2, 0);
+        let p = &ps[0];
+        let mut records = vec![[Impl::Workpool, Impl::Thread, Impl::Threadpool]
+            .map(|imp| match crate::plan::tasks_for(imp, p, &sizes) {
+                Ok(n) => Record::from_runs(p, imp, n, true, &[report(n, n as f64 / 1e4)]),
+                Err(why) => Record::not_run(p, imp, p.tasks, true, 1, Status::Skipped, why),
+            })
+            .into()];
+        fill_ratios(&mut records);
+        assert_eq!(records[0][0].metric, "tasks_per_sec");
+        let text = tables(&ps, &records)[0].render();
+        let expected = "\
+join: 20,000 tasks returning a u64, all spawned, then joined in order and summed, cap 2 (the cost of a result; tasks/s, higher is better)
+impl          tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
+----------  -------  -------  -----------  -------  -----------  ------------
+workpool     20,000   10.0 M        1.00x      100          2.0             3
+thread       10,000   10.0 M        1.00x      100          2.0             3
+threadpool  skipped
+  threadpool: skipped: its tasks give no results to join (fire and forget only)
+  thread: 10,000 tasks, not 20,000 (one OS thread per task)
+";
+        assert!(text.starts_with(expected), "{text}");
+    }
+
     fn tasks_or_skip(p: &Point) -> Option<usize> {
-        crate::plan::tasks_for(Impl::Thread, p, &Sizes::quick())
+        crate::plan::tasks_for(Impl::Thread, p, &Sizes::quick()).ok()
     }
 }

@@ -157,6 +157,63 @@ fn cold_with_hogs_writes_a_row_per_implementation() {
 }
 
 #[test]
+fn join_sums_results_and_skips_pools_without_them() {
+    let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-join-{}.jsonl", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_workpool"))
+        .args(["bench", "--quick", "--runs", "1", "--workload", "join"])
+        .args(["--impl", "workpool,threadpool,rayon", "--tasks", "5000"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run workpool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("join: 5,000 tasks returning a u64"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("threadpool: skipped: its tasks give no results"),
+        "{stdout}"
+    );
+
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    std::fs::remove_file(&json).ok();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let fields = documented_fields();
+    for (line, (name, status)) in lines.iter().zip([
+        ("workpool", "ok"),
+        ("threadpool", "skipped"),
+        ("rayon", "ok"),
+    ]) {
+        let obj = line.as_object().expect("an object");
+        assert_eq!(obj.len(), fields.len(), "undocumented fields: {line}");
+        assert_eq!(line["impl"], name);
+        assert_eq!(line["workload"], "join");
+        assert_eq!(line["kind"], "join");
+        assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["metric"], "tasks_per_sec");
+        assert_eq!(line["higher_is_better"], true);
+        if status == "ok" {
+            assert_eq!(line["completed"], 5_000, "{line}");
+            assert!(line["value"].as_f64().is_some_and(|v| v > 0.0), "{line}");
+        } else {
+            assert!(line["value"].is_null() && line["error"].is_string());
+        }
+    }
+    assert_eq!(lines[0]["ratio"], 1.0);
+}
+
+#[test]
 fn bad_names_are_refused_before_anything_runs() {
     let out = Command::new(env!("CARGO_BIN_EXE_workpool"))
         .args(["bench", "--impl", "workpool,threadfun"])
