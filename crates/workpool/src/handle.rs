@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::sync::MutexGuard;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -95,16 +96,27 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let until = Instant::now().checked_add(timeout);
+        self.wait(Instant::now().checked_add(timeout)).is_some()
+    }
+
+    /// Waits until the task has ended (or `until` passes: `None`), and
+    /// returns the slot, still locked, so that `join` takes the result
+    /// without locking again.
+    fn wait(&self, until: Option<Instant>) -> Option<MutexGuard<'_, job::Slot<T>>> {
         self.help_if_own_worker();
         let shared = self.job.shared();
         let mut slot = job::lock(&shared.slot);
         while !slot.waiters.finished {
-            let now = Instant::now();
+            // The clock is read only when there is a wait to bound.
             let left = match until {
-                Some(until) if until <= now => return false,
-                Some(until) => until - now,
                 None => Duration::from_secs(3600),
+                Some(until) => {
+                    let now = Instant::now();
+                    if until <= now {
+                        return None;
+                    }
+                    until - now
+                }
             };
             slot.waiters.threads += 1;
             slot = shared
@@ -114,7 +126,7 @@ impl<T: Send + 'static> TaskHandle<T> {
                 .unwrap_or_else(|e| e.into_inner().0);
             slot.waiters.threads -= 1;
         }
-        true
+        Some(slot)
     }
 
     /// Cancels the task: a task that has not started never runs (its queue
@@ -162,9 +174,12 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(mut self) -> Result<T, TaskError> {
-        let finished = self.wait_timeout(Duration::MAX);
-        debug_assert!(finished);
-        self.take_result()
+        let result = self
+            .wait(None)
+            .and_then(|mut slot| slot.result.take())
+            .expect("a finished task's handle holds its result until taken");
+        self.taken = true;
+        result
     }
 
     /// A task of this same pool waiting for a task not yet started runs it.
