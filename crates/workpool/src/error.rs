@@ -235,8 +235,8 @@ impl TaskError {
 /// [`TaskError`] converts into `Box<dyn Error + Send + Sync>` and
 /// `anyhow::Error`.
 pub struct PanicPayload {
-    message: Option<String>,
-    payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
+    /// Boxed, so that a `Result<T, TaskError>` stays small beside `T`.
+    inner: Box<(Option<String>, SyncWrapper<Box<dyn Any + Send + 'static>>)>,
 }
 
 impl PanicPayload {
@@ -246,19 +246,18 @@ impl PanicPayload {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         PanicPayload {
-            message,
-            payload: SyncWrapper::new(payload),
+            inner: Box::new((message, SyncWrapper::new(payload))),
         }
     }
 
     /// The panic message, if the payload is a string (as `panic!` makes it).
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.inner.0.as_deref()
     }
 
     /// The payload, to re-raise it with [`std::panic::resume_unwind`].
     pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
-        self.payload.into_inner()
+        self.inner.1.into_inner()
     }
 }
 
