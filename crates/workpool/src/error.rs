@@ -236,8 +236,11 @@ impl TaskError {
 /// `anyhow::Error`.
 pub struct PanicPayload {
     /// Boxed, so that a `Result<T, TaskError>` stays small beside `T`.
-    inner: Box<(Option<String>, SyncWrapper<Box<dyn Any + Send + 'static>>)>,
+    inner: Box<Panic>,
 }
+
+/// The message, read once, and the payload, reachable by value only.
+struct Panic(Option<String>, SyncWrapper<Box<dyn Any + Send + 'static>>);
 
 impl PanicPayload {
     fn new(payload: Box<dyn Any + Send + 'static>) -> PanicPayload {
@@ -246,7 +249,7 @@ impl PanicPayload {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned());
         PanicPayload {
-            inner: Box::new((message, SyncWrapper::new(payload))),
+            inner: Box::new(Panic(message, SyncWrapper::new(payload))),
         }
     }
 
