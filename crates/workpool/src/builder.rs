@@ -51,6 +51,7 @@ pub struct PoolBuilder {
     pub(crate) stack_size: Option<usize>,
     pub(crate) queue_capacity: usize,
     pub(crate) task_deadline: Option<Duration>,
+    pub(crate) name: String,
     /// Set by `MultiPool` for its pools: told when room may have appeared.
     pub(crate) room: Option<Arc<crate::multi::RoomSignal>>,
 }
@@ -75,6 +76,7 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .field("queue_capacity", &self.queue_capacity)
             .field("task_deadline", &self.task_deadline)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -99,8 +101,25 @@ impl PoolBuilder {
             stack_size: None,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             task_deadline: None,
+            name: "workpool".to_owned(),
             room: None,
         }
+    }
+
+    /// The pool's name: the `pool` label of its metrics (with the `metrics`
+    /// feature) and a field of its log lines. Default: `workpool`. It does
+    /// not name the threads: see [`thread_name`](Self::thread_name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().name("crawler").build()?;
+    /// assert_eq!(pool.name(), "crawler");
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// A deadline for every task with a handle ([`Pool::spawn`],

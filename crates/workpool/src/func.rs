@@ -108,6 +108,16 @@ impl<A: Send + 'static> PoolWithFunc<A> {
         self.pool.wait_idle(timeout)
     }
 
+    /// See [`Pool::stats`].
+    pub fn stats(&self) -> crate::Stats {
+        self.pool.stats()
+    }
+
+    /// See [`Pool::health`].
+    pub fn health(&self, policy: &crate::HealthPolicy) -> crate::Health {
+        self.pool.health(policy)
+    }
+
     /// See [`Pool::workers`].
     pub fn workers(&self) -> usize {
         self.pool.workers()

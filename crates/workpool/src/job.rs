@@ -1,6 +1,6 @@
 //! A task with a result: one allocation that holds the closure, its state,
 //! its result and whoever waits for it. The queue carries it as a
-//! [`Task::Tracked`](crate::task::Task); the handle holds the same `Arc`.
+//! tracked [`Task`](crate::task::Task); the handle holds the same `Arc`.
 //!
 //! Its state says who may do what, so that a task runs at most once and its
 //! handle always learns what happened:
@@ -45,8 +45,9 @@ pub(crate) type OnEachComplete<T> = Arc<dyn Fn(usize, &Result<T, TaskError>) + S
 pub(crate) trait Job: Send + Sync + 'static {
     fn stage(&self) -> &AtomicU8;
     /// Runs the task on a worker of `inner`, or, if it was cancelled before
-    /// it could start, reports that to its handle.
-    fn run(self: Arc<Self>, inner: &Inner);
+    /// it could start, reports that to its handle. Returns whether it ran
+    /// to its end without panicking.
+    fn run(self: Arc<Self>, inner: &Inner) -> bool;
     /// Cancels the task if it has not started; a ghost left in the queue
     /// is counted (its slot freed) before the handle hears of it.
     fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel;
@@ -285,20 +286,24 @@ where
         }
     }
 
-    /// Runs the closure of a task claimed for RUNNING, and ends it.
-    fn run_claimed(&self, inner: &Inner) {
+    /// Runs the closure of a task claimed for RUNNING, and ends it. Returns
+    /// whether it ran to its end without panicking.
+    fn run_claimed(&self, inner: &Inner) -> bool {
         let Some(Body { f, on_complete }) = self.take_body() else {
-            return;
+            return false;
         };
         let shared = &self.shared;
         let token = shared.token.as_ref().unwrap_or_else(|| never());
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
         shared.stage.store(DONE, Ordering::SeqCst);
+        let completed = result.is_ok();
         self.finish(result, on_complete, inner);
+        completed
     }
 
     fn cancelled(&self, why: Why, inner: &Inner) {
+        inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
         let body = self.take_body();
         let error = match why {
             Why::Cancelled => TaskError::Cancelled,
@@ -325,7 +330,7 @@ where
         &self.shared.stage
     }
 
-    fn run(self: Arc<Self>, inner: &Inner) {
+    fn run(self: Arc<Self>, inner: &Inner) -> bool {
         let shared = &self.shared;
         // A task with a token is cancelled with it: by its handle, a parent,
         // its deadline, or `release` (the pool's root token). One without a
@@ -336,14 +341,14 @@ where
             if claim(&shared.stage, CANCELLED).is_some() {
                 self.cancelled(Why::Cancelled, inner);
             }
-            return;
+            return false;
         }
         if claim(&shared.stage, RUNNING).is_none() {
             // Cancelled while on its way to this worker; the canceller has
             // told the handle.
-            return;
+            return false;
         }
-        self.run_claimed(inner);
+        self.run_claimed(inner)
     }
 
     fn steal(&self, inner: &Inner) -> Option<bool> {
@@ -351,7 +356,8 @@ where
         if in_queue {
             inner.count_ghost();
         }
-        self.run_claimed(inner);
+        let completed = self.run_claimed(inner);
+        inner.stats.ran_elsewhere(completed);
         Some(in_queue)
     }
 

@@ -101,6 +101,7 @@ mod multi;
 mod pool;
 mod scope;
 mod spawn;
+mod stats;
 mod sync;
 mod task;
 mod worker;
@@ -111,9 +112,10 @@ pub use error::{BuildError, PanicPayload, PoolError, TaskError, TrySubmitError};
 pub use func::PoolWithFunc;
 pub use handle::{BatchHandle, TaskHandle};
 pub use multi::{LoadBalancing, MultiPool};
-pub use pool::{Pool, SpawnAsync, SubmitAsync};
+pub use pool::{Monitor, Pool, SpawnAsync, SubmitAsync};
 pub use scope::Scope;
 pub use spawn::{BatchBuilder, Retry, TaskBuilder};
+pub use stats::{Health, HealthPolicy, LatencySummary, Stats};
 
 // The README's examples compile and run as doc tests.
 #[cfg(doctest)]

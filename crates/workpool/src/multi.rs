@@ -212,7 +212,7 @@ impl MultiPool {
         let cell = Cell::new(move |_: &CancelToken| task(), spec);
         let job: Arc<dyn Job> = cell.clone();
         let outcome: Arc<dyn Outcome<T>> = cell;
-        let index = self.place(Task::Tracked(Arc::clone(&job)))?;
+        let index = self.place(Task::tracked(Arc::clone(&job)))?;
         let inner = &self.inner.pools[index].inner;
         if let Some(deadline) = deadline {
             inner.arm_deadline(deadline, &job);
@@ -233,6 +233,54 @@ impl MultiPool {
             pool.wait_idle(left)?;
         }
         Ok(())
+    }
+
+    /// The sum of the pools' figures, with each pool's in
+    /// [`Stats::pools`](crate::Stats::pools) by index. Counts and gauges
+    /// add up; latency percentiles are the worst pool's, the mean is
+    /// weighted by count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// for _ in 0..10 {
+    ///     pools.submit(|| ())?;
+    /// }
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// let stats = pools.stats();
+    /// assert_eq!(stats.completed, 10);
+    /// assert_eq!(stats.pools.len(), 2);
+    /// assert_eq!(stats.pools.iter().map(|p| p.completed).sum::<u64>(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        crate::Stats::sum(self.inner.pools.iter().map(Pool::stats).collect())
+    }
+
+    /// Sends each pool's figures to the `metrics` facade, as
+    /// [`Pool::export_metrics`] does, labelled `pool = "{name}/{index}"`.
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        for (index, pool) in self.inner.pools.iter().enumerate() {
+            crate::pool::export(&pool.stats(), &format!("{}/{index}", pool.name()));
+        }
+    }
+
+    /// Judges the multi-pool as a whole by `policy`: its summed figures,
+    /// and the highest error rate of its pools over the policy's window.
+    pub fn health(&self, policy: &crate::HealthPolicy) -> crate::Health {
+        let stats = self.stats();
+        let error_rate = self
+            .inner
+            .pools
+            .iter()
+            .zip(&stats.pools)
+            .map(|(pool, own)| pool.inner.error_rate(own, policy.error_window))
+            .fold(0.0, f64::max);
+        crate::Health::judge(&stats, policy, error_rate)
     }
 
     /// Places `task` on the pool that the load balancing picks, or another
@@ -291,7 +339,7 @@ impl MultiPool {
         let mut task = task;
         for k in 0..self.len() {
             let index = (first + k) % self.len();
-            task = match self.inner.pools[index].submit_task(task, Wait::No) {
+            task = match self.inner.pools[index].submit_task(task, Wait::Probe) {
                 Ok(()) => return Ok(index),
                 Err((PoolError::Overloaded, task)) => task,
                 Err(refused) => return Err(refused),

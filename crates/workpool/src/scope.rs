@@ -120,7 +120,7 @@ impl<'scope> Scope<'scope, '_> {
         } else {
             Wait::Block
         };
-        let refused = inner.submit(Task::Tracked(job), wait).is_err();
+        let refused = inner.submit(Task::tracked(job), wait).is_err();
         if refused {
             handle.run_here();
         }

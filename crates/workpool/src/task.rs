@@ -10,7 +10,14 @@ use std::sync::Arc;
 ///
 /// Everything the pool does with a task goes through this type (queue it,
 /// hand it over, run it, give it back when refused).
-pub(crate) enum Task {
+pub(crate) struct Task {
+    kind: Kind,
+    /// When it was submitted, if it is one of the tasks whose times are
+    /// sampled (`stats.rs`), else 0.
+    pub(crate) stamp: u64,
+}
+
+enum Kind {
     /// A closure from `submit`: nobody waits for it.
     Plain(Box<dyn Plain>),
     /// A task with a handle (`spawn`, `task`, batches, scopes): its result,
@@ -40,51 +47,66 @@ impl Task {
     where
         F: FnOnce() + Send + 'static,
     {
-        Task::Plain(Box::new(f))
+        Task {
+            kind: Kind::Plain(Box::new(f)),
+            stamp: 0,
+        }
+    }
+
+    /// A task with a handle.
+    pub(crate) fn tracked(job: Arc<dyn Job>) -> Task {
+        Task {
+            kind: Kind::Tracked(job),
+            stamp: 0,
+        }
     }
 
     /// The closure a plain task was made from, given back.
     pub(crate) fn into_closure<F: 'static>(self) -> Option<F> {
-        match self {
-            Task::Plain(f) => f.into_any().downcast::<F>().ok().map(|f| *f),
-            Task::Tracked(_) => None,
+        match self.kind {
+            Kind::Plain(f) => f.into_any().downcast::<F>().ok().map(|f| *f),
+            Kind::Tracked(_) => None,
         }
     }
 
     /// Runs a plain task on the calling thread; a panic propagates (the
     /// worker catches it: `Inner::run_task`). A tracked task catches its
-    /// own and tells its handle.
-    pub(crate) fn run(self, inner: &Inner) {
-        match self {
-            Task::Plain(f) => f.call(),
-            Task::Tracked(job) => job.run(inner),
+    /// own and tells its handle. Returns whether the task ran to its end
+    /// (false for a tracked task that panicked or was cancelled).
+    pub(crate) fn run(self, inner: &Inner) -> bool {
+        match self.kind {
+            Kind::Plain(f) => {
+                f.call();
+                true
+            }
+            Kind::Tracked(job) => job.run(inner),
         }
     }
 
     /// Marks a tracked task as in the queue. False if it was cancelled
     /// already: it needs no place.
     pub(crate) fn enter_queue(&self) -> bool {
-        match self {
-            Task::Plain(_) => true,
-            Task::Tracked(job) => job::enter_queue(job.stage()),
+        match &self.kind {
+            Kind::Plain(_) => true,
+            Kind::Tracked(job) => job::enter_queue(job.stage()),
         }
     }
 
     /// The task left the queue (popped, or a push that failed). False if it
     /// became a ghost meanwhile: cancelled, it must not run.
     pub(crate) fn leave_queue(&self) -> bool {
-        match self {
-            Task::Plain(_) => true,
-            Task::Tracked(job) => job::leave_queue(job.stage()),
+        match &self.kind {
+            Kind::Plain(_) => true,
+            Kind::Tracked(job) => job::leave_queue(job.stage()),
         }
     }
 }
 
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Task::Plain(_) => f.pad("Task::Plain { .. }"),
-            Task::Tracked(_) => f.pad("Task::Tracked { .. }"),
+        match self.kind {
+            Kind::Plain(_) => f.pad("Task::Plain { .. }"),
+            Kind::Tracked(_) => f.pad("Task::Tracked { .. }"),
         }
     }
 }

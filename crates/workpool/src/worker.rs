@@ -108,6 +108,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) parker: Arc<Parker>,
     /// Tasks this worker has run.
     pub(crate) ran: u64,
+    /// Picks the stripe of the pool's figures this worker writes.
+    pub(crate) number: usize,
     /// Whether the worker still holds its place in `workers`; its drop
     /// gives the place back if the loop ends by a panic of the pool's own
     /// code (user code never unwinds into the loop), so capacity is not lost
@@ -131,6 +133,7 @@ impl Drop for WorkerCtx {
 pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, parked: bool) {
     CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&inner) as usize));
     let mut ctx = WorkerCtx {
+        number: inner.stats.worker_number(),
         parker,
         ran: 0,
         counted: true,
@@ -144,7 +147,15 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
     loop {
         next = match next {
             Next::Run(task) => {
-                ctx.inner.run_task(task);
+                let stats = &ctx.inner.stats;
+                let submitted = task.stamp;
+                // Only sampled tasks are timed: a clock read is not free.
+                let started = if submitted != 0 { stats.stamp() } else { 0 };
+                let completed = ctx.inner.run_task(task);
+                stats.ran(ctx.number, completed);
+                if submitted != 0 {
+                    stats.timed(ctx.number, submitted, started, stats.stamp());
+                }
                 ctx.ran += 1;
                 ctx.inner.task_done();
                 ctx.inner.next_task(&ctx.parker)

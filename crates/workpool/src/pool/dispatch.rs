@@ -37,8 +37,11 @@ const DEPOSIT_PATIENCE: Duration = Duration::from_millis(1);
 pub(crate) enum Wait {
     /// Block (backpressure), unless the pool is nonblocking.
     Block,
-    /// Never block: `Overloaded` at once (a `MultiPool` trying its pools).
+    /// Never block: `Overloaded` at once (`try_submit`).
     No,
+    /// As `No`, for a caller that will try again or elsewhere (a `MultiPool`
+    /// trying its pools, an async submit): a refusal is not counted.
+    Probe,
     /// Block until this instant at most, then fail with `Timeout`.
     Until(Instant),
 }
@@ -62,6 +65,25 @@ impl Inner {
         task: Task,
         wait: Wait,
     ) -> Result<(), (PoolError, Task)> {
+        let mut task = task;
+        let (stripe, stamp) = self.stats.sample();
+        task.stamp = stamp;
+        let placed = self.place(task, wait);
+        match &placed {
+            Ok(()) => self.stats.count_submit(stripe),
+            // A probe (a `MultiPool` trying its pools, an async submit trying
+            // again) is not a refusal of the caller's.
+            Err(_) if wait == Wait::Probe => {}
+            Err(_) => {
+                self.stats
+                    .rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        placed
+    }
+
+    fn place(self: &Arc<Self>, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
         let mut task = task;
         let backoff = Backoff::new();
         let mut spins = 0;
@@ -178,6 +200,9 @@ impl Inner {
     pub(super) fn count_new_workers(&self, state: &mut State, n: usize) {
         self.add_workers(state, n);
         state.threads += n;
+        self.stats
+            .workers_started
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Under the lock: places `task` on an idle worker, a new worker or the
@@ -209,7 +234,7 @@ impl Inner {
             }
             Err(task) => task,
         };
-        if self.config.nonblocking || wait == Wait::No {
+        if self.config.nonblocking || matches!(wait, Wait::No | Wait::Probe) {
             return Err((PoolError::Overloaded, task));
         }
         if worker::is_worker_of(self) {

@@ -61,6 +61,7 @@ impl Inner {
         self.wake_async_waiters(&mut state);
         self.purge_wakeup.notify_all();
         drop(state);
+        self.stop_monitors();
         // [RELEASE, release half] `closed` is published in `admission`; wait
         // out the lock-free pushes that saw the pool open. Their tasks were accepted,
         // so the drain below must see them. Pushes never block: this is short.
@@ -87,7 +88,7 @@ impl Inner {
             self.remove_workers(&mut state, idle.len());
         }
         let order = || if drain { Next::Look } else { Next::Exit };
-        tracing::debug!("workpool: released");
+        tracing::debug!(pool = %self.name, "workpool: released");
         // With no worker left to drain the queue, one is started.
         self.dispatch_queued(state, 1);
         for worker in idle {
@@ -116,6 +117,7 @@ impl Inner {
             }
             self.set_closed(&mut state, false);
             *crate::job::lock(&self.root) = crate::cancel::CancelToken::new();
+            *crate::job::lock(&self.stats.since) = std::time::Instant::now();
             state.epoch += 1;
             state.epoch
         };

@@ -12,6 +12,7 @@
 //! - `threads.rs`: starting, counting and joining the pool's threads;
 //! - `purge.rs`: idle expiry;
 //! - `timer.rs`: the maintenance thread: purge rounds and task deadlines;
+//! - `observe.rs`: `stats`, `health`, monitors, metrics export;
 //! - `results.rs`: tasks with handles, batches, `try_submit`,
 //!   `submit_timeout`, async submits and `wait_idle`;
 //! - `loom.rs`: the loom models, one per pair and per defect once found
@@ -22,6 +23,7 @@ mod dispatch;
 mod hot;
 mod lifecycle;
 mod next;
+mod observe;
 mod purge;
 mod queue;
 mod results;
@@ -33,6 +35,9 @@ mod timer;
 mod loom;
 
 pub(crate) use dispatch::Wait;
+#[cfg(feature = "metrics")]
+pub(crate) use observe::export;
+pub use observe::Monitor;
 pub use results::{SpawnAsync, SubmitAsync};
 pub(crate) use state::Inner;
 

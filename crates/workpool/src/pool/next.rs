@@ -15,9 +15,15 @@ impl Inner {
     /// Runs a task, catching its panic and any panic of the panic handler
     /// (or of the log line that replaces it): nothing unwinds into the
     /// worker's loop.
-    pub(crate) fn run_task(&self, task: Task) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.run(self))) {
-            self.task_panicked(payload);
+    /// Returns whether the task ran to its end (not panicked, not
+    /// cancelled).
+    pub(crate) fn run_task(&self, task: Task) -> bool {
+        match panic::catch_unwind(AssertUnwindSafe(|| task.run(self))) {
+            Ok(completed) => completed,
+            Err(payload) => {
+                self.task_panicked(payload);
+                false
+            }
         }
     }
 

@@ -20,6 +20,9 @@ impl Inner {
             None => Vec::new(),
         };
         if !expired.is_empty() {
+            self.stats
+                .workers_expired
+                .fetch_add(expired.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.remove_workers(&mut state, expired.len());
             self.sync_idle_gauge(&state);
             // Their places are room for blocked submitters.

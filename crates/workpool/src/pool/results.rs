@@ -53,7 +53,7 @@ impl Inner {
         wait: Wait,
     ) -> Result<(), PoolError> {
         let armed = deadline.map(|_| Arc::clone(&job));
-        self.submit(Task::Tracked(job), wait)
+        self.submit(Task::tracked(job), wait)
             .map_err(|(error, _)| error)?;
         if let (Some(deadline), Some(job)) = (deadline, armed) {
             self.arm_deadline(deadline, &job);
@@ -488,7 +488,7 @@ impl Pool {
         SpawnAsync {
             submit: SubmitAsync::new(
                 &self.inner,
-                Task::Tracked(Arc::clone(&job)),
+                Task::tracked(Arc::clone(&job)),
                 deadline.map(|d| (d, job)),
             ),
             handle: Some(handle),
@@ -576,7 +576,7 @@ impl<'a> SubmitAsync<'a> {
             .task
             .take()
             .expect("a SubmitAsync polled after it completed");
-        match self.inner.submit(task, Wait::No) {
+        match self.inner.submit(task, Wait::Probe) {
             Ok(()) => {
                 if let Some((deadline, job)) = self.deadline.take() {
                     self.inner.arm_deadline(deadline, &job);

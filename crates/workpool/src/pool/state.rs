@@ -62,6 +62,12 @@ pub(crate) struct Inner {
     /// Async submitters waiting (a hint, mirrored under the lock): room
     /// freed wakes them at every slot, not at half a queue.
     pub(super) async_waiting: std::sync::atomic::AtomicUsize,
+    /// Counts and latencies (`stats.rs`).
+    pub(crate) stats: crate::stats::Recorder,
+    /// The pool's name, for metrics and logs.
+    pub(crate) name: String,
+    /// Monitors to stop at `release`.
+    pub(super) monitors: std::sync::Mutex<Vec<std::sync::Weak<super::observe::MonitorShared>>>,
 }
 
 pub(crate) struct Config {
@@ -165,6 +171,9 @@ impl Inner {
             idle_waiters: std::sync::atomic::AtomicUsize::new(0),
             became_idle: Condvar::new(),
             async_waiting: std::sync::atomic::AtomicUsize::new(0),
+            stats: crate::stats::Recorder::new(),
+            name: builder.name,
+            monitors: std::sync::Mutex::new(Vec::new()),
         }
     }
 

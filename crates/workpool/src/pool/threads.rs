@@ -140,6 +140,19 @@ impl Inner {
         Ok(())
     }
 
+    /// Spawns a thread of the pool that is not a worker (a monitor),
+    /// counted so that `release_timeout` waits for it.
+    pub(crate) fn spawn_counted<F>(self: &Arc<Self>, name: String, body: F) -> std::io::Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        sync::lock(&self.state).threads += 1;
+        self.spawn_thread(name, body).map_err(|e| {
+            self.thread_gone(&mut sync::lock(&self.state));
+            e
+        })
+    }
+
     fn worker_name(&self) -> String {
         let no = self.next_worker_no.fetch_add(1, Ordering::Relaxed);
         format!("{}-{no}", self.config.thread_name)

@@ -163,6 +163,9 @@ impl Inner {
             // A task that has ended (its handle keeps it alive) is left alone:
             // its token may be shared with tasks whose deadline is later.
             if !job.has_ended() {
+                self.stats
+                    .timed_out
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = self.cancel_job(&*job, Why::Deadline);
             }
         }

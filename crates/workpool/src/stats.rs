@@ -1,0 +1,618 @@
+//! What the pool has done and how long it took: `Stats`, latency
+//! histograms, and the `HealthPolicy` that judges them (seed 002).
+//!
+//! Recording is always on, so it must cost the hot path next to nothing:
+//! - counts go to striped counters, one cache line per stripe: a worker
+//!   writes the stripe of its number, a submitter the stripe of its thread,
+//!   so with no more threads than stripes no line is written by two;
+//! - latencies are sampled: one submit in [`SAMPLE_EVERY`] per submitting
+//!   thread reads the clock (a clock read costs about as much as 6 % of an
+//!   empty task's dispatch here), and the worker times only those tasks;
+//! - histograms are log-linear buckets, merged when read.
+//!
+//! Build with `RUSTFLAGS="--cfg workpool_stats_off"` to compile recording
+//! out, which is how its cost is measured (`workpool bench`, criterion).
+
+use crossbeam_utils::CachePadded;
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One submit in this many, per submitting thread, is timed.
+pub(crate) const SAMPLE_EVERY: u64 = 8;
+
+/// Values below this many nanoseconds get a bucket each.
+const LINEAR: usize = 16;
+/// Sub-buckets per power of two above that: about 12 % wide.
+const SUB_BITS: u32 = 3;
+/// The largest exponent kept apart; longer times share the last buckets
+/// (2^40 ns is about 18 minutes).
+const MAX_EXP: u32 = 40;
+const BUCKETS: usize = LINEAR + ((MAX_EXP - 4 + 1) as usize) * (1 << SUB_BITS);
+
+/// A log-linear histogram of nanoseconds that several threads may record
+/// into (rarely the same one at once) and anyone may read.
+pub(crate) struct Histogram {
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, nanos: u64) {
+        self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(nanos, Ordering::Relaxed);
+        self.min.fetch_min(nanos, Ordering::Relaxed);
+        self.max.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    fn add_to(&self, merged: &mut Merged) {
+        for (into, bucket) in merged.buckets.iter_mut().zip(self.buckets.iter()) {
+            *into += bucket.load(Ordering::Relaxed);
+        }
+        merged.sum += self.sum.load(Ordering::Relaxed);
+        merged.min = merged.min.min(self.min.load(Ordering::Relaxed));
+        merged.max = merged.max.max(self.max.load(Ordering::Relaxed));
+    }
+}
+
+fn bucket_of(nanos: u64) -> usize {
+    if nanos < LINEAR as u64 {
+        return nanos as usize;
+    }
+    let exp = (63 - nanos.leading_zeros()).min(MAX_EXP);
+    let sub = if exp == MAX_EXP && nanos >> MAX_EXP > 1 {
+        (1 << SUB_BITS) - 1
+    } else {
+        ((nanos >> (exp - SUB_BITS)) & ((1 << SUB_BITS) - 1)) as usize
+    };
+    LINEAR + (exp as usize - 4) * (1 << SUB_BITS) + sub
+}
+
+/// The largest value a bucket holds (the figure reported for it).
+fn bucket_top(index: usize) -> u64 {
+    if index < LINEAR {
+        return index as u64;
+    }
+    let exp = (index - LINEAR) as u32 / (1 << SUB_BITS) + 4;
+    let sub = (index - LINEAR) as u64 % (1 << SUB_BITS);
+    let width = 1u64 << (exp - SUB_BITS);
+    (1u64 << exp) + (sub + 1) * width - 1
+}
+
+/// Histograms summed over stripes, for one read.
+struct Merged {
+    buckets: Vec<u64>,
+    sum: u64,
+    min: u64,
+    max: u64,
+}
+
+impl Merged {
+    fn new() -> Merged {
+        Merged {
+            buckets: vec![0; BUCKETS],
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+
+    fn summary(&self) -> LatencySummary {
+        let count: u64 = self.buckets.iter().sum();
+        if count == 0 {
+            return LatencySummary::default();
+        }
+        let at = |q: f64| {
+            let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (index, n) in self.buckets.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    // Never above the largest value seen.
+                    return Duration::from_nanos(bucket_top(index).min(self.max));
+                }
+            }
+            Duration::from_nanos(self.max)
+        };
+        LatencySummary {
+            count,
+            min: Duration::from_nanos(self.min),
+            mean: Duration::from_nanos(self.sum / count),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: Duration::from_nanos(self.max),
+        }
+    }
+}
+
+/// What a worker records, one stripe of the pool's.
+struct Stripe {
+    completed: AtomicU64,
+    queue_wait: Histogram,
+    run_time: Histogram,
+}
+
+/// The pool's figures, written as described in the module docs.
+pub(crate) struct Recorder {
+    workers: Box<[CachePadded<Stripe>]>,
+    submits: Box<[CachePadded<AtomicU64>]>,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) workers_started: AtomicU64,
+    pub(crate) workers_expired: AtomicU64,
+    next_worker: AtomicUsize,
+    /// Where timestamps of sampled tasks count from.
+    base: Instant,
+    /// Build or the latest reboot, for `uptime`.
+    pub(crate) since: Mutex<Instant>,
+    /// Finished and failed counts seen by earlier health checks, for the
+    /// error rate over a window.
+    pub(crate) history: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
+}
+
+/// Numbers the threads that submit, to pick their stripe.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+std::thread_local! {
+    /// This thread's stripe number and how many submits it has made.
+    static SUBMITTER: Cell<(usize, u64)> = Cell::new((NEXT_THREAD.fetch_add(1, Ordering::Relaxed), 0));
+}
+
+impl Recorder {
+    pub(crate) fn new() -> Recorder {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let stripes = (cpus * 4).next_power_of_two().clamp(4, 64);
+        let now = Instant::now();
+        Recorder {
+            workers: (0..stripes)
+                .map(|_| {
+                    CachePadded::new(Stripe {
+                        completed: AtomicU64::new(0),
+                        queue_wait: Histogram::new(),
+                        run_time: Histogram::new(),
+                    })
+                })
+                .collect(),
+            submits: (0..stripes)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            rejected: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            workers_started: AtomicU64::new(0),
+            workers_expired: AtomicU64::new(0),
+            next_worker: AtomicUsize::new(0),
+            base: now,
+            since: Mutex::new(now),
+            history: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// A task is being submitted: returns the calling thread's stripe, and
+    /// the task's timestamp if it is one of the sampled (else 0).
+    #[inline]
+    pub(crate) fn sample(&self) -> (usize, u64) {
+        if cfg!(workpool_stats_off) {
+            return (0, 0);
+        }
+        SUBMITTER.with(|cell| {
+            let (stripe, n) = cell.get();
+            cell.set((stripe, n.wrapping_add(1)));
+            let stamp = if n % SAMPLE_EVERY == 0 {
+                self.stamp()
+            } else {
+                0
+            };
+            (stripe, stamp)
+        })
+    }
+
+    /// A task was accepted, from the thread of `stripe`.
+    #[inline]
+    pub(crate) fn count_submit(&self, stripe: usize) {
+        if cfg!(workpool_stats_off) {
+            return;
+        }
+        self.submits[stripe & (self.submits.len() - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A number for a new worker, which picks its stripe.
+    pub(crate) fn worker_number(&self) -> usize {
+        self.next_worker.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A task ran on a thread that is not a worker (a scope's caller).
+    pub(crate) fn ran_elsewhere(&self, completed: bool) {
+        let stripe = SUBMITTER.with(|cell| cell.get().0);
+        self.ran(stripe, completed);
+    }
+
+    /// Now, as a task timestamp (never 0).
+    pub(crate) fn stamp(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// A worker (numbered `worker`) ran a task; `completed` unless it
+    /// panicked or was cancelled (those are counted where they happen).
+    #[inline]
+    pub(crate) fn ran(&self, worker: usize, completed: bool) {
+        if cfg!(workpool_stats_off) {
+            return;
+        }
+        if completed {
+            let stripe = &self.workers[worker & (self.workers.len() - 1)];
+            stripe.completed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The times of a sampled task.
+    pub(crate) fn timed(&self, worker: usize, submitted: u64, started: u64, ended: u64) {
+        let stripe = &self.workers[worker & (self.workers.len() - 1)];
+        stripe.queue_wait.record(started.saturating_sub(submitted));
+        stripe.run_time.record(ended.saturating_sub(started));
+    }
+
+    pub(crate) fn submitted(&self) -> u64 {
+        self.submits.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+
+    pub(crate) fn completed(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|s| s.completed.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn latencies(&self) -> (LatencySummary, LatencySummary) {
+        let mut wait = Merged::new();
+        let mut run = Merged::new();
+        for stripe in self.workers.iter() {
+            stripe.queue_wait.add_to(&mut wait);
+            stripe.run_time.add_to(&mut run);
+        }
+        (wait.summary(), run.summary())
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Recorder { .. }")
+    }
+}
+
+/// A summary of sampled latencies: one task in 8 per submitting thread is
+/// timed, from its submit to its start (queue wait) and from its start to
+/// its end (run time). Percentiles are accurate to about 12 % (the width of
+/// a histogram bucket), never above `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LatencySummary {
+    /// Tasks timed.
+    pub count: u64,
+    /// The shortest.
+    pub min: Duration,
+    /// The mean.
+    pub mean: Duration,
+    /// The median.
+    pub p50: Duration,
+    /// 90 % were at most this.
+    pub p90: Duration,
+    /// 99 % were at most this.
+    pub p99: Duration,
+    /// The longest.
+    pub max: Duration,
+}
+
+/// A snapshot of a pool's figures: [`Pool::stats`](crate::Pool::stats).
+///
+/// Counts are since the pool was built. Once the pool is idle,
+/// `submitted == completed + panicked + cancelled`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Tasks accepted (not the refused ones).
+    pub submitted: u64,
+    /// Tasks that ran to the end without panicking.
+    pub completed: u64,
+    /// Tasks that panicked (and panicking `on_complete` callbacks).
+    pub panicked: u64,
+    /// Tasks that never started: cancelled by their handle, a token, a
+    /// deadline or `release`.
+    pub cancelled: u64,
+    /// Tasks whose deadline passed, whether they had started or not.
+    pub timed_out: u64,
+    /// Tasks refused at the call (`Closed`, `Overloaded`, `WouldDeadlock`,
+    /// `Timeout`, `SpawnFailed`).
+    pub rejected: u64,
+    /// Live workers, as [`Pool::workers`](crate::Pool::workers).
+    pub workers: usize,
+    /// Idle workers, as [`Pool::idle`](crate::Pool::idle).
+    pub idle: usize,
+    /// Busy workers, as [`Pool::busy`](crate::Pool::busy).
+    pub busy: usize,
+    /// Blocked submitters, as [`Pool::waiting`](crate::Pool::waiting).
+    pub waiting: usize,
+    /// Queued tasks, as [`Pool::queued`](crate::Pool::queued).
+    pub queued: usize,
+    /// The capacity; `None` if unbounded.
+    pub capacity: Option<usize>,
+    /// Worker threads started.
+    pub workers_started: u64,
+    /// Workers ended by idle expiry.
+    pub workers_expired: u64,
+    /// Since the pool was built, or last rebooted.
+    pub uptime: Duration,
+    /// From submit to start, sampled.
+    pub queue_wait: LatencySummary,
+    /// From start to end, sampled.
+    pub run_time: LatencySummary,
+    /// One entry per pool of a [`MultiPool`](crate::MultiPool), by index;
+    /// empty for a single pool.
+    pub pools: Vec<Stats>,
+}
+
+impl Stats {
+    /// Tasks that have ended: completed, panicked or cancelled.
+    pub fn finished(&self) -> u64 {
+        self.completed + self.panicked + self.cancelled
+    }
+
+    /// The sum of several pools' figures (a `MultiPool`'s); latencies are
+    /// the worst of theirs, counts summed.
+    pub(crate) fn sum(pools: Vec<Stats>) -> Stats {
+        let mut total = Stats {
+            submitted: 0,
+            completed: 0,
+            panicked: 0,
+            cancelled: 0,
+            timed_out: 0,
+            rejected: 0,
+            workers: 0,
+            idle: 0,
+            busy: 0,
+            waiting: 0,
+            queued: 0,
+            capacity: Some(0),
+            workers_started: 0,
+            workers_expired: 0,
+            uptime: Duration::ZERO,
+            queue_wait: LatencySummary::default(),
+            run_time: LatencySummary::default(),
+            pools: Vec::new(),
+        };
+        for s in &pools {
+            total.submitted += s.submitted;
+            total.completed += s.completed;
+            total.panicked += s.panicked;
+            total.cancelled += s.cancelled;
+            total.timed_out += s.timed_out;
+            total.rejected += s.rejected;
+            total.workers += s.workers;
+            total.idle += s.idle;
+            total.busy += s.busy;
+            total.waiting += s.waiting;
+            total.queued += s.queued;
+            total.capacity = total.capacity.zip(s.capacity).map(|(a, b)| a + b);
+            total.workers_started += s.workers_started;
+            total.workers_expired += s.workers_expired;
+            total.uptime = total.uptime.max(s.uptime);
+            total.queue_wait = worst(total.queue_wait, s.queue_wait);
+            total.run_time = worst(total.run_time, s.run_time);
+        }
+        total.pools = pools;
+        total
+    }
+}
+
+/// Combines two summaries: counts add, each figure the larger (a mean
+/// weighted by count).
+fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
+    if a.count == 0 {
+        return b;
+    }
+    if b.count == 0 {
+        return a;
+    }
+    let count = a.count + b.count;
+    let mean = (a.mean.as_nanos() * u128::from(a.count) + b.mean.as_nanos() * u128::from(b.count))
+        / u128::from(count);
+    LatencySummary {
+        count,
+        min: a.min.min(b.min),
+        mean: Duration::from_nanos(mean as u64),
+        p50: a.p50.max(b.p50),
+        p90: a.p90.max(b.p90),
+        p99: a.p99.max(b.p99),
+        max: a.max.max(b.max),
+    }
+}
+
+/// Thresholds a pool is judged by ([`Pool::health`](crate::Pool::health)),
+/// with seed 002's defaults. Build one with struct update syntax:
+///
+/// ```
+/// use std::time::Duration;
+/// use workpool::HealthPolicy;
+///
+/// let strict = HealthPolicy { max_waiting: 10, ..HealthPolicy::default() };
+/// assert_eq!(strict.max_error_rate, 0.1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthPolicy {
+    /// Panicked tasks over finished ones, within `error_window`. Default 0.1.
+    pub max_error_rate: f64,
+    /// The window the error rate is measured over: figures older than this
+    /// (from earlier health checks) are forgotten. Default 60 s.
+    pub error_window: Duration,
+    /// Callers blocked in `submit`. Default 100.
+    pub max_waiting: usize,
+    /// Busy workers over the capacity (0 to 1). Default 0.9: at 1.0 every
+    /// worker is busy.
+    pub max_saturation: f64,
+    /// Queued tasks. Default 1,000.
+    pub max_queued: usize,
+    /// p99 of the time from submit to start. Default 1 s.
+    pub max_queue_wait_p99: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            max_error_rate: 0.1,
+            error_window: Duration::from_secs(60),
+            max_waiting: 100,
+            max_saturation: 0.9,
+            max_queued: 1000,
+            max_queue_wait_p99: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The verdict of a [`HealthPolicy`] on a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// No threshold is breached.
+    pub healthy: bool,
+    /// One sentence per breach, with the figure and the threshold.
+    pub problems: Vec<String>,
+}
+
+impl Health {
+    /// Judges `stats` by `policy`; `error_rate` is measured by the caller
+    /// over the policy's window.
+    pub(crate) fn judge(stats: &Stats, policy: &HealthPolicy, error_rate: f64) -> Health {
+        let mut problems = Vec::new();
+        if error_rate > policy.max_error_rate {
+            problems.push(format!(
+                "error rate {:.1} % is above the limit of {:.1} % (panicked tasks over finished ones in the last {:?})",
+                error_rate * 100.0,
+                policy.max_error_rate * 100.0,
+                policy.error_window
+            ));
+        }
+        if stats.waiting > policy.max_waiting {
+            problems.push(format!(
+                "{} callers are blocked in submit, above the limit of {}",
+                stats.waiting, policy.max_waiting
+            ));
+        }
+        if let Some(capacity) = stats.capacity.filter(|&c| c > 0) {
+            let saturation = stats.busy as f64 / capacity as f64;
+            if saturation > policy.max_saturation {
+                problems.push(format!(
+                    "saturation {:.0} % ({} of {} workers busy) is above the limit of {:.0} %",
+                    saturation * 100.0,
+                    stats.busy,
+                    capacity,
+                    policy.max_saturation * 100.0
+                ));
+            }
+        }
+        if stats.queued > policy.max_queued {
+            problems.push(format!(
+                "{} tasks are queued, above the limit of {}",
+                stats.queued, policy.max_queued
+            ));
+        }
+        if stats.queue_wait.count > 0 && stats.queue_wait.p99 > policy.max_queue_wait_p99 {
+            problems.push(format!(
+                "p99 queue wait {:?} is above the limit of {:?}",
+                stats.queue_wait.p99, policy.max_queue_wait_p99
+            ));
+        }
+        Health {
+            healthy: problems.is_empty(),
+            problems,
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_grow_with_the_value_and_hold_it() {
+        let mut last = 0;
+        for nanos in [
+            0u64,
+            1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            100,
+            1_000,
+            123_456,
+            1 << 39,
+            1 << 41,
+            u64::MAX,
+        ] {
+            let index = bucket_of(nanos);
+            assert!(index >= last, "bucket of {nanos} went down");
+            assert!(index < BUCKETS);
+            if nanos < 1 << MAX_EXP {
+                assert!(
+                    bucket_top(index) >= nanos,
+                    "bucket {index} tops below {nanos}"
+                );
+            }
+            last = index;
+        }
+    }
+
+    #[test]
+    fn percentiles_come_within_a_bucket_of_the_truth() {
+        let histogram = Histogram::new();
+        for micros in 1..=1000u64 {
+            histogram.record(micros * 1000);
+        }
+        let mut merged = Merged::new();
+        histogram.add_to(&mut merged);
+        let summary = merged.summary();
+        assert_eq!(summary.count, 1000);
+        assert_eq!(summary.min, Duration::from_micros(1));
+        assert_eq!(summary.max, Duration::from_micros(1000));
+        for (got, want) in [(summary.p50, 500), (summary.p90, 900), (summary.p99, 990)] {
+            let want = Duration::from_micros(want);
+            assert!(
+                got >= want && got <= want + want / 7,
+                "{got:?} for {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn health_names_each_breach_with_its_figure_and_threshold() {
+        let stats = Stats {
+            waiting: 12,
+            busy: 4,
+            capacity: Some(4),
+            queued: 2000,
+            ..Stats::sum(Vec::new())
+        };
+        let health = Health::judge(&stats, &HealthPolicy::default(), 0.5);
+        assert!(!health.healthy);
+        assert_eq!(health.problems.len(), 3, "{:?}", health.problems);
+        assert!(health.problems[0].contains("50.0 %") && health.problems[0].contains("10.0 %"));
+        assert!(health.problems[1].contains("100 %") && health.problems[1].contains("90 %"));
+        assert!(health.problems[2].contains("2000") && health.problems[2].contains("1000"));
+        let fine = Health::judge(&Stats::sum(Vec::new()), &HealthPolicy::default(), 0.0);
+        assert!(fine.healthy && fine.problems.is_empty());
+    }
+}
