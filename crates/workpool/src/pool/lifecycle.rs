@@ -33,7 +33,7 @@ impl Inner {
         if grew {
             self.serve_deposits(&mut state);
         }
-        tracing::debug!(capacity, "workpool: tuned");
+        tracing::debug!(pool = %self.name, capacity, "workpool: tuned");
         for worker in retired {
             worker.send(Next::Exit);
         }
@@ -121,7 +121,7 @@ impl Inner {
             state.epoch += 1;
             state.epoch
         };
-        tracing::debug!(epoch, "workpool: rebooted");
+        tracing::debug!(pool = %self.name, epoch, "workpool: rebooted");
         self.start_background(epoch).map_err(|e| {
             // Closed again, so that the pool is never open without its purge
             // thread and its `min_workers`; a later `reboot` may try again.

@@ -114,7 +114,7 @@ impl Pool {
         let pool = Pool {
             inner: Arc::new(Inner::new(builder)),
         };
-        tracing::debug!(capacity = ?pool.capacity(), "workpool: built");
+        tracing::debug!(pool = %pool.name(), capacity = ?pool.capacity(), "workpool: built");
         if let Err(e) = pool.inner.start_background(0) {
             // Dropping the only handle releases what did start.
             return Err(BuildError::SpawnFailed {

@@ -45,6 +45,7 @@ impl Inner {
     fn handle_panic(&self, payload: Box<dyn Any + Send>) {
         let Some(handler) = &self.config.panic_handler else {
             tracing::error!(
+                pool = %self.name,
                 panic = %panic_message(&*payload),
                 "a task of the workpool panicked; the worker lives on"
             );
@@ -53,6 +54,7 @@ impl Inner {
         };
         if let Err(second) = panic::catch_unwind(AssertUnwindSafe(|| handler(payload))) {
             tracing::error!(
+                pool = %self.name,
                 panic = %panic_message(&*second),
                 "the workpool's panic handler panicked; the worker lives on"
             );

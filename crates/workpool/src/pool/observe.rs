@@ -44,22 +44,32 @@ impl Inner {
         }
     }
 
-    /// Panicked over finished tasks since the oldest health check within
-    /// `window` (since the build when there is none), remembering this one.
+    /// Panicked over finished tasks in the last `window`: measured from the
+    /// figures of the last check made at least `window` ago (since the
+    /// build while the pool is younger than the window, or the oldest check
+    /// there is). Remembers this check.
     pub(crate) fn error_rate(&self, stats: &Stats, window: Duration) -> f64 {
         let now = Instant::now();
+        let cutoff = now.checked_sub(window);
         let mut history = crate::job::lock(&self.stats.history);
-        while history
-            .front()
-            .is_some_and(|(at, _, _)| now.duration_since(*at) > window)
+        // Keep the newest check older than the cutoff: it is the baseline.
+        while history.len() >= 2
+            && history
+                .get(1)
+                .is_some_and(|&(at, _, _)| cutoff.is_some_and(|cutoff| at <= cutoff))
         {
             history.pop_front();
         }
-        let (panicked_then, finished_then) = history
-            .front()
-            .map_or((0, 0), |&(_, panicked, finished)| (panicked, finished));
+        let (panicked_then, finished_then) = match history.front() {
+            Some(&(at, panicked, finished))
+                if cutoff.is_some_and(|cutoff| at <= cutoff) || stats.uptime > window =>
+            {
+                (panicked, finished)
+            }
+            _ => (0, 0),
+        };
         history.push_back((now, stats.panicked, stats.finished()));
-        // Bounded: one entry a check, and a window's worth at most.
+        // Bounded, whatever the rate of checks.
         if history.len() > 4096 {
             history.pop_front();
         }

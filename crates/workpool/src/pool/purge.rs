@@ -27,7 +27,7 @@ impl Inner {
             self.sync_idle_gauge(&state);
             // Their places are room for blocked submitters.
             self.serve_deposits(&mut state);
-            tracing::debug!(expired = expired.len(), "workpool: idle workers expired");
+            tracing::debug!(pool = %self.name, expired = expired.len(), "workpool: idle workers expired");
         }
         let orphaned = state.workers == 0;
         if orphaned {

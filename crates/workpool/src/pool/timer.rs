@@ -159,14 +159,26 @@ impl Inner {
             }
             due
         };
-        for job in due.iter().filter_map(Weak::upgrade) {
-            // A task that has ended (its handle keeps it alive) is left alone:
-            // its token may be shared with tasks whose deadline is later.
-            if !job.has_ended() {
-                self.stats
-                    .timed_out
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = self.cancel_job(&*job, Why::Deadline);
+        let due: Vec<Arc<dyn Job>> = due
+            .iter()
+            .filter_map(Weak::upgrade)
+            // A task that has ended (its handle keeps it alive) is left
+            // alone: its token may be shared with tasks whose deadline is
+            // later.
+            .filter(|job| !job.has_ended())
+            .collect();
+        // Every task not started is stopped before any token is cancelled:
+        // a running task that sees its token would end, and its worker
+        // would start a queued task whose deadline is this same instant.
+        for job in &due {
+            self.stats
+                .timed_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = self.stop_before_start(&**job, Why::Deadline);
+        }
+        for job in &due {
+            if let Some(token) = job.token() {
+                token.cancel();
             }
         }
     }
