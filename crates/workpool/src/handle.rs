@@ -22,9 +22,14 @@ pub(crate) struct Stealer {
 
 impl Stealer {
     pub(crate) fn run_here(&self) {
-        if let Some(true) = self.job.steal(&self.inner) {
+        if let Some(true) = self.job.steal(&self.inner, true) {
             self.inner.room_freed();
         }
+    }
+
+    /// Runs a task the pool refused on the calling thread.
+    pub(crate) fn run_refused(&self) {
+        let _ = self.job.steal(&self.inner, false);
     }
 }
 
@@ -192,6 +197,11 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Runs the task on the calling thread if it has not started.
     pub(crate) fn run_here(&self) {
         self.stealer().run_here();
+    }
+
+    /// Runs a task the pool refused on the calling thread.
+    pub(crate) fn run_refused(&self) {
+        self.stealer().run_refused();
     }
 
     /// What runs the task here, without being its handle.

@@ -57,8 +57,9 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// Runs the task on the calling thread if it has not started (a scope's
     /// caller, or a join from a worker of the same pool). `None` if it had;
     /// otherwise whether it was taken out of the queue (a ghost, counted
-    /// already).
-    fn steal(&self, inner: &Inner) -> Option<bool>;
+    /// already). `accepted`: the pool took the task (not one it refused),
+    /// so its completion counts in the pool's figures.
+    fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool>;
     /// Whether the task has run to the end or been cancelled.
     fn has_ended(&self) -> bool;
 }
@@ -351,13 +352,14 @@ where
         self.run_claimed(inner)
     }
 
-    fn steal(&self, inner: &Inner) -> Option<bool> {
+    fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool> {
         let in_queue = claim(&self.shared.stage, RUNNING)?;
         if in_queue {
             inner.count_ghost();
         }
-        let completed = self.run_claimed(inner);
-        inner.stats.ran_elsewhere(completed);
+        if self.run_claimed(inner) && accepted {
+            inner.stats.completed_aside();
+        }
         Some(in_queue)
     }
 

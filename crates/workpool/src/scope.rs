@@ -114,15 +114,16 @@ impl<'scope> Scope<'scope, '_> {
             >(boxed)
         };
         let (job, handle) = inner.make_job(move |_: &CancelToken| boxed(), Spec::default());
-        // A task of this pool must not block on its own full pool.
+        // A task of this pool must not block on its own full pool. Its
+        // refusal is no caller's error (the task runs here): a probe.
         let wait = if worker::is_worker_of(inner) {
-            Wait::No
+            Wait::Probe
         } else {
             Wait::Block
         };
         let refused = inner.submit(Task::tracked(job), wait).is_err();
         if refused {
-            handle.run_here();
+            handle.run_refused();
         }
         job::lock(&self.tasks).push(handle);
     }

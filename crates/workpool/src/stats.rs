@@ -2,12 +2,18 @@
 //! histograms, and the `HealthPolicy` that judges them (seed 002).
 //!
 //! Recording is always on, so it must cost the hot path next to nothing:
-//! - counts go to striped counters, one cache line per stripe: a worker
-//!   writes the stripe of its number, a submitter the stripe of its thread,
-//!   so with no more threads than stripes no line is written by two;
-//! - latencies are sampled: one submit in [`SAMPLE_EVERY`] per submitting
-//!   thread reads the clock (a clock read costs about as much as 6 % of an
-//!   empty task's dispatch here), and the worker times only those tasks;
+//! - a worker counts the tasks it takes and completes on a cache line of
+//!   its own, with a plain load and store (it is the only writer); a
+//!   submitter counts nothing: `submitted` is what workers took, plus what
+//!   is queued, plus what left the queue unrun (cancelled), so it lags by
+//!   the few tasks on their way from a submit to a worker while the pool
+//!   is busy, and is exact once it is idle;
+//! - latencies are sampled: a task that takes the pool's locked way (it
+//!   wakes or starts a worker, or blocks) is always timed, since a clock
+//!   read is small beside that; on the lock-free way (every worker busy,
+//!   the task queued) one submit in [`SAMPLE_EVERY`] per submitting thread
+//!   is (timing every task there cost 17 % of `empty`'s throughput, one in
+//!   32 about 4 %); the worker times only the tasks stamped;
 //! - histograms are log-linear buckets, merged when read.
 //!
 //! Build with `RUSTFLAGS="--cfg workpool_stats_off"` to compile recording
@@ -21,7 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// One submit in this many, per submitting thread, is timed.
-pub(crate) const SAMPLE_EVERY: u64 = 8;
+pub(crate) const SAMPLE_EVERY: u64 = 32;
 
 /// Values below this many nanoseconds get a bucket each.
 const LINEAR: usize = 16;
@@ -54,8 +60,13 @@ impl Histogram {
     fn record(&self, nanos: u64) {
         self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(nanos, Ordering::Relaxed);
-        self.min.fetch_min(nanos, Ordering::Relaxed);
-        self.max.fetch_max(nanos, Ordering::Relaxed);
+        // Most values are neither: a load, not a read-modify-write.
+        if nanos < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(nanos, Ordering::Relaxed);
+        }
+        if nanos > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     fn add_to(&self, merged: &mut Merged) {
@@ -139,25 +150,65 @@ impl Merged {
     }
 }
 
-/// What a worker records, one stripe of the pool's.
+/// Latencies of the sampled tasks, one stripe of the pool's.
 struct Stripe {
-    completed: AtomicU64,
     queue_wait: Histogram,
     run_time: Histogram,
 }
 
+/// A worker's own counts: written by that worker alone (a load and a store,
+/// no read-modify-write), on a cache line of its own, read by `stats`.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounts {
+    /// Tasks it took, counted before it runs them.
+    taken: AtomicU64,
+    /// Tasks it ran to their end.
+    completed: AtomicU64,
+}
+
+impl WorkerCounts {
+    #[inline]
+    pub(crate) fn took(&self) {
+        if !cfg!(workpool_stats_off) {
+            bump(&self.taken);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn completed(&self) {
+        if !cfg!(workpool_stats_off) {
+            bump(&self.completed);
+        }
+    }
+}
+
+/// `+1` by the one thread that writes `counter`.
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
 /// The pool's figures, written as described in the module docs.
 pub(crate) struct Recorder {
-    workers: Box<[CachePadded<Stripe>]>,
-    submits: Box<[CachePadded<AtomicU64>]>,
+    stripes: Box<[CachePadded<Stripe>]>,
+    /// The counts of live workers, and the sums of those that have exited.
+    live: Mutex<Vec<std::sync::Arc<CachePadded<WorkerCounts>>>>,
+    retired: WorkerCounts,
+    /// Tasks that completed on a caller that ran them itself (a scope, or
+    /// a join from a task of the pool).
+    completed_aside: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     pub(crate) workers_started: AtomicU64,
     pub(crate) workers_expired: AtomicU64,
     next_worker: AtomicUsize,
+    /// The clock of sampled tasks: the CPU's time-stamp counter where it is
+    /// usable (quanta calibrates it; a read costs about a third of
+    /// `Instant::now` here), else the OS clock.
+    clock: quanta::Clock,
     /// Where timestamps of sampled tasks count from.
-    base: Instant,
+    base: u64,
     /// Build or the latest reboot, for `uptime`.
     pub(crate) since: Mutex<Instant>,
     /// Finished and failed counts seen by earlier health checks, for the
@@ -165,12 +216,10 @@ pub(crate) struct Recorder {
     pub(crate) history: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
 }
 
-/// Numbers the threads that submit, to pick their stripe.
-static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
-
 std::thread_local! {
-    /// This thread's stripe number and how many submits it has made.
-    static SUBMITTER: Cell<(usize, u64)> = Cell::new((NEXT_THREAD.fetch_add(1, Ordering::Relaxed), 0));
+    /// How many submits this thread has made, to sample one in
+    /// `SAMPLE_EVERY`.
+    static SUBMITS: Cell<u64> = const { Cell::new(0) };
 }
 
 impl Recorder {
@@ -178,115 +227,123 @@ impl Recorder {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let stripes = (cpus * 4).next_power_of_two().clamp(4, 64);
         let now = Instant::now();
+        let clock = quanta::Clock::new();
         Recorder {
-            workers: (0..stripes)
+            stripes: (0..stripes)
                 .map(|_| {
                     CachePadded::new(Stripe {
-                        completed: AtomicU64::new(0),
                         queue_wait: Histogram::new(),
                         run_time: Histogram::new(),
                     })
                 })
                 .collect(),
-            submits: (0..stripes)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
+            live: Mutex::new(Vec::new()),
+            retired: WorkerCounts::default(),
+            completed_aside: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             workers_started: AtomicU64::new(0),
             workers_expired: AtomicU64::new(0),
             next_worker: AtomicUsize::new(0),
-            base: now,
+            base: clock.raw(),
+            clock,
             since: Mutex::new(now),
             history: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
-    /// A task is being submitted: returns the calling thread's stripe, and
-    /// the task's timestamp if it is one of the sampled (else 0).
+    /// A task is being submitted: its timestamp if it is one of the sampled
+    /// (one in `SAMPLE_EVERY` of this thread's submits), else 0.
     #[inline]
-    pub(crate) fn sample(&self) -> (usize, u64) {
+    pub(crate) fn sample(&self) -> u64 {
         if cfg!(workpool_stats_off) {
-            return (0, 0);
+            return 0;
         }
-        SUBMITTER.with(|cell| {
-            let (stripe, n) = cell.get();
-            cell.set((stripe, n.wrapping_add(1)));
-            let stamp = if n % SAMPLE_EVERY == 0 {
-                self.stamp()
-            } else {
-                0
-            };
-            (stripe, stamp)
-        })
+        let n = SUBMITS.with(|n| {
+            let now = n.get();
+            n.set(now.wrapping_add(1));
+            now
+        });
+        if n % SAMPLE_EVERY == 0 {
+            self.stamp()
+        } else {
+            0
+        }
     }
 
-    /// A task was accepted, from the thread of `stripe`.
-    #[inline]
-    pub(crate) fn count_submit(&self, stripe: usize) {
+    /// [`stamp`](Self::stamp), or 0 when recording is compiled out.
+    pub(crate) fn stamp_unless_off(&self) -> u64 {
         if cfg!(workpool_stats_off) {
-            return;
+            0
+        } else {
+            self.stamp()
         }
-        self.submits[stripe & (self.submits.len() - 1)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A number for a new worker, which picks its stripe.
-    pub(crate) fn worker_number(&self) -> usize {
-        self.next_worker.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A task ran on a thread that is not a worker (a scope's caller).
-    pub(crate) fn ran_elsewhere(&self, completed: bool) {
-        let stripe = SUBMITTER.with(|cell| cell.get().0);
-        self.ran(stripe, completed);
     }
 
     /// Now, as a task timestamp (never 0).
     pub(crate) fn stamp(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64 + 1
+        self.clock.delta_as_nanos(self.base, self.clock.raw()) + 1
     }
 
-    /// A worker (numbered `worker`) ran a task; `completed` unless it
-    /// panicked or was cancelled (those are counted where they happen).
-    #[inline]
-    pub(crate) fn ran(&self, worker: usize, completed: bool) {
-        if cfg!(workpool_stats_off) {
-            return;
-        }
-        if completed {
-            let stripe = &self.workers[worker & (self.workers.len() - 1)];
-            stripe.completed.fetch_add(1, Ordering::Relaxed);
-        }
+    /// A worker starts: its number (which picks its stripe) and its counts.
+    pub(crate) fn worker_started(&self) -> (usize, std::sync::Arc<CachePadded<WorkerCounts>>) {
+        let counts = std::sync::Arc::new(CachePadded::new(WorkerCounts::default()));
+        lock(&self.live).push(std::sync::Arc::clone(&counts));
+        (self.next_worker.fetch_add(1, Ordering::Relaxed), counts)
     }
 
-    /// The times of a sampled task.
+    /// A worker exits: its counts join the retired ones, in one step under
+    /// the lock `stats` reads them with.
+    pub(crate) fn worker_exited(&self, counts: &std::sync::Arc<CachePadded<WorkerCounts>>) {
+        let mut live = lock(&self.live);
+        live.retain(|other| !std::sync::Arc::ptr_eq(other, counts));
+        self.retired
+            .taken
+            .fetch_add(counts.taken.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.retired
+            .completed
+            .fetch_add(counts.completed.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// A task ran to its end on a caller that took it from the pool.
+    pub(crate) fn completed_aside(&self) {
+        self.completed_aside.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The times of a sampled task, recorded by the worker numbered `worker`.
     pub(crate) fn timed(&self, worker: usize, submitted: u64, started: u64, ended: u64) {
-        let stripe = &self.workers[worker & (self.workers.len() - 1)];
+        let stripe = &self.stripes[worker & (self.stripes.len() - 1)];
         stripe.queue_wait.record(started.saturating_sub(submitted));
         stripe.run_time.record(ended.saturating_sub(started));
     }
 
-    pub(crate) fn submitted(&self) -> u64 {
-        self.submits.iter().map(|s| s.load(Ordering::Relaxed)).sum()
-    }
-
-    pub(crate) fn completed(&self) -> u64 {
-        self.workers
-            .iter()
-            .map(|s| s.completed.load(Ordering::Relaxed))
-            .sum()
+    /// `(taken, completed)`: tasks workers took, and tasks that completed.
+    pub(crate) fn taken_and_completed(&self) -> (u64, u64) {
+        let live = lock(&self.live);
+        let mut taken = self.retired.taken.load(Ordering::Relaxed);
+        let mut completed = self.retired.completed.load(Ordering::Relaxed)
+            + self.completed_aside.load(Ordering::Relaxed);
+        for counts in live.iter() {
+            taken += counts.taken.load(Ordering::Relaxed);
+            completed += counts.completed.load(Ordering::Relaxed);
+        }
+        (taken, completed)
     }
 
     pub(crate) fn latencies(&self) -> (LatencySummary, LatencySummary) {
         let mut wait = Merged::new();
         let mut run = Merged::new();
-        for stripe in self.workers.iter() {
+        for stripe in self.stripes.iter() {
             stripe.queue_wait.add_to(&mut wait);
             stripe.run_time.add_to(&mut run);
         }
         (wait.summary(), run.summary())
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for Recorder {
@@ -295,9 +352,10 @@ impl fmt::Debug for Recorder {
     }
 }
 
-/// A summary of sampled latencies: one task in 8 per submitting thread is
-/// timed, from its submit to its start (queue wait) and from its start to
-/// its end (run time). Percentiles are accurate to about 12 % (the width of
+/// A summary of sampled latencies, from a task's submit to its start (queue
+/// wait) and from its start to its end (run time). Every task that wakes or
+/// starts a worker, or waits for room, is timed; of those queued while
+/// every worker is busy, one in 32 per submitting thread. Percentiles are accurate to about 12 % (the width of
 /// a histogram bucket), never above `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencySummary {

@@ -108,8 +108,10 @@ pub(crate) struct WorkerCtx {
     pub(crate) parker: Arc<Parker>,
     /// Tasks this worker has run.
     pub(crate) ran: u64,
-    /// Picks the stripe of the pool's figures this worker writes.
+    /// Picks the stripe of the pool's histograms this worker writes.
     pub(crate) number: usize,
+    /// This worker's counts, which only it writes.
+    pub(crate) counts: Arc<crossbeam_utils::CachePadded<crate::stats::WorkerCounts>>,
     /// Whether the worker still holds its place in `workers`; its drop
     /// gives the place back if the loop ends by a panic of the pool's own
     /// code (user code never unwinds into the loop), so capacity is not lost
@@ -120,6 +122,7 @@ pub(crate) struct WorkerCtx {
 
 impl Drop for WorkerCtx {
     fn drop(&mut self) {
+        self.inner.stats.worker_exited(&self.counts);
         if self.counted {
             self.inner.worker_lost();
         }
@@ -132,8 +135,10 @@ impl Drop for WorkerCtx {
 /// parks (`parked`).
 pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, parked: bool) {
     CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&inner) as usize));
+    let (number, counts) = inner.stats.worker_started();
     let mut ctx = WorkerCtx {
-        number: inner.stats.worker_number(),
+        number,
+        counts,
         parker,
         ran: 0,
         counted: true,
@@ -151,8 +156,10 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
                 let submitted = task.stamp;
                 // Only sampled tasks are timed: a clock read is not free.
                 let started = if submitted != 0 { stats.stamp() } else { 0 };
-                let completed = ctx.inner.run_task(task);
-                stats.ran(ctx.number, completed);
+                ctx.counts.took();
+                if ctx.inner.run_task(task) {
+                    ctx.counts.completed();
+                }
                 if submitted != 0 {
                     stats.timed(ctx.number, submitted, started, stats.stamp());
                 }

@@ -65,12 +65,9 @@ impl Inner {
         task: Task,
         wait: Wait,
     ) -> Result<(), (PoolError, Task)> {
-        let mut task = task;
-        let (stripe, stamp) = self.stats.sample();
-        task.stamp = stamp;
         let placed = self.place(task, wait);
         match &placed {
-            Ok(()) => self.stats.count_submit(stripe),
+            Ok(()) => {}
             // A probe (a `MultiPool` trying its pools, an async submit trying
             // again) is not a refusal of the caller's.
             Err(_) if wait == Wait::Probe => {}
@@ -85,6 +82,10 @@ impl Inner {
 
     fn place(self: &Arc<Self>, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
         let mut task = task;
+        // On the lock-free way, one task in `SAMPLE_EVERY` is timed; the
+        // locked way costs far more than a clock read, so there every task
+        // is (see `stats.rs`).
+        task.stamp = self.stats.sample();
         let backoff = Backoff::new();
         let mut spins = 0;
         // A full pool of short tasks frees room within microseconds: wait
@@ -223,6 +224,10 @@ impl Inner {
     }
 
     fn submit_locked(self: &Arc<Self>, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
+        let mut task = task;
+        if task.stamp == 0 {
+            task.stamp = self.stats.stamp_unless_off();
+        }
         let mut state = sync::lock(&self.state);
         if state.closed {
             return Err((PoolError::Closed, task));

@@ -15,6 +15,8 @@ impl Inner {
     pub(crate) fn snapshot(&self) -> Stats {
         let recorder = &self.stats;
         let (queue_wait, run_time) = recorder.latencies();
+        let (taken, completed) = recorder.taken_and_completed();
+        let queued = self.queue.len();
         let gauges = &self.gauges;
         let workers = gauges.workers.load(Ordering::Relaxed);
         let idle = gauges.idle.load(Ordering::Relaxed);
@@ -23,8 +25,9 @@ impl Inner {
             capacity => Some(capacity),
         };
         Stats {
-            submitted: recorder.submitted(),
-            completed: recorder.completed(),
+            // What workers took, what waits, and what left the queue unrun.
+            submitted: taken + queued as u64 + self.queue.set_aside(),
+            completed,
             panicked: self.panicked.load(Ordering::Relaxed) as u64,
             cancelled: recorder.cancelled.load(Ordering::Relaxed),
             timed_out: recorder.timed_out.load(Ordering::Relaxed),
@@ -33,7 +36,7 @@ impl Inner {
             idle,
             busy: workers.saturating_sub(idle),
             waiting: gauges.waiting.load(Ordering::Relaxed),
-            queued: self.queue.len(),
+            queued,
             capacity,
             workers_started: recorder.workers_started.load(Ordering::Relaxed),
             workers_expired: recorder.workers_expired.load(Ordering::Relaxed),

@@ -53,6 +53,9 @@ pub(crate) struct TaskQueue {
     /// holds: while it is not empty, every push comes here.
     overflow: Mutex<VecDeque<Task>>,
     overflow_len: AtomicUsize,
+    /// Accepted tasks that left without a worker taking them: cancelled
+    /// before they got a place, or dropped as ghosts. Reporting only.
+    set_aside: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -79,6 +82,7 @@ impl TaskQueue {
             ghosts: AtomicIsize::new(0),
             overflow: Mutex::new(VecDeque::new()),
             overflow_len: AtomicUsize::new(0),
+            set_aside: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -91,6 +95,7 @@ impl TaskQueue {
         }
         if !task.enter_queue() {
             self.unreserve();
+            self.count_set_aside();
             return Ok(());
         }
         let pushed = match &self.tasks {
@@ -111,9 +116,20 @@ impl TaskQueue {
             // not in the queue after all.
             Err(_) => {
                 self.ghost_popped();
+                self.count_set_aside();
                 Ok(())
             }
         }
+    }
+
+    fn count_set_aside(&self) {
+        self.set_aside
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// See `set_aside`.
+    pub(crate) fn set_aside(&self) -> u64 {
+        self.set_aside.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn ghosts(&self) -> usize {
@@ -206,6 +222,7 @@ impl TaskQueue {
                 return Some((task, self.in_flight.is_none()));
             }
             self.ghost_popped();
+            self.count_set_aside();
         }
     }
 
