@@ -1,0 +1,154 @@
+//! `PoolRouter`: `/metrics`, `/health`, `/stats` and the dashboard `/` for
+//! one pool, as an axum `Router` any service can mount.
+
+use crate::figures::{HealthJson, StatsJson};
+use crate::prometheus::{self, Exporter};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::fmt;
+use std::sync::Arc;
+use workpool::{HealthPolicy, Pool};
+
+/// The dashboard: one HTML file, its script inline, drawing on `<canvas>`;
+/// nothing to build and nothing fetched from elsewhere.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Builds the routes that show one pool:
+///
+/// | route | answer |
+/// |---|---|
+/// | `GET /metrics` | Prometheus text: every `workpool_*` figure, labelled `pool` |
+/// | `GET /health` | [`HealthJson`]: 200 when the [`HealthPolicy`] holds, 503 when not |
+/// | `GET /stats` | [`StatsJson`]: every figure of [`Pool::stats`] |
+/// | `GET /` | a dashboard charting workers, busy, waiting, queued, tasks/s and p99 queue wait over the last 5 minutes, polling `stats` each second |
+///
+/// Mount it at the root with `merge`, or under a prefix with `nest` (the
+/// dashboard finds `stats` beside itself).
+///
+/// # Examples
+///
+/// ```
+/// use axum::Router;
+/// use workpool::HealthPolicy;
+/// use workpool_http::PoolRouter;
+///
+/// # fn main() -> Result<(), workpool::BuildError> {
+/// let pool = workpool::Pool::builder().name("images").capacity(8).build()?;
+/// let app: Router = Router::new().nest(
+///     "/pool",
+///     PoolRouter::new(pool)
+///         .health_policy(HealthPolicy { max_waiting: 10, ..HealthPolicy::default() })
+///         .into_router(),
+/// );
+/// # Ok(())
+/// # }
+/// ```
+pub struct PoolRouter {
+    pool: Pool,
+    policy: HealthPolicy,
+    exporter: Exporter,
+}
+
+/// What the handlers share.
+struct Shown {
+    pool: Pool,
+    policy: HealthPolicy,
+    exporter: Exporter,
+}
+
+impl PoolRouter {
+    /// The routes for `pool`, judged by [`HealthPolicy::default`], with a
+    /// Prometheus recorder of their own.
+    pub fn new(pool: Pool) -> PoolRouter {
+        PoolRouter {
+            pool,
+            policy: HealthPolicy::default(),
+            exporter: Exporter::own(),
+        }
+    }
+
+    /// The thresholds `/health` judges by. Default: [`HealthPolicy::default`].
+    pub fn health_policy(mut self, policy: HealthPolicy) -> PoolRouter {
+        self.policy = policy;
+        self
+    }
+
+    /// Records into the recorder an application installed globally (e.g.
+    /// with `PrometheusBuilder::new().install_recorder()`), whose handle
+    /// this is, so that `/metrics` shows the application's figures beside
+    /// the pool's. Default: a recorder of the router's own, so that
+    /// several routers in one process never mix their figures.
+    pub fn prometheus_handle(mut self, handle: PrometheusHandle) -> PoolRouter {
+        self.exporter = Exporter::Global(handle);
+        self
+    }
+
+    /// The routes, ready to mount into a router of any state.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let shown = Arc::new(Shown {
+            pool: self.pool,
+            policy: self.policy,
+            exporter: self.exporter,
+        });
+        Router::new()
+            .route("/", get(dashboard))
+            .route("/metrics", get(metrics))
+            .route("/health", get(health))
+            .route("/stats", get(stats))
+            .with_state(shown)
+    }
+}
+
+impl fmt::Debug for PoolRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolRouter")
+            .field("pool", &self.pool.name())
+            .field("policy", &self.policy)
+            .field("exporter", &self.exporter)
+            .finish()
+    }
+}
+
+/// Figures change from one read to the next: no cache may keep them.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn metrics(State(shown): State<Arc<Shown>>) -> Response {
+    let text = shown.exporter.render(&shown.pool);
+    no_store(([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response())
+}
+
+async fn health(State(shown): State<Arc<Shown>>) -> Response {
+    // Two reads a moment apart: the library judges its own snapshot. The
+    // figures beside the verdict may differ from it by what changed in
+    // between, which only a pool in motion shows.
+    let verdict = shown.pool.health(&shown.policy);
+    let stats = shown.pool.stats();
+    let body = HealthJson::new(shown.pool.name(), verdict, &stats);
+    let status = if body.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    no_store((status, Json(body)).into_response())
+}
+
+async fn stats(State(shown): State<Arc<Shown>>) -> Response {
+    let body = StatsJson::new(shown.pool.name(), &shown.pool.stats());
+    no_store(Json(body).into_response())
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
