@@ -1,13 +1,14 @@
 //! `CancelToken`: cooperative cancellation, with child tokens for fan-out
 //! (Go's `context.WithCancel`, seed 001).
 
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::thread::{self, Thread};
+use crate::sync::{Arc, Mutex};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 /// A flag that says "stop": set once by [`cancel`](Self::cancel), seen by
@@ -66,7 +67,8 @@ impl Waiter {
     }
 }
 
-/// Numbers waiters, so that each can remove itself.
+/// Numbers waiters, so that each can remove itself (an id, not part of any
+/// protocol: std's atomic even under loom).
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(0);
 
 impl CancelToken {
@@ -154,7 +156,7 @@ impl CancelToken {
                     if now >= until {
                         break false;
                     }
-                    thread::park_timeout(until - now);
+                    park_timeout(until - now);
                 }
             }
         };
@@ -181,7 +183,7 @@ impl CancelToken {
 
     /// Registers `waiter` on this token and every token it derives from.
     fn register(&self, waiter: Waiter) -> u64 {
-        let id = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_WAITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.node.each(&mut |node| {
             let waiter = match &waiter {
                 Waiter::Thread(thread) => Waiter::Thread(thread.clone()),
@@ -270,6 +272,18 @@ impl fmt::Debug for Cancelled<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+    crate::sync::lock(mutex)
+}
+
+/// Parks for at most `timeout`; under loom, which has no clock, until
+/// unparked.
+fn park_timeout(timeout: Duration) {
+    #[cfg(not(loom))]
+    thread::park_timeout(timeout);
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        thread::park();
+    }
 }

@@ -4,13 +4,13 @@
 use crate::error::TaskError;
 use crate::job::{self, Group, Outcome, Why};
 use crate::pool::Inner;
+use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
+use crate::sync::MutexGuard;
 use crate::worker;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::MutexGuard;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     fn wait(&self, until: Option<Instant>) -> Option<MutexGuard<'_, job::Slot<T>>> {
         self.help_if_own_worker();
         let shared = self.job.shared();
-        let mut slot = job::lock(&shared.slot);
+        let mut slot = crate::sync::lock(&shared.slot);
         while !slot.waiters.finished {
             // The clock is read only when there is a wait to bound.
             let left = match until {
@@ -124,11 +124,7 @@ impl<T: Send + 'static> TaskHandle<T> {
                 }
             };
             slot.waiters.threads += 1;
-            slot = shared
-                .finished
-                .wait_timeout(slot, left)
-                .map(|(slot, _)| slot)
-                .unwrap_or_else(|e| e.into_inner().0);
+            slot = crate::sync::wait_timeout(&shared.finished, slot, left);
             slot.waiters.threads -= 1;
         }
         Some(slot)
@@ -156,6 +152,13 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// ```
     pub fn cancel(&self) -> bool {
         self.inner.cancel_job(&*self.job, Why::Cancelled)
+    }
+
+    /// [`cancel`](Self::cancel) for a given reason: the loom models cancel
+    /// by deadline this way, without the maintenance thread's clock.
+    #[cfg(all(test, loom))]
+    pub(crate) fn cancel_for(&self, why: Why) -> bool {
+        self.inner.cancel_job(&*self.job, why)
     }
 
     /// Blocks until the task has ended and returns its result.
@@ -214,7 +217,7 @@ impl<T: Send + 'static> TaskHandle<T> {
 
     fn take_result(&mut self) -> Result<T, TaskError> {
         self.taken = true;
-        job::lock(&self.job.shared().slot)
+        crate::sync::lock(&self.job.shared().slot)
             .result
             .take()
             .expect("a finished task's handle holds its result until taken")
@@ -227,7 +230,7 @@ impl<T: Send + 'static> Future for TaskHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.taken, "a TaskHandle polled after it completed");
         {
-            let mut slot = job::lock(&self.job.shared().slot);
+            let mut slot = crate::sync::lock(&self.job.shared().slot);
             if !slot.waiters.finished {
                 match &mut slot.waiters.waker {
                     Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -243,7 +246,7 @@ impl<T: Send + 'static> Future for TaskHandle<T> {
 impl<T: 'static> Drop for TaskHandle<T> {
     fn drop(&mut self) {
         if !self.taken {
-            let mut slot = job::lock(&self.job.shared().slot);
+            let mut slot = crate::sync::lock(&self.job.shared().slot);
             slot.detached = true;
             slot.waiters.waker = None;
         }
@@ -313,7 +316,7 @@ impl<T: Send + 'static> BatchHandle<T> {
 
     /// Whether every task of the batch has ended.
     pub fn is_finished(&self) -> bool {
-        job::lock(&self.group.waiter).finished
+        crate::sync::lock(&self.group.waiter).finished
     }
 
     /// Blocks until every task has ended or `timeout` has passed; returns
@@ -325,7 +328,7 @@ impl<T: Send + 'static> BatchHandle<T> {
                 handle.help_if_own_worker();
             }
         }
-        let mut waiters = job::lock(&self.group.waiter);
+        let mut waiters = crate::sync::lock(&self.group.waiter);
         while !waiters.finished {
             let now = Instant::now();
             let left = match until {
@@ -334,12 +337,7 @@ impl<T: Send + 'static> BatchHandle<T> {
                 None => Duration::from_secs(3600),
             };
             waiters.threads += 1;
-            waiters = self
-                .group
-                .all_done
-                .wait_timeout(waiters, left)
-                .map(|(w, _)| w)
-                .unwrap_or_else(|e| e.into_inner().0);
+            waiters = crate::sync::wait_timeout(&self.group.all_done, waiters, left);
             waiters.threads -= 1;
         }
         true
@@ -398,7 +396,7 @@ impl<T: Send + 'static> Future for BatchHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.taken, "a BatchHandle polled after it completed");
         {
-            let mut waiters = job::lock(&self.group.waiter);
+            let mut waiters = crate::sync::lock(&self.group.waiter);
             if !waiters.finished {
                 match &mut waiters.waker {
                     Some(waker) if waker.will_wake(cx.waker()) => {}

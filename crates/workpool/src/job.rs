@@ -20,11 +20,11 @@
 use crate::cancel::CancelToken;
 use crate::error::TaskError;
 use crate::pool::Inner;
+use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{Arc, Condvar, Mutex};
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -139,7 +139,7 @@ impl Group {
 
     fn one_done(&self) {
         if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.total {
-            let mut waiters = lock(&self.waiter);
+            let mut waiters = crate::sync::lock(&self.waiter);
             waiters.finished = true;
             let waker = waiters.waker.take();
             let threads = waiters.threads;
@@ -237,7 +237,7 @@ where
     }
 
     fn take_body(&self) -> Option<Body<F, T>> {
-        lock(&self.body).take()
+        crate::sync::lock(&self.body).take()
     }
 
     /// Ends the task with `result`: the callback first, on this thread, then
@@ -254,13 +254,13 @@ where
             }
         }
         let shared = &self.shared;
-        let mut slot = lock(&shared.slot);
+        let mut slot = crate::sync::lock(&shared.slot);
         let result = match result {
             // Nobody can join it any more: the panic handler gets the panic.
             Err(TaskError::Panicked(payload)) if slot.detached => {
                 drop(slot);
                 inner.task_panicked(payload.into_inner());
-                slot = lock(&shared.slot);
+                slot = crate::sync::lock(&shared.slot);
                 None
             }
             Err(TaskError::Panicked(payload)) => {
@@ -294,6 +294,11 @@ where
             return false;
         };
         let shared = &self.shared;
+        #[cfg(loom)]
+        let fresh = CancelToken::new();
+        #[cfg(loom)]
+        let token = shared.token.as_ref().unwrap_or(&fresh);
+        #[cfg(not(loom))]
         let token = shared.token.as_ref().unwrap_or_else(|| never());
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
@@ -416,17 +421,21 @@ where
 
 impl<T> Shared<T> {
     pub(crate) fn is_finished(&self) -> bool {
-        lock(&self.slot).waiters.finished
+        crate::sync::lock(&self.slot).waiters.finished
     }
 }
 
-/// A token that is never cancelled, for tasks made without one.
+/// A token that is never cancelled, for tasks made without one. (Under
+/// loom each run makes its own: loom's objects live in one model.)
+#[cfg(not(loom))]
 fn never() -> &'static CancelToken {
-    static NEVER: OnceLock<CancelToken> = OnceLock::new();
+    static NEVER: std::sync::OnceLock<CancelToken> = std::sync::OnceLock::new();
     NEVER.get_or_init(CancelToken::new)
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks one of std's mutexes (side structures that take no part in the
+/// protocol: deadlines, history, the root token), ignoring poisoning.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -1,5 +1,7 @@
 //! Loom models of the dispatch protocol, one per pair of `PROTOCOL.md` and
-//! per defect it once had. Run with
+//! per defect it once had, and of the results layer (cancel, deadline and
+//! release racing a task's start; joins and awaits racing its end; a
+//! dropped async submit racing room). Run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`.
 //!
 //! Under loom every lock, condvar, thread, protocol atomic, fence and queue
@@ -386,5 +388,137 @@ fn tune_up_racing_a_freed_worker_runs_a_deposited_task_once() {
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
         assert_eq!(ran.load(Ordering::SeqCst), 2);
         assert_eq!(pool.workers(), 0);
+    });
+}
+
+// The results layer (`job.rs`, `handle.rs`, `cancel.rs`): its stage word,
+// result slot, condvars and token come through `crate::sync` too.
+
+/// Cancel racing a worker that takes the task, with and without a queue,
+/// for a caller's cancel and for a deadline: the task runs at most once,
+/// and its handle says which happened; `cancel` returns true exactly when
+/// the task never ran.
+fn cancel_racing_start(queue: usize, why: crate::job::Why) {
+    model(move || {
+        let pool = builder(1, queue).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let handle = std::sync::Arc::new(
+            pool.spawn(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap(),
+        );
+        let canceller = {
+            let handle = std::sync::Arc::clone(&handle);
+            thread::spawn(move || handle.cancel_for(why))
+        };
+        let stopped = canceller.join().unwrap();
+        let handle = std::sync::Arc::try_unwrap(handle).unwrap();
+        let result = handle.join();
+        let ran = ran.load(Ordering::SeqCst);
+        match result {
+            Ok(()) => assert_eq!((ran, stopped), (1, false)),
+            Err(error) => {
+                assert_eq!((ran, stopped), (0, true));
+                assert_eq!(error.is_deadline(), why == crate::job::Why::Deadline);
+            }
+        }
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+#[test]
+fn cancel_racing_start_hand_off() {
+    cancel_racing_start(0, crate::job::Why::Cancelled);
+}
+
+#[test]
+fn cancel_racing_start_queue() {
+    cancel_racing_start(1, crate::job::Why::Cancelled);
+}
+
+#[test]
+fn deadline_racing_start() {
+    cancel_racing_start(1, crate::job::Why::Deadline);
+}
+
+/// A joiner blocking on the handle, and a future awaiting it, racing the
+/// worker that ends the task: no wake-up is lost (loom reports a deadlock
+/// if one is).
+#[test]
+fn join_and_await_racing_completion_are_woken() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let joined = pool.spawn(|| 6).unwrap();
+        let awaited = pool.spawn(|| 7).unwrap();
+        let awaiter = thread::spawn(move || loom::future::block_on(awaited));
+        assert_eq!(joined.join().unwrap(), 6);
+        assert_eq!(awaiter.join().unwrap().unwrap(), 7);
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+/// `release` racing a task with a token as it starts: the task either ran
+/// (once) or its handle says it was cancelled, and `release_timeout`
+/// returns with no thread left.
+#[test]
+fn release_racing_a_token_task_start() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let handle = pool
+            .task(move |_token: &crate::CancelToken| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .spawn()
+            .unwrap();
+        let releaser = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.release())
+        };
+        let result = handle.join();
+        releaser.join().unwrap();
+        match result {
+            Ok(()) => assert_eq!(ran.load(Ordering::SeqCst), 1),
+            Err(error) => {
+                assert!(error.is_cancelled());
+                assert_eq!(ran.load(Ordering::SeqCst), 0);
+            }
+        }
+        assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
+        assert_eq!(pool.workers(), 0);
+    });
+}
+
+/// An async submitter that registered for room and is dropped, racing the
+/// room appearing, beside another that waits: the room reaches the one that
+/// waits (loom reports a deadlock if the wake-up dies with the dropped one).
+#[test]
+fn a_dropped_submit_async_passes_the_room_on() {
+    model_bounded(1, || {
+        let pool = builder(1, 0).build().unwrap();
+        let gate = Arc::new(Gate::default());
+        let held = Arc::clone(&gate);
+        pool.submit(move || held.wait()).unwrap();
+        let dropped = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let mut future = Box::pin(pool.submit_async(|| ()));
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                let _ = std::future::Future::poll(future.as_mut(), &mut cx);
+                drop(future);
+            })
+        };
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || loom::future::block_on(pool.submit_async(|| ())))
+        };
+        gate.open();
+        dropped.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
     });
 }
