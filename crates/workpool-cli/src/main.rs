@@ -3,7 +3,9 @@
 //! `workpool bench` runs a set of workloads on workpool and on the thread
 //! pools it is measured against, each (implementation, workload) run in a
 //! process of its own so that peak memory and thread counts are per pair,
-//! and prints one table per workload. Linux only: memory, threads and CPU
+//! and prints one table per workload. `workpool soak` drives a pool with a
+//! random mix for a while and checks that no task is lost or run twice and
+//! that threads and memory come back. Linux only: memory, threads and CPU
 //! time come from /proc.
 
 mod bench;
@@ -15,6 +17,7 @@ mod plan;
 mod probe;
 mod record;
 mod report;
+mod soak;
 mod stats;
 mod table;
 
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let outcome = match &cli.command {
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Soak(args) => soak::run(args),
         cli::Command::BenchOne(args) => child::run(args).and_then(|report| {
             serde_json::to_string(&report)
                 .map(|line| println!("{line}"))

@@ -1,4 +1,4 @@
-//! What the process costs, read from /proc (Linux only): peak memory, live
+//! What the process costs, read from /proc (Linux only): memory, live
 //! threads, CPU time; and what machine a table was taken on.
 
 use std::fs;
@@ -22,6 +22,11 @@ fn status() -> String {
 /// The process's peak resident memory (`VmHWM`), in kB; 0 if unreadable.
 pub(crate) fn peak_rss_kb() -> u64 {
     status_field(&status(), "VmHWM").unwrap_or(0)
+}
+
+/// The process's resident memory now (`VmRSS`), in kB; 0 if unreadable.
+pub(crate) fn rss_kb() -> u64 {
+    status_field(&status(), "VmRSS").unwrap_or(0)
 }
 
 /// Live OS threads of the process, the calling one included.
@@ -153,6 +158,7 @@ mod tests {
     #[test]
     fn this_process_is_visible() {
         assert!(peak_rss_kb() > 0);
+        assert!(rss_kb() > 0 && rss_kb() <= peak_rss_kb());
         assert!(threads() >= 1);
         let sampler = ThreadSampler::start();
         assert!(sampler.finish() >= 1);
