@@ -108,7 +108,8 @@ impl PoolBuilder {
 
     /// The pool's name: the `pool` label of its metrics (with the `metrics`
     /// feature) and a field of its log lines. Default: `workpool`. It does
-    /// not name the threads: see [`thread_name`](Self::thread_name).
+    /// not name the threads: see [`thread_name`](Self::thread_name). Any
+    /// string is kept as given, the empty one and NUL bytes included.
     ///
     /// # Examples
     ///
@@ -130,6 +131,11 @@ impl PoolBuilder {
     /// [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded)).
     /// Tasks of `submit` have no handle and no deadline. Default: none.
     ///
+    /// `Duration::ZERO` has passed at acceptance: a task that no worker takes
+    /// at once never runs, and one that started sees its token cancelled.
+    /// A deadline too far away for the clock to add (`Duration::MAX`) never
+    /// fires, as if none were set.
+    ///
     /// # Examples
     ///
     /// ```
@@ -147,8 +153,16 @@ impl PoolBuilder {
 
     /// The most worker threads alive at once, and so the most tasks running at
     /// once. Default: the number of CPUs. `build` refuses 0 with
-    /// [`BuildError::ZeroCapacity`]. Replaces an earlier
+    /// [`BuildError::ZeroCapacity`], and more than
+    /// [`MAX_CAPACITY`](Self::MAX_CAPACITY) (`usize::MAX` included) with
+    /// [`BuildError::CapacityTooLarge`]. Replaces an earlier
     /// [`unbounded`](Self::unbounded).
+    ///
+    /// The capacity bounds the workers; it starts none. Threads are made as
+    /// tasks need them, so a capacity far above what the machine can run
+    /// (say 1,000,000) is accepted, and a task that needs a thread the OS or
+    /// [`thread_limit`](Self::thread_limit) refuses gets
+    /// [`PoolError::SpawnFailed`](crate::PoolError::SpawnFailed) at the call.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -165,15 +179,21 @@ impl PoolBuilder {
     /// How long a worker may stay idle before the purge thread ends it; the
     /// purge runs once per `expiry`, so a worker ends between one and two
     /// expiries after its last task. Default: 1 s. `build` refuses zero with
-    /// [`BuildError::ZeroExpiry`].
+    /// [`BuildError::ZeroExpiry`], and more than
+    /// [`MAX_EXPIRY`](Self::MAX_EXPIRY) (`Duration::MAX` included) with
+    /// [`BuildError::ExpiryTooLong`]: to keep idle workers for ever, use
+    /// [`disable_purge`](Self::disable_purge).
     pub fn expiry(mut self, expiry: Duration) -> Self {
         self.expiry = expiry;
         self
     }
 
     /// Workers started by `build` (and by `reboot`) and kept alive past the
-    /// expiry. Default: 0. `build` refuses more than the capacity with
-    /// [`BuildError::MinWorkersAboveCapacity`].
+    /// expiry. Default: 0 (workers start with the first tasks). `build`
+    /// refuses more than the capacity with
+    /// [`BuildError::MinWorkersAboveCapacity`], and, bounded or not, more
+    /// than [`thread_limit`](Self::thread_limit) with
+    /// [`BuildError::TooManyMinWorkers`], before it starts any thread.
     pub fn min_workers(mut self, min_workers: usize) -> Self {
         self.min_workers = min_workers;
         self
@@ -189,7 +209,8 @@ impl PoolBuilder {
 
     /// The most callers that may be blocked in `submit` at once; the next one
     /// gets [`PoolError::Overloaded`](crate::PoolError::Overloaded). Default:
-    /// 0, no limit.
+    /// 0, no limit. `usize::MAX` is a limit no program reaches: no limit
+    /// either.
     pub fn max_blocking_tasks(mut self, max_blocking_tasks: usize) -> Self {
         self.max_blocking_tasks = max_blocking_tasks;
         self
@@ -216,6 +237,12 @@ impl PoolBuilder {
 
     /// Worker threads are named `{prefix}-{n}` (n counts from 0 per pool) and
     /// the purge thread `{prefix}-purge`. Default: `workpool`.
+    ///
+    /// `build` refuses a prefix with a NUL byte, which no OS thread name may
+    /// hold, with [`BuildError::ThreadNameHasNul`]. An empty prefix names the
+    /// threads `-0`, `-1`, ... and `-purge`. A prefix of any length is
+    /// accepted: [`std::thread::Thread::name`] gives the whole name, while
+    /// Linux shows its first 15 bytes (in `ps`, `top`, `/proc`).
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = prefix.into();
         self
@@ -223,6 +250,12 @@ impl PoolBuilder {
 
     /// The stack size of worker threads, in bytes. Default: the platform's
     /// (2 MiB on Linux, or `RUST_MIN_STACK`).
+    ///
+    /// `build` refuses a size below [`MIN_STACK_SIZE`](Self::MIN_STACK_SIZE)
+    /// or above [`MAX_STACK_SIZE`](Self::MAX_STACK_SIZE) (0 and `usize::MAX`
+    /// among them) with [`BuildError::StackSizeOutOfRange`]. Within them, a
+    /// size the OS cannot give makes `build` (or the `submit` that needs a
+    /// new worker) fail with `SpawnFailed`.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -263,15 +296,74 @@ impl PoolBuilder {
     /// accepts: 2^26 tasks, whose slots take 1.5 GiB before any task is queued.
     pub const MAX_QUEUE_CAPACITY: usize = 1 << 26;
 
+    /// The largest [`capacity`](Self::capacity) that `build` and
+    /// [`Pool::tune`] accept: 2^48 - 1 on 64-bit targets, far above the
+    /// threads any machine runs, yet low enough that the capacities of
+    /// [`MultiPool::MAX_POOLS`](crate::MultiPool::MAX_POOLS) pools add up
+    /// without overflow. (`usize::MAX` marks an unbounded pool inside.)
+    pub const MAX_CAPACITY: usize = usize::MAX >> 16;
+
+    /// The longest [`expiry`](Self::expiry) that `build` accepts: 365 days.
+    pub const MAX_EXPIRY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// The smallest [`stack_size`](Self::stack_size) that `build` accepts:
+    /// 64 KiB. The standard panic hook printing a backtrace
+    /// (`RUST_BACKTRACE=1`) needs about 32 KiB of stack; with less, a
+    /// panicking task overflows it and the process aborts.
+    pub const MIN_STACK_SIZE: usize = 64 * 1024;
+
+    /// The largest [`stack_size`](Self::stack_size) that `build` accepts:
+    /// 1 GiB, Go's limit for a goroutine's stack on 64-bit targets.
+    pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+    /// The most threads that the pools of this process (workers, purge and
+    /// monitor threads of every pool together) keep alive at once. A thread
+    /// beyond it is not attempted: the task that needed it gets
+    /// [`PoolError::SpawnFailed`](crate::PoolError::SpawnFailed), and
+    /// `build` refuses more [`min_workers`](Self::min_workers).
+    ///
+    /// Why a limit: every Rust thread takes four memory mappings (its stack
+    /// and the signal stack, each with a guard page), and Linux allows a
+    /// process `vm.max_map_count` of them (65,530 by default). Near that
+    /// limit the OS may make the thread, but `std` then fails to map its
+    /// signal stack inside it, and that panic cannot unwind: the process
+    /// aborts. So on Linux the limit is three quarters of
+    /// `vm.max_map_count / 4` (12,286 threads by default), leaving a quarter
+    /// to the rest of the process; elsewhere, and if `/proc` cannot be read,
+    /// 65,536. Read once per process.
+    ///
+    /// Other limits of the OS (`RLIMIT_NPROC`, `kernel.threads-max`, memory)
+    /// make thread creation fail cleanly: those come back as `SpawnFailed`.
+    pub fn thread_limit() -> usize {
+        static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *LIMIT.get_or_init(|| {
+            let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                .ok()
+                .and_then(|text| text.trim().parse::<usize>().ok());
+            match maps {
+                Some(maps) if cfg!(target_os = "linux") => (maps / 4 * 3 / 4).max(1),
+                _ => 1 << 16,
+            }
+        })
+    }
+
     /// Checks the options and starts the pool: its purge thread, unless purge
     /// is disabled, and `min_workers` idle workers.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroCapacity`], [`BuildError::ZeroExpiry`] or
-    /// [`BuildError::MinWorkersAboveCapacity`] or [`BuildError::QueueTooLarge`]
-    /// for an invalid option;
-    /// [`BuildError::SpawnFailed`] if a thread could not be started.
+    /// For an invalid option, the [`BuildError`] that names it:
+    /// [`ZeroCapacity`](BuildError::ZeroCapacity),
+    /// [`CapacityTooLarge`](BuildError::CapacityTooLarge),
+    /// [`ZeroExpiry`](BuildError::ZeroExpiry),
+    /// [`ExpiryTooLong`](BuildError::ExpiryTooLong),
+    /// [`MinWorkersAboveCapacity`](BuildError::MinWorkersAboveCapacity),
+    /// [`TooManyMinWorkers`](BuildError::TooManyMinWorkers),
+    /// [`QueueTooLarge`](BuildError::QueueTooLarge),
+    /// [`ThreadNameHasNul`](BuildError::ThreadNameHasNul) or
+    /// [`StackSizeOutOfRange`](BuildError::StackSizeOutOfRange);
+    /// [`BuildError::SpawnFailed`] if a thread could not be started (nothing
+    /// of the pool is left running then).
     pub fn build(self) -> Result<Pool, BuildError> {
         self.validate()?;
         Pool::start(self)
@@ -292,11 +384,25 @@ impl PoolBuilder {
     }
 
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
-        if self.capacity == Some(0) {
-            return Err(BuildError::ZeroCapacity);
+        if let Some(capacity) = self.capacity {
+            if capacity == 0 {
+                return Err(BuildError::ZeroCapacity);
+            }
+            if capacity > Self::MAX_CAPACITY {
+                return Err(BuildError::CapacityTooLarge {
+                    capacity,
+                    max: Self::MAX_CAPACITY,
+                });
+            }
         }
         if self.expiry.is_zero() {
             return Err(BuildError::ZeroExpiry);
+        }
+        if self.expiry > Self::MAX_EXPIRY {
+            return Err(BuildError::ExpiryTooLong {
+                expiry: self.expiry,
+                max: Self::MAX_EXPIRY,
+            });
         }
         if let Some(capacity) = self.capacity {
             if self.min_workers > capacity {
@@ -306,11 +412,32 @@ impl PoolBuilder {
                 });
             }
         }
+        let thread_limit = Self::thread_limit();
+        if self.min_workers > thread_limit {
+            return Err(BuildError::TooManyMinWorkers {
+                min_workers: self.min_workers,
+                max: thread_limit,
+            });
+        }
         if self.queue_capacity > Self::MAX_QUEUE_CAPACITY {
             return Err(BuildError::QueueTooLarge {
                 queue_capacity: self.queue_capacity,
                 max: Self::MAX_QUEUE_CAPACITY,
             });
+        }
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::ThreadNameHasNul {
+                thread_name: self.thread_name.clone(),
+            });
+        }
+        if let Some(stack_size) = self.stack_size {
+            if !(Self::MIN_STACK_SIZE..=Self::MAX_STACK_SIZE).contains(&stack_size) {
+                return Err(BuildError::StackSizeOutOfRange {
+                    stack_size,
+                    min: Self::MIN_STACK_SIZE,
+                    max: Self::MAX_STACK_SIZE,
+                });
+            }
         }
         Ok(())
     }

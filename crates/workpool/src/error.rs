@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::time::Duration;
 use sync_wrapper::SyncWrapper;
 
 /// Why [`PoolBuilder::build`](crate::PoolBuilder::build) (or a constructor
@@ -18,6 +19,54 @@ pub enum BuildError {
     /// `expiry(Duration::ZERO)`: idle workers would expire the moment they go
     /// idle. Use `disable_purge(true)` to keep idle workers forever.
     ZeroExpiry,
+    /// `capacity` is above
+    /// [`PoolBuilder::MAX_CAPACITY`](crate::PoolBuilder::MAX_CAPACITY)
+    /// (`usize::MAX` among them, which once read as unbounded). Use
+    /// `unbounded()` for a pool without a limit.
+    CapacityTooLarge {
+        /// The `capacity` asked for.
+        capacity: usize,
+        /// The largest accepted.
+        max: usize,
+    },
+    /// `expiry` is above
+    /// [`PoolBuilder::MAX_EXPIRY`](crate::PoolBuilder::MAX_EXPIRY) (such as
+    /// `Duration::MAX`, which no clock can add). Use `disable_purge(true)`
+    /// to keep idle workers forever.
+    ExpiryTooLong {
+        /// The `expiry` asked for.
+        expiry: Duration,
+        /// The longest accepted.
+        max: Duration,
+    },
+    /// `min_workers` is above
+    /// [`PoolBuilder::thread_limit`](crate::PoolBuilder::thread_limit): the
+    /// pool would have to start more threads than the pools of this process
+    /// may keep alive. Checked before any thread starts.
+    TooManyMinWorkers {
+        /// The `min_workers` asked for.
+        min_workers: usize,
+        /// The thread limit of this process.
+        max: usize,
+    },
+    /// `thread_name` contains a NUL byte, which no OS thread name may hold.
+    ThreadNameHasNul {
+        /// The prefix asked for.
+        thread_name: String,
+    },
+    /// `stack_size` is below
+    /// [`PoolBuilder::MIN_STACK_SIZE`](crate::PoolBuilder::MIN_STACK_SIZE)
+    /// (a panic that prints a backtrace would overflow it and abort the
+    /// process) or above
+    /// [`PoolBuilder::MAX_STACK_SIZE`](crate::PoolBuilder::MAX_STACK_SIZE).
+    StackSizeOutOfRange {
+        /// The `stack_size` asked for, in bytes.
+        stack_size: usize,
+        /// The smallest accepted.
+        min: usize,
+        /// The largest accepted.
+        max: usize,
+    },
     /// `min_workers` is larger than `capacity`.
     MinWorkersAboveCapacity {
         /// The `min_workers` asked for.
@@ -27,6 +76,14 @@ pub enum BuildError {
     },
     /// A [`MultiPool`](crate::MultiPool) was asked for zero pools.
     ZeroPools,
+    /// A [`MultiPool`](crate::MultiPool) was asked for more than
+    /// [`MultiPool::MAX_POOLS`](crate::MultiPool::MAX_POOLS) pools.
+    TooManyPools {
+        /// The number of pools asked for.
+        pools: usize,
+        /// The most accepted.
+        max: usize,
+    },
     /// `queue_capacity` is above
     /// [`PoolBuilder::MAX_QUEUE_CAPACITY`](crate::PoolBuilder::MAX_QUEUE_CAPACITY):
     /// its slots are allocated up front.
@@ -53,6 +110,30 @@ impl fmt::Display for BuildError {
             BuildError::ZeroExpiry => f.write_str(
                 "expiry must be longer than zero, got 0s (use `disable_purge(true)` to keep idle workers)",
             ),
+            BuildError::CapacityTooLarge { capacity, max } => write!(
+                f,
+                "capacity must be at most {max}, got {capacity} (use `unbounded()` for a pool without a limit)"
+            ),
+            BuildError::ExpiryTooLong { expiry, max } => write!(
+                f,
+                "expiry must be at most {max:?}, got {expiry:?} (use `disable_purge(true)` to keep idle workers)"
+            ),
+            BuildError::TooManyMinWorkers { min_workers, max } => write!(
+                f,
+                "min_workers must be at most {max}, the threads the pools of this process may keep alive, got {min_workers}"
+            ),
+            BuildError::ThreadNameHasNul { thread_name } => write!(
+                f,
+                "thread_name must not contain a NUL byte, got {thread_name:?}"
+            ),
+            BuildError::StackSizeOutOfRange {
+                stack_size,
+                min,
+                max,
+            } => write!(
+                f,
+                "stack_size must be from {min} to {max} bytes, got {stack_size}"
+            ),
             BuildError::MinWorkersAboveCapacity {
                 min_workers,
                 capacity,
@@ -61,6 +142,10 @@ impl fmt::Display for BuildError {
                 "min_workers must not exceed capacity, got min_workers {min_workers} with capacity {capacity}"
             ),
             BuildError::ZeroPools => f.write_str("a multi-pool needs at least 1 pool, got 0"),
+            BuildError::TooManyPools { pools, max } => write!(
+                f,
+                "a multi-pool may have at most {max} pools, got {pools}"
+            ),
             BuildError::QueueTooLarge {
                 queue_capacity,
                 max,
@@ -106,6 +191,15 @@ pub enum PoolError {
     /// [`tune`](crate::Pool::tune) was asked for a capacity of 0; a pool must
     /// be allowed at least one worker.
     InvalidCapacity,
+    /// [`tune`](crate::Pool::tune) was asked for a capacity above
+    /// [`PoolBuilder::MAX_CAPACITY`](crate::PoolBuilder::MAX_CAPACITY); the
+    /// capacity is left as it was.
+    CapacityTooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+        /// The largest accepted.
+        max: usize,
+    },
     /// [`tune`](crate::Pool::tune) was called on an unbounded pool, which has
     /// no capacity to change.
     Unbounded,
@@ -138,6 +232,9 @@ impl fmt::Display for PoolError {
                 "the call would wait for a task of its own pool from inside one of its tasks, and could deadlock",
             ),
             PoolError::InvalidCapacity => f.write_str("capacity must be at least 1, got 0"),
+            PoolError::CapacityTooLarge { capacity, max } => {
+                write!(f, "capacity must be at most {max}, got {capacity}")
+            }
             PoolError::Unbounded => {
                 f.write_str("the pool is unbounded, so its capacity cannot be tuned")
             }

@@ -112,13 +112,20 @@ impl RoomSignal {
 }
 
 impl MultiPool {
+    /// The most pools a multi-pool may have: 4,096. More pools than cores
+    /// spread no more lock traffic, and each pool allocates its queue and
+    /// (with purge on) starts a thread at once.
+    pub const MAX_POOLS: usize = 4096;
+
     /// `pools` pools of `capacity_per_pool` workers each, every other option
     /// at its default.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroPools`] for 0 pools, and the errors of
-    /// [`PoolBuilder::build`].
+    /// [`BuildError::ZeroPools`] for 0 pools, [`BuildError::TooManyPools`]
+    /// for more than [`MAX_POOLS`](Self::MAX_POOLS), and the errors of
+    /// [`PoolBuilder::build`] (`capacity_per_pool` 0 or above
+    /// [`PoolBuilder::MAX_CAPACITY`] among them).
     pub fn new(
         pools: usize,
         capacity_per_pool: usize,
@@ -135,8 +142,10 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroPools`] for 0 pools, and the errors of
-    /// [`PoolBuilder::build`]; pools already built are released.
+    /// [`BuildError::ZeroPools`] for 0 pools, [`BuildError::TooManyPools`]
+    /// for more than [`MAX_POOLS`](Self::MAX_POOLS), both before any pool is
+    /// built, and the errors of [`PoolBuilder::build`]; pools already built
+    /// are released.
     pub fn with_builder(
         pools: usize,
         balancing: LoadBalancing,
@@ -144,6 +153,12 @@ impl MultiPool {
     ) -> Result<Self, BuildError> {
         if pools == 0 {
             return Err(BuildError::ZeroPools);
+        }
+        if pools > Self::MAX_POOLS {
+            return Err(BuildError::TooManyPools {
+                pools,
+                max: Self::MAX_POOLS,
+            });
         }
         builder.validate()?;
         let room = Arc::new(RoomSignal::new());
@@ -410,6 +425,7 @@ impl MultiPool {
     }
 
     /// The sum of the pools' capacities; `None` if they are unbounded.
+    /// (It cannot overflow: see [`PoolBuilder::MAX_CAPACITY`].)
     pub fn capacity(&self) -> Option<usize> {
         self.inner.pools.iter().map(Pool::capacity).sum()
     }
@@ -451,7 +467,10 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// As [`Pool::tune`]; the checks fail before any pool is changed.
+    /// As [`Pool::tune`] ([`PoolError::InvalidCapacity`] for 0,
+    /// [`PoolError::CapacityTooLarge`] above
+    /// [`PoolBuilder::MAX_CAPACITY`]); the checks fail before any pool is
+    /// changed.
     pub fn tune(&self, capacity_per_pool: usize) -> Result<(), PoolError> {
         for pool in &self.inner.pools {
             pool.tune(capacity_per_pool)?;

@@ -172,6 +172,12 @@ pub(crate) mod faults {
         REFUSE.lock().unwrap().push((prefix.to_owned(), n));
     }
 
+    /// Stops refusing spawns for `prefix` (after `refuse_spawns(prefix,
+    /// usize::MAX)`, say): the OS "can make threads again".
+    pub(crate) fn allow_spawns(prefix: &str) {
+        REFUSE.lock().unwrap().retain(|(p, _)| p != prefix);
+    }
+
     /// Whether the spawn of a thread named `name` is to be refused.
     pub(crate) fn spawn_refused(name: &str) -> bool {
         let mut refuse = REFUSE.lock().unwrap();

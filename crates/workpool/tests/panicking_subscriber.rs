@@ -34,7 +34,10 @@ impl Subscriber for PanicsOnError {
 }
 
 /// Regression (a panic outside the task's `catch_unwind` skipped the thread's
-/// accounting, so `release_timeout` then timed out for ever).
+/// accounting, so `release_timeout` then timed out for ever). The worker
+/// lives on (the same thread runs the next tasks) and the counts are right,
+/// for a submitted task and for a spawned one whose handle was dropped (its
+/// panic goes to the panic handler too).
 #[test]
 fn a_panicking_subscriber_in_the_default_panic_handler_harms_nothing() {
     let events = Arc::new(AtomicUsize::new(0));
@@ -42,15 +45,56 @@ fn a_panicking_subscriber_in_the_default_panic_handler_harms_nothing() {
         events: Arc::clone(&events),
     };
     tracing::subscriber::set_global_default(subscriber).unwrap();
-    let pool = Pool::builder().capacity(1).build().unwrap();
-    pool.submit(|| panic!("a task panicked")).unwrap();
-    let (tx, rx) = mpsc::channel();
-    pool.submit(move || tx.send(std::thread::current().id()).unwrap())
+    let pool = Pool::builder()
+        .capacity(1)
+        .thread_name("subscriber")
+        .build()
         .unwrap();
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the worker lives on and runs the next task");
+    let next_task_thread = || {
+        let (tx, rx) = mpsc::channel();
+        pool.submit(move || tx.send(current_thread_name()).unwrap())
+            .unwrap();
+        rx.recv_timeout(PATIENCE)
+            .expect("the worker lives on and runs the next task")
+    };
+    pool.submit(|| panic!("a task panicked")).unwrap();
+    assert_eq!(next_task_thread(), "subscriber-0");
     assert_eq!(pool.panicked(), 1);
     assert_eq!(events.load(Ordering::SeqCst), 1);
-    assert_eq!(pool.workers(), 1);
-    assert_eq!(pool.release_timeout(Duration::from_secs(30)), Ok(()));
+
+    let (go, wait) = mpsc::channel::<()>();
+    let handle = pool
+        .spawn(move || -> u32 {
+            wait.recv().unwrap();
+            panic!("a spawned task panicked")
+        })
+        .unwrap();
+    drop(handle);
+    go.send(()).unwrap();
+    assert_eq!(next_task_thread(), "subscriber-0");
+    assert_eq!(pool.panicked(), 2);
+    assert_eq!(events.load(Ordering::SeqCst), 2);
+
+    pool.wait_idle(PATIENCE).unwrap();
+    let stats = pool.stats();
+    assert_eq!(
+        (
+            stats.submitted,
+            stats.completed,
+            stats.panicked,
+            stats.cancelled
+        ),
+        (4, 2, 2, 0)
+    );
+    assert_eq!((pool.workers(), stats.workers_started), (1, 1));
+    assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
 }
+
+fn current_thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_owned()
+}
+
+const PATIENCE: Duration = Duration::from_secs(30);

@@ -7,12 +7,31 @@ use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc};
 use crate::worker::{self, Next};
 use crossbeam_utils::Backoff;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
+
+/// Writes a log line, catching a panic of the subscriber. The line is
+/// written once the pool is consistent again (no worker left without its
+/// order), and a panic is not let out: `release` runs in `Pool::drop`,
+/// where a second panic while unwinding would abort the process.
+fn log_quietly(line: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(line)) {
+        // The payload's own `Drop` may panic too.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
 
 impl Inner {
     pub(super) fn tune(self: &Arc<Self>, capacity: usize) -> Result<(), PoolError> {
         if capacity == 0 {
             return Err(PoolError::InvalidCapacity);
+        }
+        if capacity > crate::PoolBuilder::MAX_CAPACITY {
+            // `usize::MAX` would read as unbounded inside.
+            return Err(PoolError::CapacityTooLarge {
+                capacity,
+                max: crate::PoolBuilder::MAX_CAPACITY,
+            });
         }
         let mut state = sync::lock(&self.state);
         if state.capacity == UNBOUNDED {
@@ -33,14 +52,16 @@ impl Inner {
         if grew {
             self.serve_deposits(&mut state);
         }
-        tracing::debug!(pool = %self.name, capacity, "workpool: tuned");
         for worker in retired {
             worker.send(Next::Exit);
         }
         if grew {
             let queued = self.queue.len();
             self.dispatch_queued(state, queued);
+        } else {
+            drop(state);
         }
+        log_quietly(|| tracing::debug!(pool = %self.name, capacity, "workpool: tuned"));
         Ok(())
     }
 
@@ -88,12 +109,12 @@ impl Inner {
             self.remove_workers(&mut state, idle.len());
         }
         let order = || if drain { Next::Look } else { Next::Exit };
-        tracing::debug!(pool = %self.name, "workpool: released");
         // With no worker left to drain the queue, one is started.
         self.dispatch_queued(state, 1);
         for worker in idle {
             worker.send(order());
         }
+        log_quietly(|| tracing::debug!(pool = %self.name, "workpool: released"));
         true
     }
 
@@ -119,9 +140,13 @@ impl Inner {
             *crate::job::lock(&self.root) = crate::cancel::CancelToken::new();
             *crate::job::lock(&self.stats.since) = std::time::Instant::now();
             state.epoch += 1;
+            // The maintenance thread of the last life may not have seen the
+            // release yet and still be marked as running; it leaves on its
+            // own once it wakes (its epoch is past) and leaves this flag
+            // alone, so this life starts its own.
+            state.maintenance = false;
             state.epoch
         };
-        tracing::debug!(pool = %self.name, epoch, "workpool: rebooted");
         self.start_background(epoch).map_err(|e| {
             // Closed again, so that the pool is never open without its purge
             // thread and its `min_workers`; a later `reboot` may try again.
@@ -129,7 +154,9 @@ impl Inner {
             PoolError::SpawnFailed {
                 reason: e.to_string(),
             }
-        })
+        })?;
+        log_quietly(|| tracing::debug!(pool = %self.name, epoch, "workpool: rebooted"));
+        Ok(())
     }
 
     /// Starts the maintenance thread of `epoch` (unless purge is off and no

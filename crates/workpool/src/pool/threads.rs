@@ -14,11 +14,55 @@ use std::time::{Duration, Instant};
 /// so a pool without purge that churns threads keeps a bounded list.
 const REAP_THRESHOLD: usize = 64;
 
+/// Threads of all the pools of the process, from just before each spawn
+/// until the thread is joined (or its handle dropped), when its stack is
+/// unmapped: kept at most `PoolBuilder::thread_limit`, so that no spawn
+/// comes near the point where `std` aborts the process (see there).
+/// Not modelled under loom: no model comes near the limit.
+#[cfg(not(loom))]
+static PROCESS_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One place under the process's thread limit, given back on drop.
+struct ThreadPlace(());
+
+impl ThreadPlace {
+    fn take() -> std::io::Result<ThreadPlace> {
+        #[cfg(not(loom))]
+        {
+            let limit = crate::PoolBuilder::thread_limit();
+            let taken = PROCESS_THREADS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            });
+            if taken.is_err() {
+                return Err(std::io::Error::other(format!(
+                    "the pools of this process have {limit} threads, \
+                     as many as they may keep alive (see `PoolBuilder::thread_limit`)"
+                )));
+            }
+        }
+        Ok(ThreadPlace(()))
+    }
+}
+
+impl Drop for ThreadPlace {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        PROCESS_THREADS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A pool thread's handle, holding its place under the thread limit until
+/// it is joined or dropped.
+struct Handle {
+    thread: thread::JoinHandle<()>,
+    _place: ThreadPlace,
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
-    live: HashMap<usize, thread::JoinHandle<()>>,
+    live: HashMap<usize, Handle>,
     /// Threads that have run their last line and only need joining.
-    finished: Vec<thread::JoinHandle<()>>,
+    finished: Vec<Handle>,
     next_id: usize,
 }
 
@@ -171,6 +215,15 @@ impl Inner {
                 "refused by the test's fault injection",
             ));
         }
+        let place = match ThreadPlace::take() {
+            Ok(place) => place,
+            Err(_) => {
+                // This pool's ended threads hold places until joined: join
+                // them (as below, never under the state lock) and try again.
+                self.join_finished();
+                ThreadPlace::take()?
+            }
+        };
         let mut builder = thread::Builder::new().name(name);
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
@@ -181,11 +234,17 @@ impl Inner {
         let mut threads = sync::lock(&self.threads);
         let id = threads.next_id;
         threads.next_id += 1;
-        let handle = builder.spawn(move || {
+        let thread = builder.spawn(move || {
             let _exit = ThreadExit { inner, id };
             body();
         })?;
-        threads.live.insert(id, handle);
+        threads.live.insert(
+            id,
+            Handle {
+                thread,
+                _place: place,
+            },
+        );
         let reap = if threads.finished.len() >= REAP_THRESHOLD {
             std::mem::take(&mut threads.finished)
         } else {
@@ -233,24 +292,270 @@ impl Inner {
     }
 }
 
-fn join_all(handles: Vec<thread::JoinHandle<()>>) {
-    for handle in handles {
+fn join_all(handles: Vec<Handle>) {
+    for Handle { thread, _place } in handles {
         // A pool thread catches every panic of user code, so `join` only
         // fails if the pool itself is broken; nothing is left to do then.
-        let _ = handle.join();
+        let _ = thread.join();
+        // `_place` is given back now that the thread's stack is gone.
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::sync::faults::refuse_spawns;
-    use crate::{Pool, PoolError};
+    use crate::sync::faults::{allow_spawns, refuse_spawns};
+    use crate::{BuildError, Pool, PoolError, TrySubmitError};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{mpsc, Arc, Barrier};
     use std::thread::{self, ThreadId};
     use std::time::{Duration, Instant};
 
     const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// The message of a refused spawn, as `SpawnFailed` quotes it.
+    const REFUSED: &str = "refused by the test's fault injection";
+
+    #[track_caller]
+    fn wait_until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Threads of this process whose name starts with `prefix` (Linux shows
+    /// the first 15 bytes of a name).
+    #[cfg(target_os = "linux")]
+    fn threads_named(prefix: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end().starts_with(prefix))
+            .count()
+    }
+
+    /// A task that holds its worker until the returned sender is dropped,
+    /// and tells on `started` when it runs.
+    fn held(started: &mpsc::Sender<String>) -> (impl FnOnce() + Send + 'static, mpsc::Sender<()>) {
+        let (release, hold) = mpsc::channel::<()>();
+        let started = started.clone();
+        let task = move || {
+            let name = thread::current().name().unwrap_or_default().to_owned();
+            started.send(name).unwrap();
+            let _ = hold.recv();
+        };
+        (task, release)
+    }
+
+    /// `try_submit` gives the closure back, captures and all, when its
+    /// thread cannot be made; nothing is counted for it.
+    #[test]
+    fn a_refused_thread_gives_the_closure_back_to_try_submit() {
+        let pool = Pool::builder()
+            .capacity(2)
+            .thread_name("fault-try")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        refuse_spawns("fault-try", 1);
+        let captured = String::from("still mine");
+        let refused = pool.try_submit(move || drop(captured)).unwrap_err();
+        assert!(
+            matches!(refused, TrySubmitError::SpawnFailed(_)),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the pool could not start a worker thread for the task"
+        );
+        let stats = pool.stats();
+        assert_eq!((pool.workers(), pool.queued(), stats.submitted), (0, 0, 0));
+        assert_eq!((stats.rejected, stats.workers_started), (1, 1));
+        // The closure is whole: calling it drops what it captured, here.
+        (refused.into_inner())();
+        assert_eq!(pool.try_submit(|| ()).map_err(|e| e.to_string()), Ok(()));
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    }
+
+    /// `spawn` returns the error at the call: no handle is made for a task
+    /// that was not accepted, and the task never runs.
+    #[test]
+    fn spawn_returns_spawn_failed_at_the_call() {
+        let pool = Pool::builder()
+            .capacity(2)
+            .thread_name("fault-spawn")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        refuse_spawns("fault-spawn", 1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let refused = pool.spawn(move || counted.fetch_add(1, Ordering::SeqCst));
+        let error = refused.map(|_| ()).unwrap_err();
+        assert_eq!(
+            error,
+            PoolError::SpawnFailed {
+                reason: REFUSED.to_owned()
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("the pool could not start a worker thread: {REFUSED}")
+        );
+        let counted = Arc::clone(&ran);
+        let handle = pool
+            .spawn(move || counted.fetch_add(1, Ordering::SeqCst))
+            .unwrap();
+        assert_eq!(handle.join().unwrap(), 0, "only the accepted task ran");
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.stats().rejected, 1);
+    }
+
+    /// While no thread can be made, the pool runs every task it can on the
+    /// worker it has, refuses (at the call) only those that need another
+    /// one, and starts workers again once threads can be made.
+    #[test]
+    fn without_new_threads_the_pool_serves_tasks_with_the_workers_it_has() {
+        let pool = Pool::builder()
+            .capacity(4)
+            .min_workers(1)
+            .thread_name("fault-keep")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        wait_until("the min worker is idle", || pool.idle() == 1);
+        refuse_spawns("fault-keep", usize::MAX);
+        let (tx, rx) = mpsc::channel();
+        for i in 0..20 {
+            let tx = tx.clone();
+            pool.submit(move || {
+                tx.send((i, thread::current().name().unwrap().to_owned()))
+                    .unwrap();
+            })
+            .unwrap();
+            assert_eq!(
+                rx.recv_timeout(PATIENCE).unwrap(),
+                (i, "fault-keep-0".into())
+            );
+            wait_until("the worker is idle again", || pool.idle() == 1);
+        }
+        // Busy, it leaves no worker for the next task: that one is refused.
+        let (started_tx, started) = mpsc::channel();
+        let (task, release) = held(&started_tx);
+        pool.submit(task).unwrap();
+        assert_eq!(started.recv_timeout(PATIENCE).unwrap(), "fault-keep-0");
+        let refused = pool.submit(|| unreachable!("a refused task never runs"));
+        assert!(
+            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((pool.workers(), pool.queued(), pool.waiting()), (1, 0, 0));
+        // Threads can be made again: the next task gets a worker of its own
+        // while the first is still held.
+        allow_spawns("fault-keep");
+        let (second, release_second) = held(&started_tx);
+        pool.submit(second).unwrap();
+        // (The refused thread used up the name `fault-keep-1`.)
+        assert_eq!(started.recv_timeout(PATIENCE).unwrap(), "fault-keep-2");
+        assert_eq!(pool.workers(), 2);
+        drop((release, release_second));
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.submitted, stats.completed, stats.rejected),
+            (22, 22, 1)
+        );
+    }
+
+    /// A submitter blocked for room, whose room turns out to need a new
+    /// thread, gets `SpawnFailed` and its task back; the blocked count
+    /// goes back to zero.
+    #[test]
+    fn a_blocked_submitter_whose_room_needs_a_refused_thread_gets_spawn_failed() {
+        let pool = Pool::builder()
+            .capacity(1)
+            .queue_capacity(0)
+            .thread_name("fault-blocked")
+            .disable_purge(true)
+            .build()
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (task, release) = held(&started_tx);
+        pool.submit(task).unwrap();
+        started.recv_timeout(PATIENCE).unwrap();
+        let blocked = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit(|| unreachable!("a refused task never runs")))
+        };
+        wait_until("the submitter blocks", || pool.waiting() == 1);
+        refuse_spawns("fault-blocked", 1);
+        pool.tune(2).unwrap();
+        let result = blocked.join().unwrap();
+        assert_eq!(
+            result,
+            Err(PoolError::SpawnFailed {
+                reason: REFUSED.to_owned()
+            })
+        );
+        assert_eq!((pool.workers(), pool.waiting()), (1, 0));
+        drop(release);
+        let (tx, rx) = mpsc::channel();
+        pool.submit(move || tx.send(()).unwrap()).unwrap();
+        rx.recv_timeout(PATIENCE).unwrap();
+        assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
+    }
+
+    /// `build` with a `min_workers` thread refused fails with `SpawnFailed`
+    /// and leaves no thread of the pool behind.
+    #[test]
+    fn build_fails_with_spawn_failed_and_leaves_no_thread_behind() {
+        // Workers are `fault-minw-0`, `-1`, `-2`; the purge thread `-purge`.
+        refuse_spawns("fault-minw-1", 1);
+        let error = Pool::builder()
+            .capacity(4)
+            .min_workers(3)
+            .thread_name("fault-minw")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            BuildError::SpawnFailed {
+                reason: REFUSED.to_owned()
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("the pool could not start a thread: {REFUSED}")
+        );
+        #[cfg(target_os = "linux")]
+        wait_until("every thread of the pool has ended", || {
+            threads_named("fault-minw") == 0
+        });
+    }
+
+    /// A `MultiPool` reports a refused thread at the call too, and takes
+    /// the next task.
+    #[test]
+    fn a_multi_pool_reports_a_refused_thread_and_recovers() {
+        let builder = Pool::builder()
+            .capacity(1)
+            .thread_name("fault-multi")
+            .disable_purge(true);
+        let pools =
+            crate::MultiPool::with_builder(2, crate::LoadBalancing::RoundRobin, builder).unwrap();
+        refuse_spawns("fault-multi", 1);
+        let refused = pools.submit(|| unreachable!("a refused task never runs"));
+        assert!(
+            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            "{refused:?}"
+        );
+        let (tx, rx) = mpsc::channel();
+        pools.submit(move || tx.send(()).unwrap()).unwrap();
+        rx.recv_timeout(PATIENCE).unwrap();
+        assert_eq!(pools.release_timeout(PATIENCE), Ok(()));
+    }
 
     /// Regression (a failed spawn ran a queued user task inline on the caller
     /// of `tune`, `release` or `drop`, all documented as not waiting): the
