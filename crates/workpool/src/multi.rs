@@ -64,6 +64,9 @@ struct MultiInner {
     room: Arc<RoomSignal>,
     nonblocking: bool,
     max_blocking_tasks: usize,
+    /// Calls the multi-pool refused (its pools' own counts miss them: it
+    /// only probes them). Reporting only.
+    rejected: std::sync::atomic::AtomicU64,
 }
 
 /// How a submitter blocked on all the pools of a `MultiPool` learns that one
@@ -178,6 +181,7 @@ impl MultiPool {
                 room,
                 nonblocking,
                 max_blocking_tasks,
+                rejected: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -272,7 +276,12 @@ impl MultiPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> crate::Stats {
-        crate::Stats::sum(self.inner.pools.iter().map(Pool::stats).collect())
+        let mut stats = crate::Stats::sum(self.inner.pools.iter().map(Pool::stats).collect());
+        stats.rejected += self
+            .inner
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed);
+        stats
     }
 
     /// Sends each pool's figures to the `metrics` facade, as
@@ -301,6 +310,17 @@ impl MultiPool {
     /// Places `task` on the pool that the load balancing picks, or another
     /// with room; returns the index of the pool that took it.
     fn place(&self, task: Task) -> Result<usize, PoolError> {
+        let placed = self.try_place(task);
+        if placed.is_err() {
+            // The pools were only probed: the refusal is the multi-pool's.
+            self.inner
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        placed
+    }
+
+    fn try_place(&self, task: Task) -> Result<usize, PoolError> {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }

@@ -265,7 +265,7 @@ impl Retry {
     /// The waits between attempts: one fewer than the attempts.
     fn delays(&self) -> impl Iterator<Item = Duration> {
         let mut builder = backon::ExponentialBuilder::default()
-            .with_min_delay(self.first_delay)
+            .with_min_delay(self.first_delay.min(self.max_delay))
             .with_max_delay(self.max_delay)
             .with_factor(self.factor)
             .with_max_times(self.max_attempts - 1);

@@ -378,7 +378,9 @@ pub struct LatencySummary {
 /// A snapshot of a pool's figures: [`Pool::stats`](crate::Pool::stats).
 ///
 /// Counts are since the pool was built. Once the pool is idle,
-/// `submitted == completed + panicked + cancelled`.
+/// `submitted == completed + panicked + cancelled`, unless an `on_complete`
+/// callback or the `Drop` of a cancelled task's closure panicked: such a
+/// panic is counted in `panicked` beside the task's own outcome.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {

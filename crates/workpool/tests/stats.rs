@@ -324,3 +324,12 @@ fn a_pool_with_func_has_stats_too() {
     assert!(pool.health(&HealthPolicy::default()).healthy);
     pool.release_timeout(PATIENCE).unwrap();
 }
+
+#[test]
+fn a_multi_pool_counts_its_own_refusals() {
+    let pools = MultiPool::new(2, 1, LoadBalancing::RoundRobin).unwrap();
+    pools.release();
+    assert_eq!(pools.submit(|| ()), Err(PoolError::Closed));
+    assert!(pools.spawn(|| ()).is_err());
+    assert_eq!(pools.stats().rejected, 2);
+}

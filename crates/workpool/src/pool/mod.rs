@@ -100,6 +100,8 @@ impl Pool {
     /// # Errors
     ///
     /// [`BuildError::ZeroCapacity`] for a capacity of 0;
+    /// [`BuildError::CapacityTooLarge`] above
+    /// [`PoolBuilder::MAX_CAPACITY`];
     /// [`BuildError::SpawnFailed`] if the purge thread could not start.
     pub fn new(capacity: usize) -> Result<Pool, BuildError> {
         PoolBuilder::new().capacity(capacity).build()
@@ -237,7 +239,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::InvalidCapacity`] for 0; [`PoolError::Unbounded`] on an
+    /// [`PoolError::InvalidCapacity`] for 0; [`PoolError::CapacityTooLarge`]
+    /// above [`PoolBuilder::MAX_CAPACITY`]; [`PoolError::Unbounded`] on an
     /// unbounded pool.
     pub fn tune(&self, capacity: usize) -> Result<(), PoolError> {
         self.inner.tune(capacity)
