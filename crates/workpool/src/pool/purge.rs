@@ -27,7 +27,6 @@ impl Inner {
             self.sync_idle_gauge(&state);
             // Their places are room for blocked submitters.
             self.serve_deposits(&mut state);
-            tracing::debug!(pool = %self.name, expired = expired.len(), "workpool: idle workers expired");
         }
         let orphaned = state.workers == 0;
         if orphaned {
@@ -35,8 +34,16 @@ impl Inner {
         } else {
             drop(state);
         }
+        let count = expired.len();
         for worker in expired {
             worker.send(Next::Exit);
+        }
+        // Only once the expired workers have their orders: a panicking
+        // subscriber must not leave them parked for ever.
+        if count > 0 {
+            super::lifecycle::log_quietly(|| {
+                tracing::debug!(pool = %self.name, expired = count, "workpool: idle workers expired");
+            });
         }
     }
 }
