@@ -172,5 +172,5 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
         };
     }
     ctx.counted = false;
-    tracing::trace!(tasks = ctx.ran, "workpool: a worker exits");
+    crate::pool::log_quietly(|| tracing::trace!(tasks = ctx.ran, "workpool: a worker exits"));
 }

@@ -188,7 +188,9 @@ impl Inner {
                 if let Err(error) = self.start_worker_for_queue() {
                     // The task stays queued for the workers there are; with
                     // none, the purge thread tries again (`purge.rs`).
-                    tracing::warn!(%error, "workpool: no worker could start for a queued task");
+                    super::log_quietly(|| {
+                        tracing::warn!(%error, "workpool: no worker could start for a queued task");
+                    });
                     return;
                 }
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// written once the pool is consistent again (no worker left without its
 /// order), and a panic is not let out: `release` runs in `Pool::drop`,
 /// where a second panic while unwinding would abort the process.
-pub(super) fn log_quietly(line: impl FnOnce()) {
+pub(crate) fn log_quietly(line: impl FnOnce()) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(line)) {
         // The payload's own `Drop` may panic too.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));

@@ -35,6 +35,7 @@ mod timer;
 mod loom;
 
 pub(crate) use dispatch::Wait;
+pub(crate) use lifecycle::log_quietly;
 #[cfg(feature = "metrics")]
 pub(crate) use observe::export;
 pub use observe::Monitor;
@@ -116,7 +117,9 @@ impl Pool {
         let pool = Pool {
             inner: Arc::new(Inner::new(builder)),
         };
-        tracing::debug!(pool = %pool.name(), capacity = ?pool.capacity(), "workpool: built");
+        log_quietly(|| {
+            tracing::debug!(pool = %pool.name(), capacity = ?pool.capacity(), "workpool: built");
+        });
         if let Err(e) = pool.inner.start_background(0) {
             // Dropping the only handle releases what did start.
             return Err(BuildError::SpawnFailed {

@@ -166,7 +166,9 @@ impl Inner {
     pub(crate) fn worker_lost(self: &Arc<Self>) {
         let mut state = sync::lock(&self.state);
         self.worker_leaves(&mut state);
-        tracing::error!("workpool: a worker's loop panicked; its place is freed");
+        super::log_quietly(|| {
+            tracing::error!("workpool: a worker's loop panicked; its place is freed");
+        });
     }
 }
 
