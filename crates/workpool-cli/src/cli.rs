@@ -59,6 +59,9 @@ pub(crate) enum Command {
     /// `bench` starts one of these per run so that peak memory is per pair.
     #[command(name = "bench-one", hide = true)]
     BenchOne(OneArgs),
+    /// Pools on many hosts draining one Redis stream (workpool-redis):
+    /// `produce` pushes demo jobs, `work` runs them until SIGINT/SIGTERM.
+    Redis(crate::redis_cmd::RedisArgs),
 }
 
 /// Options of `workpool bench`.

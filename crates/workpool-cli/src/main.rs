@@ -16,6 +16,7 @@ mod peers;
 mod plan;
 mod probe;
 mod record;
+mod redis_cmd;
 mod report;
 mod soak;
 mod stats;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Soak(args) => soak::run(args),
+        cli::Command::Redis(args) => redis_cmd::run(args),
         cli::Command::BenchOne(args) => child::run(args).and_then(|report| {
             serde_json::to_string(&report)
                 .map(|line| println!("{line}"))

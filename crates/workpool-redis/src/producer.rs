@@ -1,0 +1,174 @@
+//! `Producer`: jobs into a stream with `XADD`.
+
+use crate::error::Error;
+use crate::job::{Envelope, JobId, FIELD};
+use serde::Serialize;
+use std::fmt;
+use std::sync::Mutex;
+
+/// Pushes jobs onto a Redis stream, each an entry whose `job` field holds
+/// the JSON envelope `{"name", "attempt", "enqueued_at_ms", "payload"}`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use workpool_redis::Producer;
+///
+/// let producer = Producer::builder("redis://127.0.0.1:6379", "jobs")
+///     .job_name("resize")
+///     .maxlen(1_000_000)
+///     .build()?;
+/// let id = producer.push(&serde_json::json!({"image": 42}))?;
+/// println!("pushed {id}");
+/// # Ok::<(), workpool_redis::Error>(())
+/// ```
+pub struct Producer {
+    conn: Mutex<redis::Connection>,
+    stream: String,
+    name: String,
+    maxlen: Option<usize>,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("stream", &self.stream)
+            .field("maxlen", &self.maxlen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of a [`Producer`]: [`Producer::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ProducerBuilder {
+    url: String,
+    stream: String,
+    name: String,
+    maxlen: Option<usize>,
+}
+
+impl ProducerBuilder {
+    /// The name written into each job pushed with [`Producer::push`].
+    /// Default: `"job"`.
+    pub fn job_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Trims the stream to about `maxlen` entries on each push
+    /// (`XADD ... MAXLEN ~ maxlen`). Default: no trimming.
+    ///
+    /// Redis trims the oldest entries whether or not a consumer group has
+    /// read them: a job trimmed before it ran is lost (a consumer that
+    /// meets its ID pending acks it and says so in the log). Size it well
+    /// above the backlog you expect.
+    pub fn maxlen(mut self, maxlen: usize) -> Self {
+        self.maxlen = Some(maxlen);
+        self
+    }
+
+    /// Connects.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`] for a bad URL or a failed connection.
+    pub fn build(self) -> Result<Producer, Error> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let conn = client.get_connection()?;
+        Ok(Producer {
+            conn: Mutex::new(conn),
+            stream: self.stream,
+            name: self.name,
+            maxlen: self.maxlen,
+        })
+    }
+}
+
+impl Producer {
+    /// A builder for a producer onto `stream` at `url`
+    /// (`redis://host:port/db`).
+    pub fn builder(url: impl Into<String>, stream: impl Into<String>) -> ProducerBuilder {
+        ProducerBuilder {
+            url: url.into(),
+            stream: stream.into(),
+            name: "job".to_owned(),
+            maxlen: None,
+        }
+    }
+
+    /// A producer with every option at its default.
+    ///
+    /// # Errors
+    ///
+    /// As [`ProducerBuilder::build`].
+    pub fn new(url: &str, stream: &str) -> Result<Producer, Error> {
+        Producer::builder(url, stream).build()
+    }
+
+    /// The stream it pushes to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Pushes one job under the producer's [job name](ProducerBuilder::job_name).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] if `job` cannot be serialized; [`Error::Redis`] if
+    /// `XADD` failed (the job may or may not have been added).
+    pub fn push<T: Serialize + ?Sized>(&self, job: &T) -> Result<JobId, Error> {
+        self.push_named(&self.name, job)
+    }
+
+    /// Pushes one job under `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn push_named<T: Serialize + ?Sized>(&self, name: &str, job: &T) -> Result<JobId, Error> {
+        let text = serde_json::to_string(&Envelope::new(name, job)?)?;
+        let id: String = self.xadd(&text).query(&mut *self.conn())?;
+        Ok(JobId(id))
+    }
+
+    /// Pushes many jobs in one round trip (a pipeline), in order; returns
+    /// their IDs in the same order.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push); on [`Error::Redis`] some of the jobs may
+    /// have been added.
+    pub fn push_batch<'a, T, I>(&self, jobs: I) -> Result<Vec<JobId>, Error>
+    where
+        T: Serialize + 'a,
+        I: IntoIterator<Item = &'a T>,
+    {
+        let mut pipe = redis::pipe();
+        let mut n = 0;
+        for job in jobs {
+            let text = serde_json::to_string(&Envelope::new(&self.name, job)?)?;
+            pipe.add_command(self.xadd(&text));
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = pipe.query(&mut *self.conn())?;
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    fn xadd(&self, text: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.stream);
+        if let Some(maxlen) = self.maxlen {
+            cmd.arg("MAXLEN").arg("~").arg(maxlen);
+        }
+        cmd.arg("*").arg(FIELD).arg(text);
+        cmd
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, redis::Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
