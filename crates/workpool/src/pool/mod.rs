@@ -212,6 +212,21 @@ impl Pool {
         self.inner.gauges.waiting.load(Ordering::Relaxed)
     }
 
+    /// The queue's slots ([`PoolBuilder::queue_capacity`]): how many
+    /// accepted tasks may wait while every worker is busy; 0 for ants'
+    /// hand-off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().queue_capacity(16).build()?;
+    /// assert_eq!(pool.queue_capacity(), 16);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
+    pub fn queue_capacity(&self) -> usize {
+        self.inner.queue.slots()
+    }
+
     /// The most workers alive at once; `None` for an unbounded pool.
     pub fn capacity(&self) -> Option<usize> {
         match self.inner.gauges.capacity.load(Ordering::Relaxed) {

@@ -253,6 +253,15 @@ impl TaskQueue {
         }
     }
 
+    /// The slots of a bounded queue; 0 in hand-off mode.
+    pub(crate) fn slots(&self) -> usize {
+        match &self.tasks {
+            Tasks::Ring(queue) => queue.capacity(),
+            Tasks::Locked(queue) if self.is_bounded() => queue.cap,
+            Tasks::Seg(_) | Tasks::Locked(_) => 0,
+        }
+    }
+
     pub(crate) fn is_bounded(&self) -> bool {
         self.in_flight.is_none()
     }
