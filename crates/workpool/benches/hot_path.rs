@@ -13,47 +13,18 @@
 //!
 //! Run: `cargo bench -p workpool --bench hot_path`.
 
+mod common;
+
+use common::Done;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workpool::Pool;
 
 const STREAM_TASKS: usize = 100_000;
 
 type Task = Box<dyn FnOnce() + Send>;
-
-/// Counts finished tasks; the submitter waits for a target on a condvar.
-#[derive(Default)]
-struct Done {
-    count: AtomicUsize,
-    target: AtomicUsize,
-    reached: Mutex<bool>,
-    wakeup: Condvar,
-}
-
-impl Done {
-    fn tick(&self) {
-        let n = self.count.fetch_add(1, Ordering::AcqRel) + 1;
-        if n == self.target.load(Ordering::Acquire) {
-            *self.reached.lock().unwrap() = true;
-            self.wakeup.notify_all();
-        }
-    }
-
-    fn expect(&self, target: usize) {
-        *self.reached.lock().unwrap() = false;
-        self.count.store(0, Ordering::Release);
-        self.target.store(target, Ordering::Release);
-    }
-
-    fn wait(&self) {
-        let mut reached = self.reached.lock().unwrap();
-        while !*reached {
-            reached = self.wakeup.wait(reached).unwrap();
-        }
-    }
-}
 
 /// Sends `tasks` counting tasks through `submit` and waits for all of them.
 fn stream(done: &Arc<Done>, tasks: usize, submit: impl Fn(Task)) -> Duration {

@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::quiet_intentional_panics;
+
 use common::{wait_until, Gate, DEADLINE, PATIENCE};
-use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use workpool::{CancelToken, Pool, TaskError};
 
@@ -42,23 +43,6 @@ impl FinishOrder {
     fn order(&self) -> Vec<usize> {
         self.done.lock().unwrap().clone()
     }
-}
-
-fn quiet_intentional_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let print = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload: &(dyn Any + Send) = info.payload();
-            let message = payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("intentional")) {
-                print(info);
-            }
-        }));
-    });
 }
 
 #[test]

@@ -12,39 +12,15 @@
 
 mod common;
 
+use common::{message, quiet_intentional_panics, INTENTIONAL};
+
 use common::{current_thread_name, name_of_thread_running_next_task, wait_until, Gate, PATIENCE};
-use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use workpool::{Pool, PoolError, TaskError};
-
-/// Every panic these tests cause on purpose says this first.
-const INTENTIONAL: &str = "intentional";
-
-/// Keeps the std hook from printing the panics caused on purpose; every
-/// other panic (a failing assertion, say) is printed as usual.
-fn quiet_intentional_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let print = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !message(info.payload()).is_some_and(|m| m.starts_with(INTENTIONAL)) {
-                print(info);
-            }
-        }));
-    });
-}
-
-fn message(payload: &(dyn Any + Send)) -> Option<&str> {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Some(s)
-    } else {
-        payload.downcast_ref::<String>().map(String::as_str)
-    }
-}
 
 /// A one-worker pool whose panic handler keeps every payload's message.
 fn pool_keeping_panics(name: &str) -> (Pool, Arc<Mutex<Vec<String>>>) {

@@ -5,46 +5,16 @@
 
 mod common;
 
+use common::{message, quiet_intentional_panics, Code, INTENTIONAL};
+
 use common::{Gate, PATIENCE};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 use workpool::{Pool, PoolBuilder, TaskError};
-
-/// Every panic these tests cause on purpose says this first.
-const INTENTIONAL: &str = "intentional";
-
-/// A payload that is neither `&str` nor `String`.
-#[derive(Debug, PartialEq)]
-struct Code(u32);
-
-/// Keeps the std hook from printing the panics caused on purpose; every other
-/// panic (a failing assertion, say) is printed as usual.
-fn quiet_intentional_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let print = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let intentional = payload.is::<Code>()
-                || message(payload).is_some_and(|m| m.starts_with(INTENTIONAL));
-            if !intentional {
-                print(info);
-            }
-        }));
-    });
-}
-
-fn message(payload: &(dyn Any + Send)) -> Option<&str> {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Some(s)
-    } else {
-        payload.downcast_ref::<String>().map(String::as_str)
-    }
-}
 
 /// A builder whose panic handler counts its calls and forwards each payload.
 fn counting_handler(

@@ -3,45 +3,14 @@
 
 mod common;
 
+use common::{quiet_intentional_panics, Code, INTENTIONAL};
+
 use common::{current_thread_name, name_of_thread_running_next_task, PATIENCE};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use workpool::Pool;
-
-/// Every panic these tests cause on purpose says this first.
-const INTENTIONAL: &str = "intentional";
-
-/// A payload that is neither `&str` nor `String`.
-#[derive(Debug, PartialEq)]
-struct Code(u32);
-
-/// Keeps the std hook from printing the panics caused on purpose; every other
-/// panic (a failing assertion, say) is printed as usual. The hook is global to
-/// this test binary, so it is installed once and never removed.
-fn quiet_intentional_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let print = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let intentional = payload.is::<Code>()
-                || message(payload).is_some_and(|m| m.starts_with(INTENTIONAL));
-            if !intentional {
-                print(info);
-            }
-        }));
-    });
-}
-
-fn message(payload: &(dyn Any + Send)) -> Option<&str> {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Some(s)
-    } else {
-        payload.downcast_ref::<String>().map(String::as_str)
-    }
-}
 
 /// Submits a task that panics, and returns the name of the thread it ran on.
 fn name_of_thread_running_panicking_task(pool: &Pool) -> String {

@@ -5,37 +5,14 @@
 
 mod common;
 
+use common::{message, quiet_intentional_panics, INTENTIONAL};
+
 use common::{Gate, PATIENCE};
-use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use workpool::{Pool, TaskError};
-
-/// Every panic these tests cause on purpose says this first.
-const INTENTIONAL: &str = "intentional";
-
-fn message(payload: &(dyn Any + Send)) -> Option<&str> {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Some(s)
-    } else {
-        payload.downcast_ref::<String>().map(String::as_str)
-    }
-}
-
-/// Keeps the std hook from printing the panics caused on purpose.
-fn quiet_intentional_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let print = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !message(info.payload()).is_some_and(|m| m.starts_with(INTENTIONAL)) {
-                print(info);
-            }
-        }));
-    });
-}
 
 #[test]
 fn scope_tasks_borrow_the_caller_s_data() {

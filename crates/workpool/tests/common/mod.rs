@@ -263,3 +263,38 @@ pub(crate) fn name_of_thread_running_next_task(pool: &Pool) -> String {
         .unwrap();
     rx.recv_timeout(PATIENCE).expect("the task did not run")
 }
+
+/// Every panic the tests cause on purpose says this first (or panics with
+/// a [`Code`]).
+pub(crate) const INTENTIONAL: &str = "intentional";
+
+/// A panic payload that is neither `&str` nor `String`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Code(pub(crate) u32);
+
+/// Keeps the std hook from printing the panics caused on purpose; every other
+/// panic (a failing assertion, say) is printed as usual. The hook is global to
+/// the test binary, so it is installed once and never removed.
+pub(crate) fn quiet_intentional_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let print = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let intentional = payload.is::<Code>()
+                || message(payload).is_some_and(|m| m.starts_with(INTENTIONAL));
+            if !intentional {
+                print(info);
+            }
+        }));
+    });
+}
+
+/// The message of a panic payload, if it is a string.
+pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Some(s)
+    } else {
+        payload.downcast_ref::<String>().map(String::as_str)
+    }
+}
