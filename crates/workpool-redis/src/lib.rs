@@ -24,7 +24,14 @@
 //!   - **graceful shutdown**: [`ConsumerHandle::shutdown`] stops reading,
 //!     lets the running jobs finish and ack, and [`Consumer::run`] returns
 //!     its [`ConsumerStats`] (read, acked, retried, dead-lettered,
-//!     reclaimed, in flight, pickup latency, and the pool's own stats).
+//!     reclaimed, in flight, pickup latency, and the pool's own stats);
+//!     the wait is bounded by the [`shutdown_timeout`] (default: the
+//!     visibility timeout), past which (Redis gone, a handler stuck) the
+//!     jobs not acked are left pending, for another consumer to reclaim;
+//!   - **Redis restarts**: a lost connection is reopened and the command
+//!     retried; an ack waits (its entry still held) until Redis has it.
+//!     A server restarted *without* its data (no AOF or RDB) has lost the
+//!     stream and its jobs: persistence is the server's to configure.
 //!
 //! # Delivery is at least once
 //!
@@ -81,6 +88,7 @@
 //!
 //! [`max_deliveries`]: ConsumerBuilder::max_deliveries
 //! [`visibility_timeout`]: ConsumerBuilder::visibility_timeout
+//! [`shutdown_timeout`]: ConsumerBuilder::shutdown_timeout
 
 mod consumer;
 mod error;

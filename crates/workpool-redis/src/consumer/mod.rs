@@ -21,7 +21,9 @@
 //!
 //! Redis errors (a lost connection, a restarted server) are logged and
 //! retried after 200 ms on a fresh connection; nothing held is released
-//! until Redis has acked it.
+//! until Redis has acked it. Only a shutdown bounds the retries: past its
+//! `shutdown_timeout`, `run` returns and what is not acked stays pending in
+//! Redis, for a reclaim (`tests/restart.rs` tests both).
 
 mod settle;
 mod state;
@@ -121,6 +123,7 @@ pub struct ConsumerBuilder {
     max_deliveries: u64,
     backoff: Duration,
     max_backoff: Duration,
+    shutdown_timeout: Option<Duration>,
 }
 
 impl ConsumerBuilder {
@@ -187,6 +190,21 @@ impl ConsumerBuilder {
         self
     }
 
+    /// How long [`run`](Consumer::run) waits, once shut down, for the jobs
+    /// it holds to finish and be acked. Past it (a stuck handler, or Redis
+    /// gone so that acks cannot be sent), `run` returns anyway: the
+    /// entries not acked stay pending in Redis, counted in
+    /// [`ConsumerStats::in_flight`], and another consumer reclaims them
+    /// after the visibility timeout (or this one re-reads them when it
+    /// starts again under the same name). Default: the
+    /// [visibility timeout](Self::visibility_timeout), after which others
+    /// would reclaim them anyway, since a consumer that stopped reading no
+    /// longer renews its leases.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
     /// Connects, creates the group (`XGROUP CREATE ... 0 MKSTREAM`, from the
     /// stream's start) if it does not exist, and builds the pool.
     /// `handler` runs each job; its `Err` is retried.
@@ -219,6 +237,7 @@ impl ConsumerBuilder {
             max_deliveries: self.max_deliveries,
             backoff: self.backoff,
             max_backoff: self.max_backoff,
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(self.visibility_timeout),
         };
         Ok(Consumer {
             shared: Arc::new(Shared::new(config)),
@@ -257,6 +276,7 @@ impl Consumer {
             max_deliveries: 5,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            shutdown_timeout: None,
         }
     }
 
@@ -286,10 +306,14 @@ impl Consumer {
     /// Reads and runs jobs on the calling thread until
     /// [`ConsumerHandle::shutdown`]; then reads nothing more, waits for the
     /// jobs it holds to finish and be acked (or dead-lettered), releases the
-    /// pool and returns its figures. Failed jobs still waiting for a retry
-    /// stay pending in Redis ([`ConsumerStats::in_flight`] counts them):
-    /// this consumer re-reads them when it starts again under the same
-    /// name, or another reclaims them after the visibility timeout.
+    /// pool and returns its figures. The wait is bounded by the
+    /// [`shutdown_timeout`](ConsumerBuilder::shutdown_timeout): past it
+    /// (Redis gone, a handler stuck), what is not acked is left pending.
+    /// Entries left pending (those, and failed jobs still waiting for a
+    /// retry) are counted in [`ConsumerStats::in_flight`]: this consumer
+    /// re-reads them when it starts again under the same name, or another
+    /// reclaims them after the visibility timeout. None is acked without
+    /// its handler's `Ok`.
     ///
     /// # Errors
     ///
@@ -322,21 +346,48 @@ impl Consumer {
         };
         reader.read_until_shutdown();
         // Stopped reading: wait for every entry held that is not waiting
-        // for a retry to be settled.
-        {
+        // for a retry to be settled, until the shutdown timeout.
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let settled = {
             let mut held = self.shared.held();
-            while held.ids.len() > held.retries.len() {
+            loop {
+                if held.ids.len() <= held.retries.len() {
+                    break true;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break false;
+                }
                 held = self
                     .shared
                     .released
-                    .wait_timeout(held, Duration::from_millis(100))
+                    .wait_timeout(held, left.min(Duration::from_millis(100)))
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
+        };
+        if !settled {
+            let unsettled = {
+                let held = self.shared.held();
+                held.ids.len() - held.retries.len()
+            };
+            tracing::warn!(
+                unsettled,
+                timeout = ?self.shared.config.shutdown_timeout,
+                "workpool-redis: shutdown timed out; jobs not acked stay pending in Redis, for a reclaim by another consumer"
+            );
+            self.shared
+                .abandon
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         drop(tx);
+        // Bounded: once abandoned, the settler returns after its current
+        // round trip, whose connect, read and write time out.
         let _ = settler.join();
-        let _ = self.pool.release_timeout(Duration::from_secs(60));
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = self
+            .pool
+            .release_timeout(left.max(Duration::from_millis(100)));
         Ok(self.stats())
     }
 }

@@ -22,9 +22,16 @@ pub(crate) struct Settle {
     pub(crate) outcome: Result<(), String>,
 }
 
+/// The longest one connect or one round trip of the settler may take, so
+/// that a shutdown that gives up on Redis is not stuck in a socket call.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Settle>) {
     let mut conn = None;
     loop {
+        if shared.abandoned() {
+            return;
+        }
         let first = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(s) => s,
             Err(RecvTimeoutError::Timeout) => continue,
@@ -37,16 +44,27 @@ pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Se
                 Err(_) => break,
             }
         }
-        settle(shared, client, &mut conn, batch);
+        if !settle(shared, client, &mut conn, batch) {
+            return;
+        }
     }
 }
 
+fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(conn)
+}
+
+/// Settles one batch; `false` when it gave up because a shutdown ran out
+/// of time (the batch's entries stay held, and pending in Redis).
 fn settle(
     shared: &Shared,
     client: &redis::Client,
     conn: &mut Option<redis::Connection>,
     batch: Vec<Settle>,
-) {
+) -> bool {
     let c = &shared.config;
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -88,11 +106,12 @@ fn settle(
             .arg(&done)
             .ignore();
         // Until Redis has them: a lost connection, or a restarted server,
-        // is retried; the entries stay held (and so count) meanwhile.
+        // is retried; the entries stay held (and so count) meanwhile. Only
+        // a shutdown past its timeout stops the retries.
         loop {
             let result = match conn {
                 Some(conn) => pipe.query::<()>(conn),
-                None => client.get_connection().and_then(|mut fresh| {
+                None => connect(client).and_then(|mut fresh| {
                     let r = pipe.query::<()>(&mut fresh);
                     *conn = Some(fresh);
                     r
@@ -100,6 +119,10 @@ fn settle(
             };
             match result {
                 Ok(()) => break,
+                Err(e) if shared.abandoned() => {
+                    tracing::warn!(error = %e, n = done.len(), "workpool-redis: shutdown timed out; entries not acked stay pending, for a reclaim");
+                    return false;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "workpool-redis: ack failed; retrying");
                     *conn = None;
@@ -120,4 +143,5 @@ fn settle(
     }
     drop(held);
     shared.released.notify_all();
+    true
 }

@@ -22,6 +22,8 @@ pub(crate) struct Config {
     pub(crate) max_deliveries: u64,
     pub(crate) backoff: Duration,
     pub(crate) max_backoff: Duration,
+    /// How long a shutdown waits for held jobs to finish and be acked.
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -56,6 +58,9 @@ pub(crate) struct Shared {
     /// Signalled when an entry is released from `held`, and on shutdown.
     pub(crate) released: Condvar,
     pub(crate) stop: AtomicBool,
+    /// Set when a shutdown ran out of time: the settler stops retrying
+    /// acks, and what it has not acked stays pending in Redis.
+    pub(crate) abandon: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) pickup: Samples,
 }
@@ -67,6 +72,7 @@ impl Shared {
             held: Mutex::new(Held::default()),
             released: Condvar::new(),
             stop: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
             counters: Counters::default(),
             pickup: Samples::default(),
         }
@@ -78,6 +84,10 @@ impl Shared {
 
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn abandoned(&self) -> bool {
+        self.abandon.load(Ordering::Acquire)
     }
 
     pub(crate) fn shutdown(&self) {

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 /// Starts a server, or says loudly why the test skips and returns `None`.
 macro_rules! redis_or_skip {
     () => {
-        match common::RedisServer::start() {
+        redis_or_skip!(common::RedisServer::start())
+    };
+    ($start:expr) => {
+        match $start {
             Some(server) => server,
             None => {
                 // Straight to stderr, past the test harness's capture, so
@@ -32,10 +35,33 @@ pub struct RedisServer {
     child: Child,
     pub url: String,
     pub port: u16,
+    /// Its options beyond the port, for a restart.
+    args: Vec<String>,
 }
 
 impl RedisServer {
+    /// A server that keeps nothing on disk.
     pub fn start() -> Option<RedisServer> {
+        Self::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// A server whose data survives a restart: every write is in its
+    /// append-only file, synced before the reply, under `dir`.
+    pub fn start_persistent(dir: &std::path::Path) -> Option<RedisServer> {
+        let dir = dir.to_str().expect("a UTF-8 temp dir");
+        Self::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            dir,
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> Option<RedisServer> {
         let found = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -50,33 +76,48 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
+        let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
         let server = RedisServer {
-            child,
+            child: spawn_server(port, &args),
             url: format!("redis://127.0.0.1:{port}"),
             port,
+            args,
         };
-        let client = redis::Client::open(server.url.as_str()).unwrap();
+        server.wait_ready();
+        Some(server)
+    }
+
+    /// Until it answers `PING` (after loading its data, if any).
+    fn wait_ready(&self) {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let pong = client
                 .get_connection()
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             if pong.is_ok() {
-                return Some(server);
+                return;
             }
             assert!(
                 Instant::now() < until,
-                "redis-server on {port} never answered PING"
+                "redis-server on {} never answered PING",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `kill -9` of the server: every client's connection drops.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, with the same options.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_server(self.port, &self.args);
+        self.wait_ready();
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -85,6 +126,16 @@ impl RedisServer {
             .get_connection()
             .unwrap()
     }
+}
+
+fn spawn_server(port: u16, args: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
 }
 
 impl Drop for RedisServer {
