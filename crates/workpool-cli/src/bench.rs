@@ -2,11 +2,11 @@
 //! child process of its own, and prints, writes and draws the results.
 
 use crate::child::ChildReport;
-use crate::cli::{dedup, BenchArgs, Impl, Workload};
+use crate::cli::{dedup, BenchArgs, Impl, Kind, Workload};
 use crate::plan::{self, Point, Sizes};
 use crate::probe::{self, Machine};
 use crate::record::{fill_ratios, Record, Status};
-use crate::{chart, report};
+use crate::{chart, redis_bench, report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -57,13 +57,37 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             .progress_chars("=> "),
     );
 
+    // One redis-server for every `redis` point, stopped when dropped; or why
+    // there is none.
+    let redis = planned
+        .iter()
+        .zip(&points)
+        .any(|(t, p)| p.kind == Kind::Redis && t.iter().any(Result::is_ok))
+        .then(redis_bench::Server::start);
+
     let mut records: Vec<Vec<Record>> = Vec::with_capacity(points.len());
     for (point, tasks) in points.iter().zip(&planned) {
         let mut row = Vec::with_capacity(impls.len());
         for (&imp, tasks) in impls.iter().zip(tasks) {
-            let tasks = match tasks {
-                Ok(tasks) => *tasks,
-                Err(why) => {
+            let server = match (point.kind, &redis) {
+                (Kind::Redis, Some(Ok(server))) => Some(server),
+                _ => None,
+            };
+            let tasks = match (tasks, &redis) {
+                (Ok(_), Some(Err(why))) if point.kind == Kind::Redis => {
+                    row.push(Record::not_run(
+                        point,
+                        imp,
+                        point.tasks,
+                        args.quick,
+                        runs,
+                        Status::Skipped,
+                        why.clone(),
+                    ));
+                    continue;
+                }
+                (Ok(tasks), _) => *tasks,
+                (Err(why), _) => {
                     row.push(Record::not_run(
                         point,
                         imp,
@@ -86,7 +110,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                     tasks,
                     point.cap
                 ));
-                match run_child(&exe, imp, point, tasks, timeout) {
+                let report = match server {
+                    Some(server) => redis_bench::run(&exe, server, point, run, timeout),
+                    None => run_child(&exe, imp, point, tasks, timeout),
+                };
+                match report {
                     Ok(r) => reports.push(r),
                     Err(e) => failure = failure.or(Some(format!("run {run}: {e}"))),
                 }
@@ -118,7 +146,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         out.push_str(
             "--quick: smaller sizes than the full bench (which runs 1,000,000 empty tasks, \
              100,000 sleep tasks at cap 10,000, 10,000 burst and 20,000 latency tasks, \
-             a 2 s idle window, 200 cold rounds, 100,000 join tasks) and 1 run per pair unless \
+             a 2 s idle window, 200 cold rounds, 100,000 join tasks, 20,000 redis jobs) and 1 \
+             run per pair unless \
              --runs is given\n",
         );
     }

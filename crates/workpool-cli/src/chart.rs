@@ -55,7 +55,8 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
         }
     };
     for (p, rs) in points.iter().zip(records) {
-        if p.workload == Workload::Scaling {
+        // `redis` has a table only.
+        if matches!(p.workload, Workload::Scaling | Workload::Redis) {
             continue;
         }
         let (title, f): (String, fn(&Record) -> Option<f64>) = match p.kind {
@@ -89,6 +90,9 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
                 format!("join: M tasks/s, spawned then joined, cap {}", p.cap),
                 |r| r.tasks_per_sec.map(|v| v / 1e6),
             ),
+            Kind::Redis => (format!("redis: jobs/s, {} processes", p.procs), |r| {
+                r.tasks_per_sec
+            }),
         };
         out.push(Panel::Bars(Bars {
             title,

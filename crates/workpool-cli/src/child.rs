@@ -293,6 +293,9 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
             rounds = Some(cold(&mut runner, tasks, args.round_tasks, gap)?);
         }
         Kind::Join => joined = Some(runner.spawn_join(tasks)?),
+        Kind::Redis => {
+            return Err("redis runs from `workpool bench` itself, not bench-one".to_owned())
+        }
     }
     if rounds.is_none() && joined.is_none() {
         done.wait();

@@ -260,11 +260,16 @@ pub(crate) enum Workload {
     /// Tasks that return a u64, all spawned, then joined in order and
     /// summed, cap = cores: the cost of a result. Tasks/s.
     Join,
+    /// 10 ms sleep jobs through one local Redis (a `redis-server` of the
+    /// bench's own), drained by 1, 2 and 4 `workpool redis work` processes
+    /// of capacity 64, beside one in-process pool of 64 x processes (the
+    /// ceiling): jobs/s and pickup p99. workpool only.
+    Redis,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub(crate) const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 9] = [
         Workload::Empty,
         Workload::Sleep,
         Workload::Burst,
@@ -273,6 +278,7 @@ impl Workload {
         Workload::Idle,
         Workload::Cold,
         Workload::Join,
+        Workload::Redis,
     ];
 
     /// The name on the command line, in tables and in JSON.
@@ -286,6 +292,7 @@ impl Workload {
             Workload::Idle => "idle",
             Workload::Cold => "cold",
             Workload::Join => "join",
+            Workload::Redis => "redis",
         }
     }
 }
@@ -307,6 +314,8 @@ pub(crate) enum Kind {
     Cold,
     /// Tasks with results, spawned, then joined in order.
     Join,
+    /// Jobs through Redis to consumer processes (run by `bench` itself).
+    Redis,
 }
 
 impl Kind {
@@ -320,6 +329,7 @@ impl Kind {
             Kind::Idle => "idle",
             Kind::Cold => "cold",
             Kind::Join => "join",
+            Kind::Redis => "redis",
         }
     }
 }

@@ -16,6 +16,7 @@ mod peers;
 mod plan;
 mod probe;
 mod record;
+mod redis_bench;
 mod redis_cmd;
 mod report;
 mod soak;

@@ -21,6 +21,8 @@ pub(crate) struct Sizes {
     /// Measured rounds of `cold`, each of `COLD_ROUND` tasks.
     pub(crate) cold_rounds: usize,
     pub(crate) join_tasks: usize,
+    /// Jobs per run of `redis`.
+    pub(crate) redis_jobs: usize,
     /// A thread per task manages about 18k tasks/s on 2 cores; `empty` and
     /// `join` points above this many tasks are cut to it (or, in the sweep,
     /// skipped).
@@ -42,6 +44,10 @@ pub(crate) const COLD_ROUND: usize = 100;
 /// The idle gap before each round of `cold`: long enough that every pool's
 /// workers have stopped spinning and parked.
 pub(crate) const COLD_GAP_MS: u64 = 20;
+/// Consumer processes of the `redis` points.
+pub(crate) const REDIS_PROCS: [usize; 3] = [1, 2, 4];
+/// Workers of each `workpool redis work` process.
+pub(crate) const REDIS_CAPACITY: usize = 64;
 
 impl Sizes {
     pub(crate) fn full() -> Sizes {
@@ -57,6 +63,7 @@ impl Sizes {
             idle_ms: 2_000,
             cold_rounds: 200,
             join_tasks: 100_000,
+            redis_jobs: 20_000,
             thread_empty_max: 100_000,
             runs: 3,
         }
@@ -77,6 +84,7 @@ impl Sizes {
             idle_ms: 1_000,
             cold_rounds: 50,
             join_tasks: 20_000,
+            redis_jobs: 2_000,
             thread_empty_max: 10_000,
             runs: 1,
         }
@@ -102,6 +110,9 @@ pub(crate) struct Point {
     pub(crate) hogs: usize,
     /// Whether `--tasks` set the count (then no implementation's is cut).
     pub(crate) tasks_given: bool,
+    /// `redis`: consumer processes (the ceiling's pool has `cap` = this x
+    /// [`REDIS_CAPACITY`]); 0 elsewhere.
+    pub(crate) procs: usize,
 }
 
 /// The points of `workloads`, in order; `tasks` and `cap` override every
@@ -131,6 +142,7 @@ pub(crate) fn points(
         gap_ms: COLD_GAP_MS,
         hogs,
         tasks_given: tasks.is_some(),
+        procs: 0,
     };
     let mut out = Vec::new();
     for &w in workloads {
@@ -147,6 +159,21 @@ pub(crate) fn points(
                     tasks: p.tasks.div_ceil(COLD_ROUND) * COLD_ROUND,
                     ..p
                 });
+            }
+            // Per process count, the consumer processes, then the same jobs
+            // on one in-process pool of their total capacity. `--cap` does
+            // not apply: each process has REDIS_CAPACITY workers.
+            Workload::Redis => {
+                for procs in REDIS_PROCS {
+                    let cap = procs * REDIS_CAPACITY;
+                    for kind in [Kind::Redis, Kind::Sleep] {
+                        out.push(Point {
+                            cap,
+                            procs,
+                            ..point(w, kind, sizes.redis_jobs, cap)
+                        });
+                    }
+                }
             }
             Workload::Scaling => {
                 for &n in &sizes.scaling_tasks {
@@ -175,6 +202,11 @@ pub(crate) fn points(
 /// task would take minutes over a million empty tasks, and `join` needs
 /// tasks that give results.
 pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize, String> {
+    if point.workload == Workload::Redis && imp != Impl::Workpool {
+        return Err(
+            "workpool-redis only (apalis, the Redis-backed peer, is not compared yet)".to_owned(),
+        );
+    }
     if point.kind == Kind::Join && !imp.gives_results() {
         return Err("its tasks give no results to join (fire and forget only)".to_owned());
     }
@@ -268,6 +300,31 @@ mod tests {
         let all = points(&Workload::ALL, &Sizes::quick(), None, None, 2, 1);
         assert!(all.iter().all(|p| p.hogs == 1));
         assert!(all.iter().any(|p| p.kind == Kind::Cold));
+    }
+
+    #[test]
+    fn redis_runs_workpool_at_each_process_count_beside_its_ceiling() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Redis], &sizes, None, Some(3), 2, 0);
+        let got: Vec<_> = ps
+            .iter()
+            .map(|p| (p.kind, p.procs, p.cap, p.tasks))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::Redis, 1, 64, 2_000),
+                (Kind::Sleep, 1, 64, 2_000),
+                (Kind::Redis, 2, 128, 2_000),
+                (Kind::Sleep, 2, 128, 2_000),
+                (Kind::Redis, 4, 256, 2_000),
+                (Kind::Sleep, 4, 256, 2_000),
+            ]
+        );
+        assert_eq!(Sizes::full().redis_jobs, 20_000);
+        assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Ok(2_000));
+        let why = tasks_for(Impl::Rayon, &ps[1], &sizes).unwrap_err();
+        assert!(why.contains("apalis"), "{why}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// One field of /proc/self/status, whose lines read `Name:\t value [kB]`.
-fn status_field(status: &str, name: &str) -> Option<u64> {
+pub(crate) fn status_field(status: &str, name: &str) -> Option<u64> {
     status.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 /// milliseconds unless the name says otherwise.
 ///
 /// - `workload`: `empty`, `sleep`, `burst`, `latency`, `scaling`, `idle`,
-///   `cold` or `join`.
+///   `cold`, `join` or `redis`.
 /// - `kind`: what the process ran: the workload's name, or for `scaling`
-///   `empty` (the task-count sweep) or `sleep` (the capacity sweep).
+///   `empty` (the task-count sweep) or `sleep` (the capacity sweep); `redis`
+///   writes a `redis` line (the consumer processes) and a `sleep` line (the
+///   in-process ceiling) per process count.
 /// - `impl`: `workpool`, `workpool-handoff`, `thread`, `threadpool`, `rayon`,
 ///   `tokio`, `rusty_pool`, `threadfin` or `crossbeam`.
 /// - `tasks`: tasks per run (`cold`: rounds x 100, the warm-up round not
@@ -31,7 +33,7 @@ use serde::{Deserialize, Serialize};
 ///   `skipped` (too slow for this implementation, or, on `join`, its tasks
 ///   give no results); `error`: why, or `null`.
 /// - `metric`: the name of the main figure, the field `value` copies:
-///   `tasks_per_sec` (empty, join), `wall_ms` (sleep, burst, the sleep sweep),
+///   `tasks_per_sec` (empty, join, redis), `wall_ms` (sleep, burst, the sleep sweep),
 ///   `ns_per_task` (the empty sweep), `p99_us` (latency, cold), `idle_cpu_ms`
 ///   (idle). `higher_is_better`: its direction.
 /// - `value`: the median of `samples`; `ratio`: `value` over workpool's
@@ -51,7 +53,9 @@ use serde::{Deserialize, Serialize};
 /// - `ideal_ms` (burst): tasks x work / cap.
 /// - `p50_us`, `p99_us`, `max_us`: `latency`: submit-to-start latency;
 ///   `cold`: the wall time of a round, from its first submit until the
-///   blocked submitter is woken by its last task;
+///   blocked submitter is woken by its last task; `redis` (p50, p99):
+///   pickup, enqueue to start, the worst consumer process's, at 80 % of
+///   the consumers' capacity rate;
 ///   `due_p99_us`: p99 from when the task was due by the pacing schedule
 ///   (or from its submit, if that was earlier), which also counts the wait
 ///   a blocking submit imposes on the tasks after it.
@@ -109,7 +113,7 @@ pub(crate) enum Status {
 pub(crate) fn metric(point: &Point) -> (&'static str, bool) {
     match (point.workload, point.kind) {
         (Workload::Scaling, Kind::Empty) => ("ns_per_task", false),
-        (_, Kind::Empty | Kind::Join) => ("tasks_per_sec", true),
+        (_, Kind::Empty | Kind::Join | Kind::Redis) => ("tasks_per_sec", true),
         (_, Kind::Sleep | Kind::Burst) => ("wall_ms", false),
         (_, Kind::Latency | Kind::Cold) => ("p99_us", false),
         (_, Kind::Idle) => ("idle_cpu_ms", false),
@@ -223,8 +227,10 @@ impl Record {
             rec.ideal_ms = Some(r.tasks as f64 * point.work_us as f64 / 1e3 / point.cap as f64);
         }
         if let Some(l) = r.latency_us {
-            (rec.p50_us, rec.p99_us, rec.max_us) = (Some(l.p50), Some(l.p99), Some(l.max));
-            rec.due_p99_us = Some(l.due_p99);
+            // `redis` has neither max nor due p99: NaN, written as null.
+            let finite = |v: f64| Some(v).filter(|v| v.is_finite());
+            (rec.p50_us, rec.p99_us, rec.max_us) = (Some(l.p50), Some(l.p99), finite(l.max));
+            rec.due_p99_us = finite(l.due_p99);
         }
         if let Some(c) = r.rounds_us {
             (rec.p50_us, rec.p99_us, rec.max_us) = (Some(c.p50), Some(c.p99), Some(c.max));

@@ -101,10 +101,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The demo job.
 #[derive(Debug, Serialize, Deserialize)]
-struct Demo {
-    id: u64,
-    sleep_ms: u64,
-    fail: bool,
+pub(crate) struct Demo {
+    pub(crate) id: u64,
+    pub(crate) sleep_ms: u64,
+    pub(crate) fail: bool,
 }
 
 pub(crate) fn run(args: &RedisArgs) -> Result<(), String> {

@@ -1,8 +1,9 @@
 //! The tables `bench` prints: one per workload (two for the `scaling` sweep).
 
-use crate::cli::{Kind, Workload};
-use crate::plan::Point;
+use crate::cli::{Impl, Kind, Workload};
+use crate::plan::{Point, REDIS_CAPACITY};
 use crate::record::{Record, Status};
+use crate::redis_bench::PACE;
 use crate::table::{count, rate, ratio, sig3, Table};
 
 fn opt(v: Option<f64>, f: fn(f64) -> String) -> String {
@@ -295,6 +296,91 @@ fn cold(point: &Point, records: &[Record]) -> Table {
     t
 }
 
+/// `redis`: a row per process count, from workpool's record of each
+/// consumer point and of the in-process point beside it.
+fn redis(points: &[(&Point, &[Record])]) -> Table {
+    let Some((p0, _)) = points.first() else {
+        return Table::default();
+    };
+    let mut t = Table::new(
+        format!(
+            "redis: {} jobs of {} ms sleep through one local Redis, `workpool redis work \
+             --capacity {}` per process (jobs/s, higher is better)",
+            count(p0.tasks),
+            p0.sleep_ms,
+            REDIS_CAPACITY
+        ),
+        &[
+            "processes",
+            "cap",
+            "jobs/s",
+            "in-process jobs/s",
+            "vs in-process",
+            "ideal jobs/s",
+            "pickup p50 ms",
+            "pickup p99 ms",
+            "peak RSS MB",
+        ],
+    );
+    let workpool = |kind: Kind, procs: usize| {
+        points
+            .iter()
+            .find(|(p, _)| p.kind == kind && p.procs == procs)
+            .and_then(|(_, rs)| rs.iter().find(|r| r.imp == Impl::Workpool.name()))
+    };
+    let ms = |v: Option<f64>| opt(v.map(|v| v / 1e3), sig3);
+    let mut skipped_peers = false;
+    for (p, rs) in points.iter().filter(|(p, _)| p.kind == Kind::Redis) {
+        skipped_peers |= rs.iter().any(|r| r.imp != Impl::Workpool.name());
+        let ideal = p.cap as f64 * 1e3 / p.sleep_ms.max(1) as f64;
+        let ceiling = workpool(Kind::Sleep, p.procs).filter(|r| r.status == Status::Ok);
+        let Some(r) = workpool(Kind::Redis, p.procs) else {
+            t.row(vec![p.procs.to_string(), "skipped".to_owned()]);
+            continue;
+        };
+        if r.status != Status::Ok {
+            let word = if r.status == Status::Failed {
+                "failed"
+            } else {
+                "skipped"
+            };
+            t.row(vec![p.procs.to_string(), word.to_owned()]);
+            if let Some(e) = &r.error {
+                t.note(format!("at {} consumer process(es): {word}: {e}", p.procs));
+            }
+            continue;
+        }
+        let inproc = ceiling.and_then(|c| c.tasks_per_sec);
+        t.row(vec![
+            p.procs.to_string(),
+            count(p.cap),
+            opt(r.value, rate),
+            opt(inproc, rate),
+            ratio(r.value.zip(inproc).map(|(v, c)| v / c)),
+            rate(ideal),
+            ms(r.p50_us),
+            ms(r.p99_us),
+            mb(r.peak_rss_mb),
+        ]);
+    }
+    t.note(
+        "jobs/s: every job pushed at once, from the first push until the last has run; \
+         in-process: the same jobs on one workpool Pool of capacity 64 x processes in one \
+         process (the ceiling); ideal: cap / sleep",
+    );
+    t.note(format!(
+        "pickup: enqueue to start, from the consumers' own stats (the worst process's), in a \
+         second phase on fresh consumers with the jobs pushed at {:.0} % of their capacity rate",
+        PACE * 100.0
+    ));
+    t.note("peak RSS: the largest consumer process's");
+    t.note("apalis (its Redis backend) is not compared yet");
+    if skipped_peers {
+        t.note("the other implementations: skipped (workpool-redis only)");
+    }
+    t
+}
+
 /// One table for a sweep: a row per implementation, a column per point.
 fn sweep(
     title: String,
@@ -339,6 +425,20 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
     let mut i = 0;
     while i < points.len() {
         let p = &points[i];
+        if p.workload == Workload::Redis {
+            let mut end = i;
+            while end < points.len() && points[end].workload == Workload::Redis {
+                end += 1;
+            }
+            let pairs: Vec<(&Point, &[Record])> = points[i..end]
+                .iter()
+                .zip(&records[i..end])
+                .map(|(p, r)| (p, r.as_slice()))
+                .collect();
+            out.push(redis(&pairs));
+            i = end;
+            continue;
+        }
         if p.workload == Workload::Scaling {
             let mut end = i;
             while end < points.len() && points[end].workload == Workload::Scaling {
@@ -401,6 +501,7 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
             Kind::Idle => idle(p, rs),
             Kind::Cold => cold(p, rs),
             Kind::Join => join(p, rs),
+            Kind::Redis => redis(&[(p, rs.as_slice())]),
         });
         i += 1;
     }

@@ -1,0 +1,354 @@
+//! The `redis` workload of `bench`: 10 ms sleep jobs pushed through one
+//! local Redis (a `redis-server` the bench starts and stops) and drained by
+//! `workpool redis work` processes, each of [`REDIS_CAPACITY`] workers.
+//!
+//! Each run has two phases, each with fresh consumer processes on a fresh
+//! stream: throughput (every job pushed as fast as the producer can, timed
+//! from the first push until the last job has run) and pickup (jobs pushed
+//! at 80 % of the consumers' capacity rate; the consumers' own pickup
+//! figures, enqueue to start, read from the line `work` prints at exit).
+
+use crate::child::{ChildReport, Percentiles};
+use crate::plan::{Point, REDIS_CAPACITY};
+use crate::probe;
+use crate::redis_cmd::Demo;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+use workpool_redis::Producer;
+
+/// The paced phase pushes at this share of the consumers' capacity rate.
+pub(crate) const PACE: f64 = 0.8;
+
+/// How long a server or a consumer may take to start answering.
+const READY: Duration = Duration::from_secs(10);
+
+/// The bench's own `redis-server`, on a free loopback port, nothing kept on
+/// disk; killed when dropped.
+#[derive(Debug)]
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Server {
+    /// Starts one, or says why not (no `redis-server` on PATH).
+    pub(crate) fn start() -> Result<Server, String> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            return Err(
+                "redis-server is not on PATH (Debian: apt-get install -y redis-server)".to_owned(),
+            );
+        }
+        // A port the OS just handed out, free again once the listener drops.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let server = Server {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let until = Instant::now() + READY;
+        while server.cmd::<String>(&mut redis::cmd("PING")).is_err() {
+            if Instant::now() > until {
+                return Err(format!("redis-server on port {port} never answered PING"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn conn(&self) -> Result<redis::Connection, String> {
+        redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection())
+            .map_err(|e| e.to_string())
+    }
+
+    fn cmd<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> Result<T, String> {
+        cmd.query(&mut self.conn()?).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Consumer processes, killed if dropped before [`Consumers::stop`].
+#[derive(Debug)]
+struct Consumers {
+    children: Vec<Child>,
+}
+
+impl Drop for Consumers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What the consumers of one phase leave: the stdout of each, and the
+/// highest peak RSS and thread count of any one of them.
+#[derive(Debug)]
+struct Stopped {
+    stdouts: Vec<String>,
+    peak_rss_kb: u64,
+    peak_threads: usize,
+    release: Duration,
+}
+
+impl Consumers {
+    /// Starts `procs` `workpool redis work` processes on `stream` and waits
+    /// until each has joined the group.
+    fn start(exe: &Path, server: &Server, stream: &str, procs: usize) -> Result<Consumers, String> {
+        let mut me = Consumers {
+            children: Vec::with_capacity(procs),
+        };
+        for i in 0..procs {
+            let child = Command::new(exe)
+                .args(["redis", "work", "--url", &server.url, "--stream", stream])
+                .args(["--group", "bench", "--consumer", &format!("c{i}")])
+                .args(["--capacity", &REDIS_CAPACITY.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start a consumer: {e}"))?;
+            me.children.push(child);
+        }
+        let until = Instant::now() + READY;
+        loop {
+            let joined: Result<Vec<redis::Value>, _> = server.cmd(
+                redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(stream)
+                    .arg("bench"),
+            );
+            if joined.is_ok_and(|c| c.len() == procs) {
+                return Ok(me);
+            }
+            for c in &mut me.children {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return Err(format!("a consumer exited at start: {status}"));
+                }
+            }
+            if Instant::now() > until {
+                return Err(format!("{procs} consumers did not join within {READY:?}"));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM to each, then waits for each to finish its jobs and exit.
+    fn stop(mut self, timeout: Duration) -> Result<Stopped, String> {
+        let mut peak_rss_kb = 0;
+        let mut peak_threads = 0;
+        for c in &self.children {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", c.id())).unwrap_or_default();
+            peak_rss_kb = peak_rss_kb.max(probe::status_field(&status, "VmHWM").unwrap_or(0));
+            peak_threads =
+                peak_threads.max(probe::status_field(&status, "Threads").unwrap_or(0) as usize);
+        }
+        let stopping = Instant::now();
+        for c in &self.children {
+            let sent = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .map_err(|e| format!("cannot run kill: {e}"))?;
+            if !sent.success() {
+                return Err(format!("kill -TERM {} failed", c.id()));
+            }
+        }
+        let mut stdouts = Vec::with_capacity(self.children.len());
+        for c in &mut self.children {
+            let status = c
+                .wait_timeout(timeout)
+                .map_err(|e| e.to_string())?
+                .ok_or("a consumer did not exit after SIGTERM")?;
+            if !status.success() {
+                return Err(format!("a consumer exited with {status}"));
+            }
+            let mut out = String::new();
+            if let Some(mut pipe) = c.stdout.take() {
+                let _ = pipe.read_to_string(&mut out);
+            }
+            stdouts.push(out);
+        }
+        let release = stopping.elapsed();
+        self.children.clear();
+        Ok(Stopped {
+            stdouts,
+            peak_rss_kb,
+            peak_threads,
+            release,
+        })
+    }
+}
+
+fn jobs(ids: std::ops::Range<u64>, sleep_ms: u64) -> Vec<Demo> {
+    ids.map(|id| Demo {
+        id,
+        sleep_ms,
+        fail: false,
+    })
+    .collect()
+}
+
+/// Until every job has run once (`HLEN {stream}:runs`, by demo id).
+fn wait_all_ran(server: &Server, stream: &str, jobs: usize, until: Instant) -> Result<(), String> {
+    let mut conn = server.conn()?;
+    let runs = format!("{stream}:runs");
+    loop {
+        let ran: usize = redis::cmd("HLEN")
+            .arg(&runs)
+            .query(&mut conn)
+            .map_err(|e| e.to_string())?;
+        if ran >= jobs {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(format!("timed out with {ran} of {jobs} jobs run"));
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A `Duration`'s `Debug` text (`850µs`, `12.3ms`, `1.2s`) in µs.
+fn debug_duration_us(text: &str) -> Option<f64> {
+    let text = text.trim().trim_end_matches(',');
+    for (unit, us) in [("ns", 1e-3), ("µs", 1.0), ("ms", 1e3), ("s", 1e6)] {
+        if let Some(n) = text.strip_suffix(unit) {
+            return n.parse::<f64>().ok().map(|n| n * us);
+        }
+    }
+    None
+}
+
+/// The `pickup p50 X p99 Y` figures of a consumer's exit line, in µs.
+fn pickup_us(stdout: &str) -> Option<(f64, f64)> {
+    let line = stdout.lines().rev().find(|l| l.contains("pickup p50"))?;
+    let rest = line.split("pickup p50 ").nth(1)?;
+    let (p50, p99) = rest.split_once(" p99 ")?;
+    Some((debug_duration_us(p50)?, debug_duration_us(p99)?))
+}
+
+/// One run of `point` (a `redis` point): both phases.
+pub(crate) fn run(
+    exe: &Path,
+    server: &Server,
+    point: &Point,
+    run: usize,
+    timeout: Duration,
+) -> Result<ChildReport, String> {
+    let deadline = Instant::now() + timeout;
+    let n = point.tasks as u64;
+    let producer = |stream: &str| {
+        Producer::builder(&server.url, stream)
+            .job_name("demo")
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    server.cmd::<()>(&mut redis::cmd("FLUSHALL"))?;
+
+    // Throughput: every job at once.
+    let stream = format!("bench-{}-{run}-all", point.procs);
+    let building = Instant::now();
+    let consumers = Consumers::start(exe, server, &stream, point.procs)?;
+    let build = building.elapsed();
+    let push = producer(&stream)?;
+    let started = Instant::now();
+    let mut pushed = 0;
+    while pushed < n {
+        let end = (pushed + 1000).min(n);
+        push.push_batch(&jobs(pushed..end, point.sleep_ms))
+            .map_err(|e| e.to_string())?;
+        pushed = end;
+    }
+    wait_all_ran(server, &stream, point.tasks, deadline)?;
+    let run_time = started.elapsed();
+    let thrown = consumers.stop(timeout)?;
+
+    // Pickup: paced at PACE of the capacity rate.
+    let stream = format!("bench-{}-{run}-paced", point.procs);
+    let consumers = Consumers::start(exe, server, &stream, point.procs)?;
+    let push = producer(&stream)?;
+    let per_sec = PACE * point.cap as f64 * 1e3 / point.sleep_ms.max(1) as f64;
+    let t0 = Instant::now();
+    let mut pushed = 0;
+    while pushed < n {
+        let due = ((t0.elapsed().as_secs_f64() * per_sec) as u64 + 1).min(n);
+        if due > pushed {
+            push.push_batch(&jobs(pushed..due, point.sleep_ms))
+                .map_err(|e| e.to_string())?;
+            pushed = due;
+        } else {
+            thread::sleep(Duration::from_micros(500));
+        }
+    }
+    wait_all_ran(server, &stream, point.tasks, deadline)?;
+    let paced = consumers.stop(timeout)?;
+    let mut p50 = 0f64;
+    let mut p99 = 0f64;
+    for out in &paced.stdouts {
+        let (a, b) = pickup_us(out).ok_or_else(|| format!("no pickup figures in {out:?}"))?;
+        (p50, p99) = (p50.max(a), p99.max(b));
+    }
+
+    Ok(ChildReport {
+        tasks: point.tasks,
+        cap: point.cap,
+        completed: point.tasks,
+        build_ms: build.as_secs_f64() * 1e3,
+        run_ms: run_time.as_secs_f64() * 1e3,
+        release_ms: thrown.release.as_secs_f64() * 1e3,
+        peak_rss_kb: thrown.peak_rss_kb.max(paced.peak_rss_kb),
+        peak_threads: thrown.peak_threads.max(paced.peak_threads),
+        hogs: 0,
+        latency_us: Some(Percentiles {
+            p50,
+            p99,
+            max: f64::NAN,
+            due_p99: f64::NAN,
+        }),
+        idle: None,
+        rounds_us: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_pickup_figures_of_the_exit_line() {
+        let line = "read 5 acked 5 retried 0 dead-lettered 0 reclaimed 0 left pending 0; \
+                    pickup p50 850.2µs p99 12.5ms\n";
+        assert_eq!(pickup_us(line), Some((850.2, 12_500.0)));
+        assert_eq!(debug_duration_us("1.5s"), Some(1.5e6));
+        assert_eq!(debug_duration_us("0ns"), Some(0.0));
+        assert_eq!(pickup_us("nothing"), None);
+    }
+}
