@@ -289,7 +289,8 @@ impl MultiPool {
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
         for (index, pool) in self.inner.pools.iter().enumerate() {
-            crate::pool::export(&pool.stats(), &format!("{}/{index}", pool.name()));
+            let label = metrics::Label::new("pool", format!("{}/{index}", pool.name()));
+            crate::pool::export(&pool.stats(), &[label]);
         }
     }
 

@@ -91,6 +91,46 @@ impl ConsumerHandle {
     pub fn stats(&self) -> ConsumerStats {
         stats(&self.shared, &self.pool)
     }
+
+    /// Sends the consumer's figures and its pool's to the `metrics` facade,
+    /// every series labelled `stream` (see [`export`]).
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        export(&self.stats(), &self.pool, &self.shared.config.stream);
+    }
+}
+
+/// Sends `stats` to the `metrics` facade: the pool's figures under the
+/// library's names (`workpool_*`, labelled `pool` and `stream`), and the
+/// consumer's own as `workpool_redis_jobs_total{outcome}` (read, acked,
+/// retried, dead_lettered, reclaimed), `workpool_redis_in_flight_jobs` and
+/// `workpool_redis_pickup_seconds{quantile}`, labelled `stream`.
+#[cfg(feature = "metrics")]
+fn export(stats: &ConsumerStats, pool: &Pool, stream: &str) {
+    use metrics::{counter, gauge};
+    pool.export_metrics_with(&[("stream", stream.to_owned())]);
+    let stream = stream.to_owned();
+    for (outcome, value) in [
+        ("read", stats.read),
+        ("acked", stats.acked),
+        ("retried", stats.retried),
+        ("dead_lettered", stats.dead_lettered),
+        ("reclaimed", stats.reclaimed),
+    ] {
+        counter!("workpool_redis_jobs_total", "stream" => stream.clone(), "outcome" => outcome)
+            .absolute(value);
+    }
+    gauge!("workpool_redis_in_flight_jobs", "stream" => stream.clone()).set(stats.in_flight as f64);
+    let pickup = &stats.pickup_latency;
+    for (quantile, value) in [
+        ("0.5", pickup.p50),
+        ("0.9", pickup.p90),
+        ("0.99", pickup.p99),
+        ("1", pickup.max),
+    ] {
+        gauge!("workpool_redis_pickup_seconds", "stream" => stream.clone(), "quantile" => quantile)
+            .set(value.as_secs_f64());
+    }
 }
 
 fn stats(shared: &Shared, pool: &Pool) -> ConsumerStats {
@@ -301,6 +341,12 @@ impl Consumer {
     /// Its figures now.
     pub fn stats(&self) -> ConsumerStats {
         stats(&self.shared, &self.pool)
+    }
+
+    /// See [`ConsumerHandle::export_metrics`].
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        export(&self.stats(), &self.pool, &self.shared.config.stream);
     }
 
     /// Reads and runs jobs on the calling thread until

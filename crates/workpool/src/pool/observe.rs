@@ -144,7 +144,29 @@ impl Pool {
     /// nothing for the export.
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
-        export(&self.stats(), self.name());
+        self.export_metrics_with(&[]);
+    }
+
+    /// [`export_metrics`](Self::export_metrics) with more labels beside
+    /// `pool`, for a pool that serves one of several sources (for example
+    /// `("stream", "jobs")` in `workpool-redis`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().name("consumer").build()?;
+    /// pool.export_metrics_with(&[("stream", "jobs".to_owned())]);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics_with(&self, labels: &[(&'static str, String)]) {
+        let mut all = vec![metrics::Label::new("pool", self.name().to_owned())];
+        all.extend(
+            labels
+                .iter()
+                .map(|(key, value)| metrics::Label::new(*key, value.clone())),
+        );
+        export(&self.stats(), &all);
     }
 
     /// The pool's name ([`PoolBuilder::name`](crate::PoolBuilder::name)).
@@ -297,12 +319,18 @@ impl fmt::Debug for Monitor {
     }
 }
 
-/// Sends `stats` to the `metrics` facade with the label `pool`.
+/// Sends `stats` to the `metrics` facade with `labels` (the pool's name,
+/// and whatever a caller adds, such as a stream).
 #[cfg(feature = "metrics")]
-pub(crate) fn export(stats: &Stats, pool: &str) {
-    use metrics::{counter, gauge};
-    let pool = pool.to_owned();
-    counter!("workpool_tasks_submitted_total", "pool" => pool.clone()).absolute(stats.submitted);
+pub(crate) fn export(stats: &Stats, labels: &[metrics::Label]) {
+    use metrics::{counter, gauge, Label};
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<Label> {
+        let mut all = labels.to_vec();
+        all.extend(extra.iter().map(|&(key, value)| Label::new(key, value)));
+        all
+    };
+    let base = labels.to_vec();
+    counter!("workpool_tasks_submitted_total", base.clone()).absolute(stats.submitted);
     for (outcome, value) in [
         ("completed", stats.completed),
         ("panicked", stats.panicked),
@@ -310,13 +338,10 @@ pub(crate) fn export(stats: &Stats, pool: &str) {
         ("timed_out", stats.timed_out),
         ("rejected", stats.rejected),
     ] {
-        counter!("workpool_tasks_total", "pool" => pool.clone(), "outcome" => outcome)
-            .absolute(value);
+        counter!("workpool_tasks_total", with(&[("outcome", outcome)])).absolute(value);
     }
-    counter!("workpool_workers_started_total", "pool" => pool.clone())
-        .absolute(stats.workers_started);
-    counter!("workpool_workers_expired_total", "pool" => pool.clone())
-        .absolute(stats.workers_expired);
+    counter!("workpool_workers_started_total", base.clone()).absolute(stats.workers_started);
+    counter!("workpool_workers_expired_total", base.clone()).absolute(stats.workers_expired);
     for (name, value) in [
         ("workpool_workers", stats.workers),
         ("workpool_busy_workers", stats.busy),
@@ -324,12 +349,12 @@ pub(crate) fn export(stats: &Stats, pool: &str) {
         ("workpool_waiting_submitters", stats.waiting),
         ("workpool_queued_tasks", stats.queued),
     ] {
-        gauge!(name, "pool" => pool.clone()).set(value as f64);
+        gauge!(name, base.clone()).set(value as f64);
     }
     if let Some(capacity) = stats.capacity {
-        gauge!("workpool_capacity", "pool" => pool.clone()).set(capacity as f64);
+        gauge!("workpool_capacity", base.clone()).set(capacity as f64);
     }
-    gauge!("workpool_uptime_seconds", "pool" => pool.clone()).set(stats.uptime.as_secs_f64());
+    gauge!("workpool_uptime_seconds", base.clone()).set(stats.uptime.as_secs_f64());
     for (name, summary) in [
         ("workpool_queue_wait_seconds", &stats.queue_wait),
         ("workpool_run_seconds", &stats.run_time),
@@ -340,8 +365,8 @@ pub(crate) fn export(stats: &Stats, pool: &str) {
             ("0.99", summary.p99),
             ("1", summary.max),
         ] {
-            gauge!(name, "pool" => pool.clone(), "quantile" => quantile).set(value.as_secs_f64());
+            gauge!(name, with(&[("quantile", quantile)])).set(value.as_secs_f64());
         }
-        counter!(format!("{name}_count"), "pool" => pool.clone()).absolute(summary.count);
+        counter!(format!("{name}_count"), base.clone()).absolute(summary.count);
     }
 }
