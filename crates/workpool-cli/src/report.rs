@@ -59,45 +59,40 @@ fn note_cut_counts(table: &mut Table, point: &Point, records: &[Record]) {
 }
 
 fn empty(point: &Point, records: &[Record]) -> Table {
-    let mut t = Table::new(
+    throughput(
         format!(
             "empty: {} empty tasks, cap {} (the cost of dispatch; tasks/s, higher is better)",
             count(point.tasks),
             point.cap
         ),
-        &[
-            "impl",
-            "tasks",
-            "tasks/s",
-            "vs workpool",
-            "ns/task",
-            "peak RSS MB",
-            "peak threads",
-        ],
-    );
-    add_rows(&mut t, records, |r| {
-        vec![
-            r.imp.clone(),
-            count(r.tasks),
-            opt(r.value, rate),
-            ratio(r.ratio),
-            opt(r.ns_per_task, sig3),
-            mb(r.peak_rss_mb),
-            threads(r.peak_threads),
-        ]
-    });
-    note_cut_counts(&mut t, point, records);
-    t
+        point,
+        records,
+    )
 }
 
 fn join(point: &Point, records: &[Record]) -> Table {
-    let mut t = Table::new(
+    let mut t = throughput(
         format!(
             "join: {} tasks returning a u64, all spawned, then joined in order and summed, cap {} \
              (the cost of a result; tasks/s, higher is better)",
             count(point.tasks),
             point.cap
         ),
+        point,
+        records,
+    );
+    t.note(
+        "a thread per task keeps at most cap alive, joining the oldest first; rayon: \
+         in_place_scope, one spawn per task writing its own slot",
+    );
+    t
+}
+
+/// A table of tasks/s per implementation: `empty` and `join` differ only
+/// in their title and notes.
+fn throughput(title: String, point: &Point, records: &[Record]) -> Table {
+    let mut t = Table::new(
+        title,
         &[
             "impl",
             "tasks",
@@ -120,10 +115,6 @@ fn join(point: &Point, records: &[Record]) -> Table {
         ]
     });
     note_cut_counts(&mut t, point, records);
-    t.note(
-        "a thread per task keeps at most cap alive, joining the oldest first; rayon: \
-         in_place_scope, one spawn per task writing its own slot",
-    );
     t
 }
 
