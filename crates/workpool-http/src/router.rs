@@ -130,11 +130,8 @@ async fn metrics(State(shown): State<Arc<Shown>>) -> Response {
 }
 
 async fn health(State(shown): State<Arc<Shown>>) -> Response {
-    // Two reads a moment apart: the library judges its own snapshot. The
-    // figures beside the verdict may differ from it by what changed in
-    // between, which only a pool in motion shows.
-    let verdict = shown.pool.health(&shown.policy);
-    let stats = shown.pool.stats();
+    // The verdict and the figures beside it come from one snapshot.
+    let (verdict, stats) = shown.pool.check(&shown.policy);
     let body = HealthJson::new(shown.pool.name(), verdict, &stats);
     let status = if body.healthy {
         StatusCode::OK

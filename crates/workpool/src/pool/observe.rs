@@ -47,6 +47,13 @@ impl Inner {
         }
     }
 
+    /// One snapshot, and the verdict of `policy` on it.
+    pub(crate) fn check(&self, policy: &HealthPolicy) -> (Health, Stats) {
+        let stats = self.snapshot();
+        let error_rate = self.error_rate(&stats, policy.error_window);
+        (Health::judge(&stats, policy, error_rate), stats)
+    }
+
     /// Panicked over finished tasks in the last `window`: measured from the
     /// figures of the last check made at least `window` ago (since the
     /// build while the pool is younger than the window, or the oldest check
@@ -124,9 +131,25 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn health(&self, policy: &HealthPolicy) -> Health {
-        let stats = self.stats();
-        let error_rate = self.inner.error_rate(&stats, policy.error_window);
-        Health::judge(&stats, policy, error_rate)
+        self.check(policy).0
+    }
+
+    /// [`health`](Self::health) with the figures its verdict was drawn
+    /// from: one snapshot for both, so they agree (a `/health` endpoint
+    /// shows them side by side).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::HealthPolicy;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let (health, stats) = pool.check(&HealthPolicy::default());
+    /// assert!(health.healthy);
+    /// assert_eq!(stats.busy, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self, policy: &HealthPolicy) -> (Health, Stats) {
+        self.inner.check(policy)
     }
 
     /// Sends the pool's figures to the [`metrics`] facade, labelled
@@ -253,10 +276,8 @@ impl Pool {
             if inner.is_closed() {
                 return;
             }
-            let stats = inner.snapshot();
-            let error_rate = inner.error_rate(&stats, policy.error_window);
+            let (health, stats) = inner.check(&policy);
             drop(inner);
-            let health = Health::judge(&stats, &policy, error_rate);
             callback(&health, &stats);
         };
         self.inner
