@@ -33,6 +33,35 @@ impl Stealer {
     }
 }
 
+/// Waits on `finished` until the waiters under `guard` say finished, or
+/// `until` passes (`None`: no limit); gives the guard back, still locked,
+/// if finished. The waiting thread is counted, so that the one who
+/// finishes notifies only when someone waits.
+fn wait_finished<'a, S>(
+    finished: &crate::sync::Condvar,
+    mut guard: MutexGuard<'a, S>,
+    until: Option<Instant>,
+    waiters: impl Fn(&mut S) -> &mut job::Waiters,
+) -> Option<MutexGuard<'a, S>> {
+    while !waiters(&mut guard).finished {
+        // The clock is read only when there is a wait to bound.
+        let left = match until {
+            None => Duration::from_secs(3600),
+            Some(until) => {
+                let now = Instant::now();
+                if until <= now {
+                    return None;
+                }
+                until - now
+            }
+        };
+        waiters(&mut guard).threads += 1;
+        guard = crate::sync::wait_timeout(finished, guard, left);
+        waiters(&mut guard).threads -= 1;
+    }
+    Some(guard)
+}
+
 /// The result of one task: [`join`](Self::join) it, wait for it with a
 /// timeout, [`cancel`](Self::cancel) it, or `.await` it.
 ///
@@ -110,24 +139,12 @@ impl<T: Send + 'static> TaskHandle<T> {
     fn wait(&self, until: Option<Instant>) -> Option<MutexGuard<'_, job::Slot<T>>> {
         self.help_if_own_worker();
         let shared = self.job.shared();
-        let mut slot = crate::sync::lock(&shared.slot);
-        while !slot.waiters.finished {
-            // The clock is read only when there is a wait to bound.
-            let left = match until {
-                None => Duration::from_secs(3600),
-                Some(until) => {
-                    let now = Instant::now();
-                    if until <= now {
-                        return None;
-                    }
-                    until - now
-                }
-            };
-            slot.waiters.threads += 1;
-            slot = crate::sync::wait_timeout(&shared.finished, slot, left);
-            slot.waiters.threads -= 1;
-        }
-        Some(slot)
+        wait_finished(
+            &shared.finished,
+            crate::sync::lock(&shared.slot),
+            until,
+            |slot| &mut slot.waiters,
+        )
     }
 
     /// Cancels the task: a task that has not started never runs (its queue
@@ -328,19 +345,8 @@ impl<T: Send + 'static> BatchHandle<T> {
                 handle.help_if_own_worker();
             }
         }
-        let mut waiters = crate::sync::lock(&self.group.waiter);
-        while !waiters.finished {
-            let now = Instant::now();
-            let left = match until {
-                Some(until) if until <= now => return false,
-                Some(until) => until - now,
-                None => Duration::from_secs(3600),
-            };
-            waiters.threads += 1;
-            waiters = crate::sync::wait_timeout(&self.group.all_done, waiters, left);
-            waiters.threads -= 1;
-        }
-        true
+        let waiters = crate::sync::lock(&self.group.waiter);
+        wait_finished(&self.group.all_done, waiters, until, |w| w).is_some()
     }
 
     /// Cancels every task of the batch (see [`TaskHandle::cancel`]): those
