@@ -69,6 +69,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     for (point, tasks) in points.iter().zip(&planned) {
         let mut row = Vec::with_capacity(impls.len());
         for (&imp, tasks) in impls.iter().zip(tasks) {
+            // No row at all where it does not belong (apalis beside thread
+            // pools), so that sweeps keep one row per implementation.
+            if !imp.runs(point.workload) {
+                continue;
+            }
             let server = match (point.kind, &redis) {
                 (Kind::Redis, Some(Ok(server))) => Some(server),
                 _ => None,
@@ -111,7 +116,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                     point.cap
                 ));
                 let report = match server {
-                    Some(server) => redis_bench::run(&exe, server, point, run, timeout),
+                    Some(server) => redis_bench::run(&exe, server, imp, point, run, timeout),
                     None => run_child(&exe, imp, point, tasks, timeout),
                 };
                 match report {

@@ -347,6 +347,8 @@ mod tests {
                     latency_us: None,
                     idle: None,
                     rounds_us: None,
+                    server_cpu_ms: None,
+                    consumers_cpu_ms: None,
                 };
                 vec![
                     Record::from_runs(

@@ -38,6 +38,14 @@ pub(crate) struct ChildReport {
     pub(crate) idle: Option<IdleReport>,
     /// `cold`: per-round wall time, in microseconds.
     pub(crate) rounds_us: Option<RoundTimes>,
+    /// `redis`: CPU time the redis-server process used during the
+    /// throughput phase (clock ticks of /proc, so 10 ms resolution).
+    #[serde(default)]
+    pub(crate) server_cpu_ms: Option<u64>,
+    /// `redis`: CPU time all consumer processes used from their start until
+    /// the throughput phase's end (the same resolution).
+    #[serde(default)]
+    pub(crate) consumers_cpu_ms: Option<u64>,
 }
 
 /// Wall time of the rounds of `cold`, each from its first submit until the
@@ -346,6 +354,8 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
         latency_us: latencies.map(|(starts, due, submit)| percentiles(starts, &due, &submit)),
         idle,
         rounds_us: rounds.map(|(_, times)| times),
+        server_cpu_ms: None,
+        consumers_cpu_ms: None,
     })
 }
 

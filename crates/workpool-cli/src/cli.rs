@@ -201,11 +201,15 @@ pub(crate) enum Impl {
     /// No pool, the floor: one bounded crossbeam channel drained by `cap`
     /// threads.
     Crossbeam,
+    /// apalis 1.0 on its Redis backend (apalis-redis), a worker of
+    /// concurrency 64 per process: the `redis` workload's peer, and only
+    /// there.
+    Apalis,
 }
 
 impl Impl {
     /// Every implementation, in table order.
-    pub(crate) const ALL: [Impl; 9] = [
+    pub(crate) const ALL: [Impl; 10] = [
         Impl::Workpool,
         Impl::WorkpoolHandoff,
         Impl::Thread,
@@ -215,12 +219,23 @@ impl Impl {
         Impl::RustyPool,
         Impl::Threadfin,
         Impl::Crossbeam,
+        Impl::Apalis,
     ];
+
+    /// Whether it has a row in `workload`'s table: `redis` compares
+    /// workpool-redis with apalis, a job queue on Redis that the other
+    /// workloads leave out.
+    pub(crate) fn runs(self, workload: Workload) -> bool {
+        match workload {
+            Workload::Redis => matches!(self, Impl::Workpool | Impl::Apalis),
+            _ => self != Impl::Apalis,
+        }
+    }
 
     /// Whether its tasks give results to join, so that it runs `join`:
     /// threadpool and the crossbeam floor only fire and forget.
     pub(crate) fn gives_results(self) -> bool {
-        !matches!(self, Impl::Threadpool | Impl::Crossbeam)
+        !matches!(self, Impl::Threadpool | Impl::Crossbeam | Impl::Apalis)
     }
 
     /// The name on the command line, in tables and in JSON.
@@ -235,6 +250,7 @@ impl Impl {
             Impl::RustyPool => "rusty_pool",
             Impl::Threadfin => "threadfin",
             Impl::Crossbeam => "crossbeam",
+            Impl::Apalis => "apalis",
         }
     }
 }

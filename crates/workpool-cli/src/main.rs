@@ -8,6 +8,7 @@
 //! that threads and memory come back. Linux only: memory, threads and CPU
 //! time come from /proc.
 
+mod apalis_peer;
 mod bench;
 mod chart;
 mod child;

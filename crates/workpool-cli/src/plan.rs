@@ -46,8 +46,13 @@ pub(crate) const COLD_ROUND: usize = 100;
 pub(crate) const COLD_GAP_MS: u64 = 20;
 /// Consumer processes of the `redis` points.
 pub(crate) const REDIS_PROCS: [usize; 3] = [1, 2, 4];
-/// Workers of each `workpool redis work` process.
+/// Workers of each `workpool redis work` process, and the concurrency of
+/// each apalis worker.
 pub(crate) const REDIS_CAPACITY: usize = 64;
+/// Jobs each `workpool redis work` process reads ahead (`--queue-capacity`):
+/// apalis fetches its default batch of 10 into a buffer whenever it has a
+/// free slot, so both hold up to this many beyond what they run.
+pub(crate) const REDIS_READ_AHEAD: usize = 10;
 
 impl Sizes {
     pub(crate) fn full() -> Sizes {
@@ -202,10 +207,15 @@ pub(crate) fn points(
 /// task would take minutes over a million empty tasks, and `join` needs
 /// tasks that give results.
 pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize, String> {
-    if point.workload == Workload::Redis && imp != Impl::Workpool {
-        return Err(
-            "workpool-redis only (apalis, the Redis-backed peer, is not compared yet)".to_owned(),
-        );
+    if !imp.runs(point.workload) {
+        return Err(format!(
+            "{} does not run {}",
+            imp.name(),
+            point.workload.name()
+        ));
+    }
+    if point.workload == Workload::Redis && point.kind == Kind::Sleep && imp != Impl::Workpool {
+        return Err("the in-process ceiling is one workpool Pool".to_owned());
     }
     if point.kind == Kind::Join && !imp.gives_results() {
         return Err("its tasks give no results to join (fire and forget only)".to_owned());
@@ -323,8 +333,14 @@ mod tests {
         );
         assert_eq!(Sizes::full().redis_jobs, 20_000);
         assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Ok(2_000));
-        let why = tasks_for(Impl::Rayon, &ps[1], &sizes).unwrap_err();
-        assert!(why.contains("apalis"), "{why}");
+        assert_eq!(tasks_for(Impl::Apalis, &ps[0], &sizes), Ok(2_000));
+        assert_eq!(tasks_for(Impl::Workpool, &ps[1], &sizes), Ok(2_000));
+        let why = tasks_for(Impl::Apalis, &ps[1], &sizes).unwrap_err();
+        assert!(why.contains("ceiling"), "{why}");
+        let why = tasks_for(Impl::Rayon, &ps[0], &sizes).unwrap_err();
+        assert_eq!(why, "rayon does not run redis");
+        let empty = points(&[Workload::Empty], &sizes, None, None, 2, 0);
+        assert!(tasks_for(Impl::Apalis, &empty[0], &sizes).is_err());
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub(crate) fn cpu_ticks() -> u64 {
     cpu_ticks_of(&stat).unwrap_or(0)
 }
 
+/// The same of another process (0 if it is gone).
+pub(crate) fn cpu_ticks_of_pid(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_ticks_of(&stat).unwrap_or(0)
+}
+
 /// utime + stime from a `/proc/[pid]/stat` line. The command name (field 2) may
 /// hold spaces and parentheses, so fields are counted after its last `)`.
 fn cpu_ticks_of(stat: &str) -> Option<u64> {

@@ -62,6 +62,12 @@ use serde::{Deserialize, Serialize};
 /// - `idle_ms`, `idle_cpu_ms`, `idle_cpu_pct`, `idle_threads` (idle): the
 ///   idle window, the CPU time the process used in it (10 ms resolution), as
 ///   a percentage of one core, and the threads alive at its end.
+/// - `server_cpu_pct` (redis): the CPU time redis-server used in the
+///   throughput phase, as a percentage of one core over that phase (Redis
+///   runs its commands on one thread: near 100 it is the bottleneck).
+/// - `consumers_cpu_pct` (redis): the CPU time of all consumer processes
+///   from their start to the throughput phase's end, over that phase, as a
+///   percentage of one core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub(crate) workload: String,
@@ -98,6 +104,8 @@ pub(crate) struct Record {
     pub(crate) idle_cpu_ms: Option<u64>,
     pub(crate) idle_cpu_pct: Option<f64>,
     pub(crate) idle_threads: Option<usize>,
+    pub(crate) server_cpu_pct: Option<f64>,
+    pub(crate) consumers_cpu_pct: Option<f64>,
 }
 
 /// How a pair ended.
@@ -173,6 +181,8 @@ impl Record {
             idle_cpu_ms: None,
             idle_cpu_pct: None,
             idle_threads: None,
+            server_cpu_pct: None,
+            consumers_cpu_pct: None,
         }
     }
 
@@ -235,6 +245,12 @@ impl Record {
         if let Some(c) = r.rounds_us {
             (rec.p50_us, rec.p99_us, rec.max_us) = (Some(c.p50), Some(c.p99), Some(c.max));
         }
+        if let Some(cpu) = r.server_cpu_ms {
+            rec.server_cpu_pct = Some(cpu as f64 * 100.0 / r.run_ms.max(1.0));
+        }
+        if let Some(cpu) = r.consumers_cpu_ms {
+            rec.consumers_cpu_pct = Some(cpu as f64 * 100.0 / r.run_ms.max(1.0));
+        }
         if let Some(i) = r.idle {
             rec.idle_ms = Some(i.idle_ms);
             rec.idle_cpu_ms = Some(i.cpu_ms);
@@ -289,6 +305,8 @@ mod tests {
                 threads_after: 2,
             }),
             rounds_us: None,
+            server_cpu_ms: None,
+            consumers_cpu_ms: None,
         }
     }
 

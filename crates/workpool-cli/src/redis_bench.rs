@@ -1,6 +1,8 @@
 //! The `redis` workload of `bench`: 10 ms sleep jobs pushed through one
 //! local Redis (a `redis-server` the bench starts and stops) and drained by
-//! `workpool redis work` processes, each of [`REDIS_CAPACITY`] workers.
+//! `workpool redis work` processes, each of [`REDIS_CAPACITY`] workers, or
+//! by as many `workpool redis apalis-work` processes (apalis, the peer; see
+//! [`crate::apalis_peer`]), each of that concurrency.
 //!
 //! Each run has two phases, each with fresh consumer processes on a fresh
 //! stream: throughput (every job pushed as fast as the producer can, timed
@@ -8,8 +10,10 @@
 //! at 80 % of the consumers' capacity rate; the consumers' own pickup
 //! figures, enqueue to start, read from the line `work` prints at exit).
 
+use crate::apalis_peer::{self, ApalisProducer};
 use crate::child::{ChildReport, Percentiles};
-use crate::plan::{Point, REDIS_CAPACITY};
+use crate::cli::Impl;
+use crate::plan::{Point, REDIS_CAPACITY, REDIS_READ_AHEAD};
 use crate::probe;
 use crate::redis_cmd::Demo;
 use std::io::Read;
@@ -120,17 +124,33 @@ struct Stopped {
 }
 
 impl Consumers {
-    /// Starts `procs` `workpool redis work` processes on `stream` and waits
-    /// until each has joined the group.
-    fn start(exe: &Path, server: &Server, stream: &str, procs: usize) -> Result<Consumers, String> {
+    /// Starts `procs` consumer processes of `imp` on `stream` and waits
+    /// until each has joined (workpool: the consumer group; apalis: its
+    /// workers' set).
+    fn start(
+        exe: &Path,
+        server: &Server,
+        imp: Impl,
+        stream: &str,
+        procs: usize,
+    ) -> Result<Consumers, String> {
         let mut me = Consumers {
             children: Vec::with_capacity(procs),
         };
+        let cap = REDIS_CAPACITY.to_string();
         for i in 0..procs {
-            let child = Command::new(exe)
-                .args(["redis", "work", "--url", &server.url, "--stream", stream])
-                .args(["--group", "bench", "--consumer", &format!("c{i}")])
-                .args(["--capacity", &REDIS_CAPACITY.to_string()])
+            let mut cmd = Command::new(exe);
+            cmd.args(["redis"]);
+            if imp == Impl::Apalis {
+                cmd.args(["apalis-work", "--url", &server.url, "--queue", stream])
+                    .args(["--name", &format!("{stream}-c{i}"), "--concurrency", &cap]);
+            } else {
+                cmd.args(["work", "--url", &server.url, "--stream", stream])
+                    .args(["--group", "bench", "--consumer", &format!("c{i}")])
+                    .args(["--capacity", &cap])
+                    .args(["--queue-capacity", &REDIS_READ_AHEAD.to_string()]);
+            }
+            let child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -140,13 +160,21 @@ impl Consumers {
         }
         let until = Instant::now() + READY;
         loop {
-            let joined: Result<Vec<redis::Value>, _> = server.cmd(
-                redis::cmd("XINFO")
-                    .arg("CONSUMERS")
-                    .arg(stream)
-                    .arg("bench"),
-            );
-            if joined.is_ok_and(|c| c.len() == procs) {
+            let joined = if imp == Impl::Apalis {
+                server
+                    .cmd::<usize>(redis::cmd("ZCARD").arg(apalis_peer::workers_key(stream)))
+                    .is_ok_and(|n| n == procs)
+            } else {
+                server
+                    .cmd::<Vec<redis::Value>>(
+                        redis::cmd("XINFO")
+                            .arg("CONSUMERS")
+                            .arg(stream)
+                            .arg("bench"),
+                    )
+                    .is_ok_and(|c| c.len() == procs)
+            };
+            if joined {
                 return Ok(me);
             }
             for c in &mut me.children {
@@ -208,13 +236,48 @@ impl Consumers {
     }
 }
 
-fn jobs(ids: std::ops::Range<u64>, sleep_ms: u64) -> Vec<Demo> {
-    ids.map(|id| Demo {
-        id,
-        sleep_ms,
-        fail: false,
-    })
-    .collect()
+/// The producer side of one implementation.
+enum Pusher {
+    Workpool(Producer),
+    Apalis(ApalisProducer),
+}
+
+impl Pusher {
+    fn new(server: &Server, imp: Impl, stream: &str) -> Result<Pusher, String> {
+        Ok(if imp == Impl::Apalis {
+            Pusher::Apalis(ApalisProducer::new(&server.url, stream)?)
+        } else {
+            Pusher::Workpool(
+                Producer::builder(&server.url, stream)
+                    .job_name("demo")
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+        })
+    }
+
+    /// Pushes the demo jobs `ids`, in batches of at most 1,000.
+    fn push(&mut self, ids: std::ops::Range<u64>, sleep_ms: u64) -> Result<(), String> {
+        match self {
+            Pusher::Apalis(p) => p.push(ids, sleep_ms),
+            Pusher::Workpool(p) => {
+                let mut next = ids.start;
+                while next < ids.end {
+                    let end = (next + 1000).min(ids.end);
+                    let jobs: Vec<Demo> = (next..end)
+                        .map(|id| Demo {
+                            id,
+                            sleep_ms,
+                            fail: false,
+                        })
+                        .collect();
+                    p.push_batch(&jobs).map_err(|e| e.to_string())?;
+                    next = end;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Until every job has run once (`HLEN {stream}:runs`, by demo id).
@@ -255,54 +318,50 @@ fn pickup_us(stdout: &str) -> Option<(f64, f64)> {
     Some((debug_duration_us(p50)?, debug_duration_us(p99)?))
 }
 
-/// One run of `point` (a `redis` point): both phases.
+/// One run of `point` (a `redis` point) on `imp`: both phases.
 pub(crate) fn run(
     exe: &Path,
     server: &Server,
+    imp: Impl,
     point: &Point,
     run: usize,
     timeout: Duration,
 ) -> Result<ChildReport, String> {
     let deadline = Instant::now() + timeout;
     let n = point.tasks as u64;
-    let producer = |stream: &str| {
-        Producer::builder(&server.url, stream)
-            .job_name("demo")
-            .build()
-            .map_err(|e| e.to_string())
-    };
     server.cmd::<()>(&mut redis::cmd("FLUSHALL"))?;
 
     // Throughput: every job at once.
-    let stream = format!("bench-{}-{run}-all", point.procs);
+    let stream = format!("bench-{}-{}-{run}-all", imp.name(), point.procs);
     let building = Instant::now();
-    let consumers = Consumers::start(exe, server, &stream, point.procs)?;
+    let consumers = Consumers::start(exe, server, imp, &stream, point.procs)?;
     let build = building.elapsed();
-    let push = producer(&stream)?;
+    let mut push = Pusher::new(server, imp, &stream)?;
+    let server_ticks = probe::cpu_ticks_of_pid(server.child.id());
     let started = Instant::now();
-    let mut pushed = 0;
-    while pushed < n {
-        let end = (pushed + 1000).min(n);
-        push.push_batch(&jobs(pushed..end, point.sleep_ms))
-            .map_err(|e| e.to_string())?;
-        pushed = end;
-    }
+    push.push(0..n, point.sleep_ms)?;
     wait_all_ran(server, &stream, point.tasks, deadline)?;
     let run_time = started.elapsed();
+    let server_cpu_ms =
+        (probe::cpu_ticks_of_pid(server.child.id()) - server_ticks) * probe::TICK_MS;
+    let consumers_cpu_ms = consumers
+        .children
+        .iter()
+        .map(|c| probe::cpu_ticks_of_pid(c.id()) * probe::TICK_MS)
+        .sum::<u64>();
     let thrown = consumers.stop(timeout)?;
 
     // Pickup: paced at PACE of the capacity rate.
-    let stream = format!("bench-{}-{run}-paced", point.procs);
-    let consumers = Consumers::start(exe, server, &stream, point.procs)?;
-    let push = producer(&stream)?;
+    let stream = format!("bench-{}-{}-{run}-paced", imp.name(), point.procs);
+    let consumers = Consumers::start(exe, server, imp, &stream, point.procs)?;
+    let mut push = Pusher::new(server, imp, &stream)?;
     let per_sec = PACE * point.cap as f64 * 1e3 / point.sleep_ms.max(1) as f64;
     let t0 = Instant::now();
     let mut pushed = 0;
     while pushed < n {
         let due = ((t0.elapsed().as_secs_f64() * per_sec) as u64 + 1).min(n);
         if due > pushed {
-            push.push_batch(&jobs(pushed..due, point.sleep_ms))
-                .map_err(|e| e.to_string())?;
+            push.push(pushed..due, point.sleep_ms)?;
             pushed = due;
         } else {
             thread::sleep(Duration::from_micros(500));
@@ -335,6 +394,8 @@ pub(crate) fn run(
         }),
         idle: None,
         rounds_us: None,
+        server_cpu_ms: Some(server_cpu_ms),
+        consumers_cpu_ms: Some(consumers_cpu_ms),
     })
 }
 

@@ -31,6 +31,10 @@ pub(crate) enum RedisCommand {
     /// with `HINCRBY {stream}:runs {id} 1`; failed jobs are retried, and
     /// after --max-deliveries moved to `{stream}:dead`.
     Work(WorkArgs),
+    /// The `redis` workload's peer: an apalis worker (apalis-redis) running
+    /// the demo job; `bench` starts these.
+    #[command(name = "apalis-work", hide = true)]
+    ApalisWork(crate::apalis_peer::ApalisWorkArgs),
 }
 
 /// Options of `workpool redis produce`.
@@ -68,6 +72,11 @@ pub(crate) struct WorkArgs {
     /// Workers of the pool: jobs run (and held) at once.
     #[arg(long, default_value_t = 64)]
     pub(crate) capacity: usize,
+    /// Jobs read ahead beyond --capacity and queued in the pool, so that a
+    /// worker that finishes finds its next job without a round trip to
+    /// Redis; the process holds at most capacity + this.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) queue_capacity: usize,
     /// Jobs pending longer than this (their consumer died) are reclaimed:
     /// 500ms, 5s, 1m.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -111,6 +120,7 @@ pub(crate) fn run(args: &RedisArgs) -> Result<(), String> {
     match &args.command {
         RedisCommand::Produce(p) => produce(p),
         RedisCommand::Work(w) => work(w),
+        RedisCommand::ApalisWork(a) => crate::apalis_peer::work(a),
     }
 }
 
@@ -176,6 +186,7 @@ fn work(args: &WorkArgs) -> Result<(), String> {
     };
     let mut builder = workpool_redis::Consumer::builder(&args.url, &args.stream, &args.group)
         .capacity(args.capacity)
+        .queue_capacity(args.queue_capacity)
         .visibility_timeout(args.visibility_timeout)
         .max_deliveries(args.max_deliveries);
     if let Some(name) = &args.consumer {

@@ -1,7 +1,7 @@
 //! The tables `bench` prints: one per workload (two for the `scaling` sweep).
 
 use crate::cli::{Impl, Kind, Workload};
-use crate::plan::{Point, REDIS_CAPACITY};
+use crate::plan::{Point, REDIS_CAPACITY, REDIS_PROCS, REDIS_READ_AHEAD};
 use crate::record::{Record, Status};
 use crate::redis_bench::PACE;
 use crate::table::{count, rate, ratio, sig3, Table};
@@ -287,88 +287,141 @@ fn cold(point: &Point, records: &[Record]) -> Table {
     t
 }
 
-/// `redis`: a row per process count, from workpool's record of each
-/// consumer point and of the in-process point beside it.
+/// `redis`: per process count, a row for workpool-redis, one for apalis
+/// and one for the in-process ceiling (a workpool `Pool` of their total
+/// capacity in one process).
 fn redis(points: &[(&Point, &[Record])]) -> Table {
     let Some((p0, _)) = points.first() else {
         return Table::default();
     };
     let mut t = Table::new(
         format!(
-            "redis: {} jobs of {} ms sleep through one local Redis, `workpool redis work \
-             --capacity {}` per process (jobs/s, higher is better)",
+            "redis: {} jobs of {} ms sleep through one local Redis, {} jobs at once per \
+             process (jobs/s, higher is better)",
             count(p0.tasks),
             p0.sleep_ms,
             REDIS_CAPACITY
         ),
         &[
             "processes",
+            "impl",
             "cap",
             "jobs/s",
-            "in-process jobs/s",
+            "vs apalis",
             "vs in-process",
-            "ideal jobs/s",
             "pickup p50 ms",
             "pickup p99 ms",
+            "p99 vs apalis",
+            "Redis CPU %",
+            "consumers CPU %",
             "peak RSS MB",
         ],
     );
-    let workpool = |kind: Kind, procs: usize| {
+    let find = |kind: Kind, procs: usize, imp: Impl| {
         points
             .iter()
             .find(|(p, _)| p.kind == kind && p.procs == procs)
-            .and_then(|(_, rs)| rs.iter().find(|r| r.imp == Impl::Workpool.name()))
+            .and_then(|(_, rs)| rs.iter().find(|r| r.imp == imp.name()))
+            .filter(|r| r.status == Status::Ok)
     };
     let ms = |v: Option<f64>| opt(v.map(|v| v / 1e3), sig3);
-    let mut skipped_peers = false;
+    let mut rates: Vec<(Impl, usize, f64)> = Vec::new();
     for (p, rs) in points.iter().filter(|(p, _)| p.kind == Kind::Redis) {
-        skipped_peers |= rs.iter().any(|r| r.imp != Impl::Workpool.name());
-        let ideal = p.cap as f64 * 1e3 / p.sleep_ms.max(1) as f64;
-        let ceiling = workpool(Kind::Sleep, p.procs).filter(|r| r.status == Status::Ok);
-        let Some(r) = workpool(Kind::Redis, p.procs) else {
-            t.row(vec![p.procs.to_string(), "skipped".to_owned()]);
-            continue;
-        };
-        if r.status != Status::Ok {
-            let word = if r.status == Status::Failed {
-                "failed"
-            } else {
-                "skipped"
-            };
-            t.row(vec![p.procs.to_string(), word.to_owned()]);
-            if let Some(e) = &r.error {
-                t.note(format!("at {} consumer process(es): {word}: {e}", p.procs));
+        let apalis = find(Kind::Redis, p.procs, Impl::Apalis);
+        let inproc = find(Kind::Sleep, p.procs, Impl::Workpool).and_then(|c| c.tasks_per_sec);
+        for r in rs.iter() {
+            if r.status != Status::Ok {
+                let word = if r.status == Status::Failed {
+                    "failed"
+                } else {
+                    "skipped"
+                };
+                t.row(vec![p.procs.to_string(), r.imp.clone(), word.to_owned()]);
+                if let Some(e) = &r.error {
+                    t.note(format!("{} at {} process(es): {word}: {e}", r.imp, p.procs));
+                }
+                continue;
             }
-            continue;
+            if let (Some(imp), Some(v)) = (
+                [Impl::Workpool, Impl::Apalis]
+                    .into_iter()
+                    .find(|i| i.name() == r.imp),
+                r.value,
+            ) {
+                rates.push((imp, p.procs, v));
+            }
+            let vs = |mine: Option<f64>, theirs: Option<f64>| {
+                ratio(mine.zip(theirs).map(|(m, a)| m / a))
+            };
+            t.row(vec![
+                p.procs.to_string(),
+                r.imp.clone(),
+                count(p.cap),
+                opt(r.value, rate),
+                vs(r.value, apalis.and_then(|a| a.value)),
+                vs(r.value, inproc),
+                ms(r.p50_us),
+                ms(r.p99_us),
+                vs(r.p99_us, apalis.and_then(|a| a.p99_us)),
+                opt(r.server_cpu_pct, |v| format!("{v:.0}")),
+                opt(r.consumers_cpu_pct, |v| format!("{v:.0}")),
+                mb(r.peak_rss_mb),
+            ]);
         }
-        let inproc = ceiling.and_then(|c| c.tasks_per_sec);
-        t.row(vec![
-            p.procs.to_string(),
-            count(p.cap),
-            opt(r.value, rate),
-            opt(inproc, rate),
-            ratio(r.value.zip(inproc).map(|(v, c)| v / c)),
-            rate(ideal),
-            ms(r.p50_us),
-            ms(r.p99_us),
-            mb(r.peak_rss_mb),
-        ]);
+        if let Some(c) = inproc {
+            t.row(vec![
+                p.procs.to_string(),
+                "in-process".to_owned(),
+                count(p.cap),
+                rate(c),
+                "-".to_owned(),
+                ratio(Some(1.0)),
+            ]);
+        }
     }
-    t.note(
-        "jobs/s: every job pushed at once, from the first push until the last has run; \
-         in-process: the same jobs on one workpool Pool of capacity 64 x processes in one \
-         process (the ceiling); ideal: cap / sleep",
-    );
+    for imp in [Impl::Workpool, Impl::Apalis] {
+        let at = |procs: usize| {
+            rates
+                .iter()
+                .find(|(i, p, _)| *i == imp && *p == procs)
+                .map(|r| r.2)
+        };
+        let (lo, hi) = (REDIS_PROCS[0], REDIS_PROCS[REDIS_PROCS.len() - 1]);
+        if let (Some(a), Some(b)) = (at(lo), at(hi)) {
+            t.note(format!(
+                "{}: {lo} to {hi} processes scales throughput {:.2}x",
+                imp.name(),
+                b / a
+            ));
+        }
+    }
     t.note(format!(
-        "pickup: enqueue to start, from the consumers' own stats (the worst process's), in a \
+        "jobs/s: every job pushed at once, from the first push until the last has run; \
+         ideal: {} jobs/s per process ({REDIS_CAPACITY} / {} ms); in-process: the same jobs \
+         on one workpool Pool of the processes' total capacity in one process (the ceiling)",
+        rate(REDIS_CAPACITY as f64 * 1e3 / p0.sleep_ms.max(1) as f64),
+        p0.sleep_ms
+    ));
+    t.note(format!(
+        "pickup: enqueue to start, from the consumers' own figures (the worst process's), in a \
          second phase on fresh consumers with the jobs pushed at {:.0} % of their capacity rate",
         PACE * 100.0
     ));
+    t.note(format!(
+        "workpool: `workpool redis work --capacity {REDIS_CAPACITY} --queue-capacity \
+         {REDIS_READ_AHEAD}` (a Pool of {REDIS_CAPACITY} workers and {REDIS_READ_AHEAD} jobs \
+         read ahead, as apalis buffers its default batch of 10; a blocking thread::sleep per \
+         job); apalis: apalis-redis 1.0 as its README sets it up, `.concurrency(\
+         {REDIS_CAPACITY})`, polled every 100 ms (`poll_with_interval`; without one it never \
+         sees jobs pushed after it started), the job an async tokio::time::sleep",
+    ));
+    t.note(
+        "Redis CPU %: redis-server's CPU time over the throughput phase, as a share of one \
+         core; Redis runs commands on one thread, so near 100 it is the bottleneck; \
+         consumers CPU %: all consumer processes' CPU time from their start, over the same \
+         phase (200 = both cores of a 2-core machine)",
+    );
     t.note("peak RSS: the largest consumer process's");
-    t.note("apalis (its Redis backend) is not compared yet");
-    if skipped_peers {
-        t.note("the other implementations: skipped (workpool-redis only)");
-    }
     t
 }
 
@@ -530,6 +583,8 @@ mod tests {
             latency_us: None,
             idle: None,
             rounds_us: None,
+            server_cpu_ms: None,
+            consumers_cpu_ms: None,
         }
     }
 
@@ -679,6 +734,71 @@ threadpool  skipped
   thread: 10,000 tasks, not 20,000 (one OS thread per task)
 ";
         assert!(text.starts_with(expected), "{text}");
+    }
+
+    #[test]
+    fn redis_table_compares_each_process_count_with_apalis_and_the_ceiling() {
+        let sizes = Sizes::quick();
+        let ps = points(&[Workload::Redis], &sizes, None, None, 2, 0);
+        let records: Vec<Vec<Record>> = ps
+            .iter()
+            .map(|p| {
+                [Impl::Workpool, Impl::Apalis]
+                    .into_iter()
+                    .map(|imp| match crate::plan::tasks_for(imp, p, &sizes) {
+                        Ok(n) => {
+                            // workpool: 2,000 jobs in 500 ms x procs^-0.9; apalis 1 s.
+                            let ms = if imp == Impl::Apalis { 1000.0 } else { 500.0 };
+                            let ms = if p.kind == Kind::Sleep { 400.0 } else { ms };
+                            let run = ChildReport {
+                                latency_us: Some(crate::child::Percentiles {
+                                    p50: 1e3,
+                                    p99: if imp == Impl::Apalis { 100e3 } else { 5e3 },
+                                    max: f64::NAN,
+                                    due_p99: f64::NAN,
+                                }),
+                                server_cpu_ms: Some(250),
+                                consumers_cpu_ms: Some(600),
+                                ..report(n, ms / p.procs as f64)
+                            };
+                            Record::from_runs(p, imp, n, true, &[run])
+                        }
+                        Err(why) => Record::not_run(p, imp, p.tasks, true, 1, Status::Skipped, why),
+                    })
+                    .collect()
+            })
+            .collect();
+        let text = tables(&ps, &records)[0].render();
+        let row = |procs: &str, imp: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().take(2).eq([procs, imp]))
+                .unwrap_or_else(|| panic!("no {procs} {imp} row in {text}"))
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        // processes impl cap jobs/s vs-apalis vs-in-process p50 p99 p99-vs-apalis redis% consumers% rss
+        assert_eq!(
+            row("1", "workpool"),
+            [
+                "1", "workpool", "64", "4.00", "k", "2.00x", "0.80x", "1.00", "5.00", "0.05x",
+                "50", "120", "2.0"
+            ]
+        );
+        assert_eq!(row("4", "apalis")[3..6], ["8.00", "k", "1.00x"]);
+        assert_eq!(row("4", "in-process")[3..7], ["20.0", "k", "-", "1.00x"]);
+        assert!(
+            text.contains("workpool: 1 to 4 processes scales throughput 4.00x"),
+            "{text}"
+        );
+        assert!(
+            text.contains("apalis: 1 to 4 processes scales throughput 4.00x"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("skipped"),
+            "the ceiling's apalis record has no row: {text}"
+        );
     }
 
     fn tasks_or_skip(p: &Point) -> Option<usize> {
