@@ -90,6 +90,10 @@
 //! [`visibility_timeout`]: ConsumerBuilder::visibility_timeout
 //! [`shutdown_timeout`]: ConsumerBuilder::shutdown_timeout
 
+// Unit tests share `tests/common` (its helpers name this crate).
+#[cfg(test)]
+extern crate self as workpool_redis;
+
 mod consumer;
 mod error;
 mod job;

@@ -5,6 +5,7 @@ use crate::job::{Envelope, JobId, FIELD};
 use serde::Serialize;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Pushes jobs onto a Redis stream, each an entry whose `job` field holds
 /// the JSON envelope `{"name", "attempt", "enqueued_at_ms", "payload"}`.
@@ -22,8 +23,14 @@ use std::sync::Mutex;
 /// println!("pushed {id}");
 /// # Ok::<(), workpool_redis::Error>(())
 /// ```
+///
+/// A call that fails on a lost connection (a restarted server, a dropped
+/// route) returns the error; the next call connects again. Each round trip
+/// times out after 5 s.
 pub struct Producer {
-    conn: Mutex<redis::Connection>,
+    client: redis::Client,
+    /// `None` after a connection error, until the next call.
+    conn: Mutex<Option<redis::Connection>>,
     stream: String,
     name: String,
     maxlen: Option<usize>,
@@ -75,9 +82,10 @@ impl ProducerBuilder {
     /// [`Error::Redis`] for a bad URL or a failed connection.
     pub fn build(self) -> Result<Producer, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let conn = client.get_connection()?;
+        let conn = connect(&client)?;
         Ok(Producer {
-            conn: Mutex::new(conn),
+            client,
+            conn: Mutex::new(Some(conn)),
             stream: self.stream,
             name: self.name,
             maxlen: self.maxlen,
@@ -128,7 +136,7 @@ impl Producer {
     /// As [`push`](Self::push).
     pub fn push_named<T: Serialize + ?Sized>(&self, name: &str, job: &T) -> Result<JobId, Error> {
         let text = serde_json::to_string(&Envelope::new(name, job)?)?;
-        let id: String = self.xadd(&text).query(&mut *self.conn())?;
+        let id: String = self.query(|conn| self.xadd(&text).query(conn))?;
         Ok(JobId(id))
     }
 
@@ -154,7 +162,7 @@ impl Producer {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = pipe.query(&mut *self.conn())?;
+        let ids: Vec<String> = self.query(|conn| pipe.query(conn))?;
         Ok(ids.into_iter().map(JobId).collect())
     }
 
@@ -168,7 +176,32 @@ impl Producer {
         cmd
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, redis::Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the connection, connecting first if the last call lost
+    /// it; drops it if `f` fails on the connection itself.
+    fn query<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_none() {
+            *conn = Some(connect(&self.client)?);
+        }
+        let result = f(conn.as_mut().expect("just connected"));
+        if let Err(e) = &result {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                *conn = None;
+            }
+        }
+        Ok(result?)
     }
+}
+
+/// The longest one connect or round trip may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(conn)
 }

@@ -2,7 +2,8 @@
 //! data kept (an append-only file synced on every write): the consumer
 //! reconnects, loses no acked job and acks no unfinished one. And a
 //! shutdown while Redis is gone returns after its timeout, leaving what it
-//! could not ack pending for a reclaim.
+//! could not ack pending for a reclaim; and one while Redis hangs (its
+//! sockets open, nothing answered) returns too.
 //!
 //! The handlers here record their runs in the test's memory, not in Redis,
 //! so that what they did is known whatever happens to the server.
@@ -249,4 +250,67 @@ fn a_shutdown_with_redis_gone_returns_after_its_timeout_leaving_jobs_pending() {
     let record = record.lock().unwrap();
     assert!(record.ok.values().all(|&n| n == 2), "{:?}", record.ok);
     assert!(record.acked_early.is_empty());
+}
+
+/// A server that stops answering but keeps its sockets open (SIGSTOP) must
+/// not hold the reader in a read for ever: its read times out (`BLOCK` plus
+/// 5 s), so a shutdown still returns.
+#[test]
+fn a_shutdown_while_redis_hangs_returns() {
+    let redis = redis_or_skip!();
+    let consumer = Consumer::builder(&redis.url, "hung", "g")
+        .capacity(2)
+        .shutdown_timeout(Duration::from_secs(1))
+        .build(|_: Job| Ok::<(), String>(()))
+        .unwrap();
+    let handle = consumer.handle();
+    let (done, returned) = std::sync::mpsc::channel();
+    let running = thread::spawn(move || {
+        let stats = consumer.run();
+        let _ = done.send(());
+        stats
+    });
+    // Joined (its XREADGROUP blocks on the empty stream), then hung.
+    let mut conn = redis.conn();
+    wait_for(30, "the consumer to join", || {
+        redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("hung")
+            .arg("g")
+            .query::<Vec<redis::Value>>(&mut conn)
+            .is_ok_and(|c| c.len() == 1)
+    });
+    redis.pause();
+    handle.shutdown();
+    let asked = Instant::now();
+    let outcome = returned.recv_timeout(Duration::from_secs(30));
+    redis.resume();
+    assert!(outcome.is_ok(), "run was still stuck 30 s after shutdown");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "run took {took:?} to return"
+    );
+    let stats = running.join().unwrap().unwrap();
+    assert_eq!((stats.read, stats.in_flight), (0, 0), "{stats:?}");
+}
+
+/// A producer whose server restarted fails the call that finds the
+/// connection lost, then connects again on the next.
+#[test]
+fn a_producer_reconnects_after_a_server_restart() {
+    let mut redis = redis_or_skip!();
+    let producer = Producer::new(&redis.url, "again").unwrap();
+    producer.push(&1u32).unwrap();
+    redis.restart();
+    // The first push after the restart may fail (the old socket is dead);
+    // the second must not.
+    let first = producer.push(&2u32);
+    producer
+        .push(&3u32)
+        .expect("the push after a failed one reconnects");
+    let mut conn = redis.conn();
+    let len: u64 = redis::cmd("XLEN").arg("again").query(&mut conn).unwrap();
+    // The server kept nothing on disk: only what was pushed after it came back.
+    assert_eq!(len, if first.is_ok() { 2 } else { 1 });
 }

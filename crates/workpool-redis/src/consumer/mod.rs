@@ -266,7 +266,7 @@ impl ConsumerBuilder {
         E: fmt::Display,
     {
         let client = redis::Client::open(self.url.as_str())?;
-        let mut conn = client.get_connection()?;
+        let mut conn = settle::connect(&client)?;
         wire::ensure_group(&mut conn, &self.stream, &self.group)?;
         let pool = Pool::builder()
             .name(format!("redis:{}", self.stream))
@@ -471,7 +471,13 @@ impl Reader<'_> {
 
     fn conn(&mut self) -> redis::RedisResult<&mut redis::Connection> {
         if self.conn.is_none() {
-            let mut conn = self.client.get_connection()?;
+            // A server that hangs without closing the socket (a paused VM,
+            // a dropped route) must not stop the reader for good: a read
+            // past its `BLOCK` by this much fails, and the loop reconnects.
+            let io = settle::IO_TIMEOUT;
+            let mut conn = self.client.get_connection_with_timeout(io)?;
+            conn.set_read_timeout(Some(self.shared.config.block + io))?;
+            conn.set_write_timeout(Some(io))?;
             let c = &self.shared.config;
             // A server restarted without its data has lost the group.
             wire::ensure_group(&mut conn, &c.stream, &c.group)?;

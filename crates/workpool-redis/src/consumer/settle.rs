@@ -22,9 +22,22 @@ pub(crate) struct Settle {
     pub(crate) outcome: Result<(), String>,
 }
 
+/// Acks a failed entry and copies it to the dead-letter stream, once: the
+/// copy is made only by the call whose `XACK` took the entry off the pending
+/// list, so a batch sent again after its reply was lost (a dropped
+/// connection, a restarted server) adds no second copy.
+/// KEYS: stream, dead-letter stream; ARGV: group, entry id, the copy's
+/// field-value pairs.
+const DEAD_LETTER: &str = "\
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+    redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+    return 1
+end
+return 0";
+
 /// The longest one connect or one round trip of the settler may take, so
 /// that a shutdown that gives up on Redis is not stuck in a socket call.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Settle>) {
     let mut conn = None;
@@ -50,7 +63,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Se
     }
 }
 
-fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+pub(crate) fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
     let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -74,9 +87,13 @@ fn settle(
             Ok(()) => acks.push(s.id),
             Err(error) if s.deliveries >= c.max_deliveries => {
                 tracing::warn!(id = %s.id, deliveries = s.deliveries, %error, "workpool-redis: dead-lettered");
-                pipe.cmd("XADD")
+                pipe.cmd("EVAL")
+                    .arg(DEAD_LETTER)
+                    .arg(2)
+                    .arg(&c.stream)
                     .arg(&c.dead_stream)
-                    .arg("*")
+                    .arg(&c.group)
+                    .arg(&s.id)
                     .arg("id")
                     .arg(&s.id)
                     .arg("job")
@@ -98,13 +115,15 @@ fn settle(
             }
         }
     }
-    let done: Vec<&String> = acks.iter().chain(&dead).collect();
-    if !done.is_empty() {
+    if !acks.is_empty() {
         pipe.cmd("XACK")
             .arg(&c.stream)
             .arg(&c.group)
-            .arg(&done)
+            .arg(&acks)
             .ignore();
+    }
+    let done = acks.len() + dead.len();
+    if done > 0 {
         // Until Redis has them: a lost connection, or a restarted server,
         // is retried; the entries stay held (and so count) meanwhile. Only
         // a shutdown past its timeout stops the retries.
@@ -120,7 +139,7 @@ fn settle(
             match result {
                 Ok(()) => break,
                 Err(e) if shared.abandoned() => {
-                    tracing::warn!(error = %e, n = done.len(), "workpool-redis: shutdown timed out; entries not acked stay pending, for a reclaim");
+                    tracing::warn!(error = %e, n = done, "workpool-redis: shutdown timed out; entries not acked stay pending, for a reclaim");
                     return false;
                 }
                 Err(e) => {
@@ -144,4 +163,74 @@ fn settle(
     drop(held);
     shared.released.notify_all();
     true
+}
+
+#[cfg(test)]
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+#[cfg(test)]
+mod tests {
+    use super::common::{self, redis_or_skip};
+    use super::DEAD_LETTER;
+
+    /// A settle batch sent again after its reply was lost must not copy a
+    /// dead entry twice.
+    #[test]
+    fn dead_lettering_an_entry_twice_copies_it_once() {
+        let server = redis_or_skip!();
+        let mut conn = server.conn();
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("s")
+            .arg("g")
+            .arg("$")
+            .arg("MKSTREAM")
+            .query(&mut conn)
+            .unwrap();
+        let id: String = redis::cmd("XADD")
+            .arg("s")
+            .arg("*")
+            .arg("job")
+            .arg("{}")
+            .query(&mut conn)
+            .unwrap();
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("STREAMS")
+            .arg("s")
+            .arg(">")
+            .query(&mut conn)
+            .unwrap();
+        let dead_letter = |conn: &mut redis::Connection| -> i64 {
+            redis::cmd("EVAL")
+                .arg(DEAD_LETTER)
+                .arg(2)
+                .arg("s")
+                .arg("s:dead")
+                .arg("g")
+                .arg(&id)
+                .arg("id")
+                .arg(&id)
+                .arg("error")
+                .arg("boom")
+                .query(conn)
+                .unwrap()
+        };
+        assert_eq!(dead_letter(&mut conn), 1, "the first call copies it");
+        assert_eq!(dead_letter(&mut conn), 0, "a replay copies nothing");
+        let copies: u64 = redis::cmd("XLEN").arg("s:dead").query(&mut conn).unwrap();
+        assert_eq!(copies, 1);
+        assert_eq!(common::pending(&mut conn, "s", "g"), 0);
+        let fields: Vec<Vec<(String, Vec<String>)>> = redis::cmd("XRANGE")
+            .arg("s:dead")
+            .arg("-")
+            .arg("+")
+            .query(&mut conn)
+            .map(|v: Vec<(String, Vec<String>)>| vec![v])
+            .unwrap();
+        assert_eq!(fields[0][0].1, ["id", id.as_str(), "error", "boom"]);
+    }
 }

@@ -113,6 +113,25 @@ impl RedisServer {
         let _ = self.child.wait();
     }
 
+    /// `kill -STOP`: the server stops answering but its sockets stay open,
+    /// as a hung host or a paused VM would leave them.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// `kill -CONT` after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let sent = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {sig} failed");
+    }
+
     /// Starts it again on the same port, with the same options.
     pub fn restart(&mut self) {
         self.kill();
