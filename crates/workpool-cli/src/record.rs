@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(rec.idle_cpu_pct, Some(1.0));
         let json = serde_json::to_value(&rec).unwrap();
         let obj = json.as_object().unwrap();
-        // Every field is present, `null` or not (the README's table and the
+        // Every field is present, `null` or not (docs/bench.md's table and the
         // integration test hold the full list).
         assert!(obj.contains_key("idle_threads") && obj.contains_key("due_p99_us"));
         assert_eq!(obj["impl"], "workpool");

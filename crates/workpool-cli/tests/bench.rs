@@ -2,14 +2,14 @@
 
 use std::process::Command;
 
-/// The fields that the README's `--json` table documents: every backticked
+/// The fields that docs/bench.md's `--json` table documents: every backticked
 /// name in the first column of its rows. The output must carry exactly these.
 fn documented_fields() -> Vec<String> {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../docs/bench.md");
     let section = readme
         .split("### `--json`")
         .nth(1)
-        .expect("the README has a `--json` section");
+        .expect("docs/bench.md has a `--json` section");
     let section = section.split("\n## ").next().unwrap_or(section);
     let fields: Vec<String> = section
         .lines()

@@ -39,6 +39,95 @@
 //!   limit or without blocking a thread; [`Pool::wait_idle`] waits for every
 //!   task without closing the pool.
 //!
+//! # Names from ants
+//!
+//! Some names come from ants, where other Rust pools say something else:
+//!
+//! | name | what it means here | rayon / threadpool |
+//! |---|---|---|
+//! | [`Pool::release`] | close: refuse new tasks, cancel every token, let queued and running tasks finish, end the workers as they finish; returns at once ([`Pool::release_timeout`] waits for the threads) | dropping a rayon `ThreadPool` or calling threadpool's `join` |
+//! | [`Pool::reboot`] | reopen a released pool, same options, same handles | none: build a new pool |
+//! | [`Pool::free`] | how many more workers could be started: capacity minus live workers, idle ones included (so `Some(0)` while workers sit idle at capacity; [`Pool::idle`] counts those) | threadpool starts all its threads at once: none |
+//! | [`Pool::waiting`] | callers blocked in `submit` for room (not queued tasks: [`Pool::queued`]) | threadpool's `queued_count` is the queue, not callers |
+//! | [`Pool::tune`] | change the capacity at run time | threadpool's `set_num_threads` |
+//! | [`PoolWithFunc`] | a pool bound to one function; [`PoolWithFunc::invoke`] passes it an argument | none: a closure over `Pool::submit` |
+//! | [`Pool::submit`] | fire and forget; blocks (or fails) when workers and queue are full | rayon `spawn`, threadpool `execute` (never block: they queue without bound) |
+//!
+//! # Shutting down
+//!
+//! Dropping the last handle of a pool releases it: queued and running tasks
+//! finish on their workers, but only while the process lives. A `main`
+//! that returns while tasks run ends them with the process. So end `main`
+//! with [`Pool::wait_idle`] (the pool stays open) or
+//! [`Pool::release_timeout`] (closed, every thread ended):
+//!
+//! ```
+//! use std::time::Duration;
+//! let pool = workpool::Pool::new(4)?;
+//! for n in 0..8 {
+//!     pool.submit(move || { let _ = n * n; })?;
+//! }
+//! pool.release_timeout(Duration::from_secs(30))?; // every task ran
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Panics in tasks
+//!
+//! A panic is caught on the worker, which lives on. A task with a handle
+//! reports it through [`TaskError::is_panic`] and
+//! [`TaskError::panic_message`]; the payload of a fire-and-forget task goes
+//! to the [`panic_handler`], as the `Box<dyn Any + Send>` that `panic!`
+//! made. Its message is a `&'static str` (a literal) or a `String` (a
+//! formatted message):
+//!
+//! ```
+//! use std::any::Any;
+//! use std::sync::mpsc;
+//! use std::time::Duration;
+//! let (tx, rx) = mpsc::channel();
+//! let tx = std::sync::Mutex::new(tx);
+//! let pool = workpool::Pool::builder()
+//!     .panic_handler(move |payload: Box<dyn Any + Send>| {
+//!         let message = payload
+//!             .downcast_ref::<&str>()
+//!             .map(|s| s.to_string())
+//!             .or_else(|| payload.downcast_ref::<String>().cloned())
+//!             .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+//!         tx.lock().unwrap().send(message).unwrap();
+//!     })
+//!     .build()?;
+//! # let hook = std::panic::take_hook();
+//! # std::panic::set_hook(Box::new(|_| {})); // keep the doc test's output clean
+//! pool.submit(|| panic!("disk {} is full", 3))?;
+//! assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, "disk 3 is full");
+//! # std::panic::set_hook(hook);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Deadlocks
+//!
+//! A call that blocks until a task of the pool ends, made from a task of
+//! that same pool, could wait for ever: the worker it waits for may be the
+//! one making the call. The pool detects the cases it can see:
+//!
+//! - [`Pool::submit`] (and `spawn`, `task`, batches) from a task of its own
+//!   full pool fails with [`PoolError::WouldDeadlock`] rather than block;
+//!   [`Pool::try_submit`] and a nonblocking pool fail as usual.
+//! - [`Pool::wait_idle`] and [`Pool::release_timeout`] from a task of the
+//!   pool fail with [`PoolError::WouldDeadlock`] (`release_timeout` still
+//!   closes the pool).
+//! - [`TaskHandle::join`] (and a batch's) from a task of the same pool runs
+//!   the awaited task on the calling worker if it has not started, so tasks
+//!   that spawn and join their own subtasks finish even at capacity 1.
+//! - [`Pool::scope`] from a task of the pool runs the tasks its full pool
+//!   refuses on the calling thread.
+//!
+//! What no pool can see is a task that waits for something only another
+//! task will do (a channel, a lock, a result that a queued task will
+//! produce) while every worker waits the same way. Give such tasks a pool
+//! of their own, a capacity above the number that can wait at once, or
+//! waits with a limit ([`TaskHandle::wait_timeout`]).
+//!
 //! # How it is built
 //!
 //! `src/pool/` holds the pool, one concern a file (its `mod.rs` lists them),

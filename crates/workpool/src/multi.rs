@@ -129,6 +129,17 @@ impl MultiPool {
     /// for more than [`MAX_POOLS`](Self::MAX_POOLS), and the errors of
     /// [`PoolBuilder::build`] (`capacity_per_pool` 0 or above
     /// [`PoolBuilder::MAX_CAPACITY`] among them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(4, 8, LoadBalancing::RoundRobin)?;
+    /// assert_eq!((pools.len(), pools.capacity()), (4, Some(32)));
+    /// let none = MultiPool::new(0, 8, LoadBalancing::RoundRobin);
+    /// assert!(matches!(none, Err(BuildError::ZeroPools)));
+    /// # Ok::<(), BuildError>(())
+    /// ```
     pub fn new(
         pools: usize,
         capacity_per_pool: usize,
@@ -141,7 +152,29 @@ impl MultiPool {
         )
     }
 
-    /// `pools` pools, each built from a clone of `builder`.
+    /// `pools` pools, each built from a clone of `builder`. The worker
+    /// threads of pool `i` are named `{prefix}-{i}-{n}` (and its purge
+    /// thread `{prefix}-{i}-purge`), `prefix` being the builder's
+    /// [`thread_name`](PoolBuilder::thread_name), so that a stack dump or
+    /// `top -H` tells the pools apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder()
+    ///     .capacity(2)
+    ///     .thread_name("mp")
+    ///     .nonblocking(true);
+    /// let pools = MultiPool::with_builder(3, LoadBalancing::RoundRobin, builder)?;
+    /// // Round robin: the first task goes to pool 0, the second to pool 1.
+    /// let first = pools.spawn(|| std::thread::current().name().map(str::to_owned))?;
+    /// let second = pools.spawn(|| std::thread::current().name().map(str::to_owned))?;
+    /// assert_eq!(first.join()?.as_deref(), Some("mp-0-0"));
+    /// assert_eq!(second.join()?.as_deref(), Some("mp-1-0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -168,8 +201,13 @@ impl MultiPool {
         let (nonblocking, max_blocking_tasks) = (builder.nonblocking, builder.max_blocking_tasks);
         let mut builder = builder;
         builder.room = Some(Arc::clone(&room));
+        let prefix = builder.thread_name.clone();
         let pools = (0..pools)
-            .map(|_| builder.clone().build())
+            .map(|index| {
+                let mut one = builder.clone();
+                one.thread_name = format!("{prefix}-{index}");
+                one.build()
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(MultiPool {
             inner: Arc::new(MultiInner {
@@ -196,6 +234,26 @@ impl MultiPool {
     /// order; when every pool is full, a blocking call waits for the first
     /// pool that has room (not for the one picked), and a nonblocking one
     /// fails with [`PoolError::Overloaded`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 4, LoadBalancing::LeastTasks)?;
+    /// let ran = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let ran = Arc::clone(&ran);
+    ///     pools.submit(move || {
+    ///         ran.fetch_add(1, Ordering::Relaxed);
+    ///     })?;
+    /// }
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(ran.load(Ordering::Relaxed), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit<F>(&self, task: F) -> Result<(), PoolError>
     where
         F: FnOnce() + Send + 'static,
@@ -245,6 +303,20 @@ impl MultiPool {
     /// # Errors
     ///
     /// As [`Pool::wait_idle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// for _ in 0..8 {
+    ///     pools.submit(|| std::thread::sleep(Duration::from_millis(5)))?;
+    /// }
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!((pools.busy(), pools.queued()), (0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
         let deadline = Instant::now().checked_add(timeout);
         for pool in &self.inner.pools {
@@ -286,6 +358,18 @@ impl MultiPool {
 
     /// Sends each pool's figures to the `metrics` facade, as
     /// [`Pool::export_metrics`] does, labelled `pool = "{name}/{index}"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().name("fetch").capacity(2);
+    /// let pools = MultiPool::with_builder(2, LoadBalancing::RoundRobin, builder)?;
+    /// // Into whichever recorder the program installed (none here: a no-op);
+    /// // the gauges are labelled pool="fetch/0" and pool="fetch/1".
+    /// pools.export_metrics();
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
         for (index, pool) in self.inner.pools.iter().enumerate() {
@@ -296,6 +380,16 @@ impl MultiPool {
 
     /// Judges the multi-pool as a whole by `policy`: its summed figures,
     /// and the highest error rate of its pools over the policy's window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{HealthPolicy, LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// let health = pools.health(&HealthPolicy::default());
+    /// assert!(health.healthy && health.problems.is_empty());
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn health(&self, policy: &crate::HealthPolicy) -> crate::Health {
         let stats = self.stats();
         let error_rate = self
@@ -385,11 +479,29 @@ impl MultiPool {
     }
 
     /// How many pools there are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(3, 2, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.len(), 3);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.pools.len()
     }
 
     /// Always false: a multi-pool has at least one pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(1, 2, LoadBalancing::RoundRobin)?;
+    /// assert!(!pools.is_empty());
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         false
     }
@@ -419,66 +531,285 @@ impl MultiPool {
         })
     }
 
-    /// Live workers of every pool.
+    /// Live workers of every pool, summed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().capacity(4).min_workers(1);
+    /// let pools = MultiPool::with_builder(2, LoadBalancing::RoundRobin, builder)?;
+    /// // min_workers(1): each pool starts one worker at once.
+    /// assert_eq!(pools.workers(), 2);
+    /// assert_eq!(pools.workers_by_index(1)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(&self) -> usize {
         self.sum(Pool::workers)
     }
 
-    /// Idle workers of every pool.
+    /// Idle workers of every pool, summed: live threads that wait for a
+    /// task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().capacity(4).min_workers(2);
+    /// let pools = MultiPool::with_builder(2, LoadBalancing::RoundRobin, builder)?;
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pools.idle(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn idle(&self) -> usize {
         self.sum(Pool::idle)
     }
 
-    /// Busy workers of every pool.
+    /// Busy workers of every pool, summed: those running a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 1, LoadBalancing::RoundRobin)?;
+    /// let started = Arc::new(Barrier::new(3));
+    /// let finish = Arc::new(Barrier::new(3));
+    /// for _ in 0..2 {
+    ///     let (started, finish) = (Arc::clone(&started), Arc::clone(&finish));
+    ///     pools.submit(move || {
+    ///         started.wait();
+    ///         finish.wait();
+    ///     })?;
+    /// }
+    /// started.wait();
+    /// assert_eq!(pools.busy(), 2);
+    /// assert_eq!((pools.busy_by_index(0)?, pools.busy_by_index(1)?), (1, 1));
+    /// finish.wait();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn busy(&self) -> usize {
         self.sum(Pool::busy)
     }
 
-    /// Callers blocked in `submit`: on one pool, or on the multi-pool
-    /// (every pool full).
+    /// Callers blocked in `submit` (not queued tasks: see
+    /// [`queued`](Self::queued)): on one pool, or on the multi-pool (every
+    /// pool full).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// // Room everywhere: no one waits.
+    /// pools.submit(|| ())?;
+    /// assert_eq!(pools.waiting(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn waiting(&self) -> usize {
         self.sum(Pool::waiting) + self.inner.room.blocked.load(Ordering::Relaxed)
     }
 
     /// Tasks waiting in the pools' queues, summed; see [`Pool::queued`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().capacity(1).queue_capacity(4);
+    /// let pools = MultiPool::with_builder(1, LoadBalancing::RoundRobin, builder)?;
+    /// let started = Arc::new(Barrier::new(2));
+    /// let finish = Arc::new(Barrier::new(2));
+    /// let (s, f) = (Arc::clone(&started), Arc::clone(&finish));
+    /// pools.submit(move || {
+    ///     s.wait();
+    ///     f.wait();
+    /// })?;
+    /// started.wait();
+    /// // The only worker is busy: these two wait in pool 0's queue.
+    /// pools.submit(|| ())?;
+    /// pools.submit(|| ())?;
+    /// assert_eq!((pools.queued(), pools.queued_by_index(0)?), (2, 2));
+    /// finish.wait();
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pools.queued(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued(&self) -> usize {
         self.sum(Pool::queued)
     }
 
     /// The sum of the pools' capacities; `None` if they are unbounded.
     /// (It cannot overflow: see [`PoolBuilder::MAX_CAPACITY`].)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(4, 8, LoadBalancing::LeastTasks)?;
+    /// assert_eq!(pools.capacity(), Some(32));
+    /// assert_eq!(pools.capacity_by_index(3)?, Some(8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         self.inner.pools.iter().map(Pool::capacity).sum()
     }
 
-    /// The sum of the pools' free places; `None` if they are unbounded.
+    /// Workers that could still be started, summed over the pools (see
+    /// [`Pool::free`]: capacity minus live workers, idle ones included);
+    /// `None` if they are unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 3, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.free(), Some(6));
+    /// assert_eq!(pools.free_by_index(0)?, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn free(&self) -> Option<usize> {
         self.inner.pools.iter().map(Pool::free).sum()
     }
 
-    /// Live workers of pool `index`.
+    /// Live workers of pool `index`; see [`workers`](Self::workers).
     ///
     /// # Errors
     ///
     /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool, PoolError};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.workers_by_index(0)?, 0); // workers start on demand
+    /// assert!(matches!(
+    ///     pools.workers_by_index(2),
+    ///     Err(PoolError::InvalidIndex { index: 2, len: 2 })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers_by_index(&self, index: usize) -> Result<usize, PoolError> {
         self.pool(index).map(Pool::workers)
     }
 
-    /// Free places of pool `index`; `None` if it is unbounded.
+    /// Idle workers of pool `index`; see [`idle`](Self::idle).
     ///
     /// # Errors
     ///
     /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().capacity(2).min_workers(1);
+    /// let pools = MultiPool::with_builder(2, LoadBalancing::RoundRobin, builder)?;
+    /// pools.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pools.idle_by_index(1)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn idle_by_index(&self, index: usize) -> Result<usize, PoolError> {
+        self.pool(index).map(Pool::idle)
+    }
+
+    /// Busy workers of pool `index`; see [`busy`](Self::busy).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.busy_by_index(0)?, 0);
+    /// assert!(pools.busy_by_index(5).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn busy_by_index(&self, index: usize) -> Result<usize, PoolError> {
+        self.pool(index).map(Pool::busy)
+    }
+
+    /// Tasks waiting in the queue of pool `index`; see
+    /// [`queued`](Self::queued).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.queued_by_index(1)?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queued_by_index(&self, index: usize) -> Result<usize, PoolError> {
+        self.pool(index).map(Pool::queued)
+    }
+
+    /// The capacity of pool `index`; `None` if it is unbounded.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 5, LoadBalancing::RoundRobin)?;
+    /// pools.tune(7)?;
+    /// assert_eq!(pools.capacity_by_index(0)?, Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity_by_index(&self, index: usize) -> Result<Option<usize>, PoolError> {
+        self.pool(index).map(Pool::capacity)
+    }
+
+    /// Workers that pool `index` could still start; `None` if it is
+    /// unbounded. See [`free`](Self::free).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 4, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.free_by_index(1)?, Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn free_by_index(&self, index: usize) -> Result<Option<usize>, PoolError> {
         self.pool(index).map(Pool::free)
     }
 
-    /// Callers blocked in `submit` on pool `index`.
+    /// Callers blocked in `submit` on pool `index` (a call blocked on the
+    /// multi-pool as a whole, every pool full, counts in
+    /// [`waiting`](Self::waiting) only).
     ///
     /// # Errors
     ///
     /// [`PoolError::InvalidIndex`] if there is no such pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// assert_eq!(pools.waiting_by_index(0)?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn waiting_by_index(&self, index: usize) -> Result<usize, PoolError> {
         self.pool(index).map(Pool::waiting)
     }
@@ -492,6 +823,18 @@ impl MultiPool {
     /// [`PoolError::CapacityTooLarge`] above
     /// [`PoolBuilder::MAX_CAPACITY`]); the checks fail before any pool is
     /// changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool, PoolError};
+    /// let pools = MultiPool::new(2, 4, LoadBalancing::RoundRobin)?;
+    /// pools.tune(16)?;
+    /// assert_eq!(pools.capacity(), Some(32));
+    /// assert!(matches!(pools.tune(0), Err(PoolError::InvalidCapacity)));
+    /// assert_eq!(pools.capacity(), Some(32));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tune(&self, capacity_per_pool: usize) -> Result<(), PoolError> {
         for pool in &self.inner.pools {
             pool.tune(capacity_per_pool)?;
@@ -500,6 +843,17 @@ impl MultiPool {
     }
 
     /// Releases every pool; see [`Pool::release`]. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool, PoolError};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// pools.release();
+    /// assert!(pools.is_closed());
+    /// assert!(matches!(pools.submit(|| ()), Err(PoolError::Closed)));
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn release(&self) {
         let _transition = sync::lock(&self.inner.transition);
         self.inner.closed.store(true, Ordering::SeqCst);
@@ -517,6 +871,23 @@ impl MultiPool {
     /// [`PoolError::Timeout`] if some pool still had threads when `timeout`
     /// passed; [`PoolError::WouldDeadlock`] from a task of one of its pools
     /// (released, not waited for).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{LoadBalancing, MultiPool, PoolError};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// pools.submit(|| std::thread::sleep(Duration::from_millis(10)))?;
+    /// // The running task finishes; then every thread has ended.
+    /// pools.release_timeout(Duration::from_secs(10))?;
+    /// assert_eq!(pools.workers(), 0);
+    /// assert!(matches!(
+    ///     pools.release_timeout(Duration::from_secs(1)),
+    ///     Err(PoolError::Closed)
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
         {
             let _transition = sync::lock(&self.inner.transition);
@@ -547,6 +918,18 @@ impl MultiPool {
     ///
     /// [`PoolError::SpawnFailed`] if a pool could not start a thread; every
     /// pool is then closed again, and so is the multi-pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// pools.release();
+    /// pools.reboot()?;
+    /// assert!(!pools.is_closed());
+    /// assert_eq!(pools.spawn(|| 1 + 1)?.join()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reboot(&self) -> Result<(), PoolError> {
         let _transition = sync::lock(&self.inner.transition);
         if !self.inner.closed.load(Ordering::SeqCst) {
@@ -565,6 +948,17 @@ impl MultiPool {
     }
 
     /// Whether the multi-pool is released.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin)?;
+    /// assert!(!pools.is_closed());
+    /// pools.release();
+    /// assert!(pools.is_closed());
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }

@@ -394,3 +394,49 @@ fn shut_down_released(pools: &MultiPool, gate: &Gate) {
     assert_eq!(pools.release_timeout(PATIENCE), Err(PoolError::Closed));
     wait_until("every worker exited", || pools.workers() == 0);
 }
+
+#[test]
+fn each_pool_names_its_threads_with_its_index() {
+    let builder = Pool::builder()
+        .capacity(1)
+        .queue_capacity(0)
+        .thread_name("mp");
+    let pools = MultiPool::with_builder(4, LoadBalancing::RoundRobin, builder).unwrap();
+    let gate = Gate::new();
+    let (tx, rx) = mpsc::channel();
+    // One task per pool, each held until all four have started: round robin
+    // then puts exactly one on each pool.
+    for _ in 0..4 {
+        let (tx, gate) = (tx.clone(), Arc::clone(&gate));
+        pools
+            .submit(move || {
+                tx.send(common::current_thread_name()).unwrap();
+                gate.wait();
+            })
+            .unwrap();
+    }
+    let mut names: Vec<String> = (0..4).map(|_| rx.recv_timeout(PATIENCE).unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["mp-0-0", "mp-1-0", "mp-2-0", "mp-3-0"]);
+    // Every per-pool gauge agrees with the sum, by index.
+    assert_eq!(pools.busy(), 4);
+    for i in 0..4 {
+        assert_eq!(pools.busy_by_index(i).unwrap(), 1);
+        assert_eq!(pools.idle_by_index(i).unwrap(), 0);
+        assert_eq!(pools.queued_by_index(i).unwrap(), 0);
+        assert_eq!(pools.capacity_by_index(i).unwrap(), Some(1));
+        assert_eq!(pools.free_by_index(i).unwrap(), Some(0));
+    }
+    for bad in [
+        pools.busy_by_index(4),
+        pools.idle_by_index(4),
+        pools.queued_by_index(4),
+    ] {
+        assert!(matches!(
+            bad,
+            Err(PoolError::InvalidIndex { index: 4, len: 4 })
+        ));
+    }
+    gate.open();
+    pools.release_timeout(PATIENCE).unwrap();
+}
