@@ -43,6 +43,17 @@ impl Deadline {
     pub const MAX: Duration = Duration::from_secs(300);
 
     /// A deadline `budget` from now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::Deadline;
+    ///
+    /// let deadline = Deadline::after(Duration::from_secs(2));
+    /// assert_eq!(deadline.at(), deadline.start() + Duration::from_secs(2));
+    /// assert!(!deadline.has_passed());
+    /// ```
     pub fn after(budget: Duration) -> Deadline {
         Deadline {
             start: Instant::now(),
@@ -51,16 +62,51 @@ impl Deadline {
     }
 
     /// The time the request was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::Deadline;
+    ///
+    /// let deadline = Deadline::after(Duration::from_millis(250));
+    /// assert_eq!(deadline.budget(), Duration::from_millis(250));
+    /// assert_eq!(Deadline::after(Deadline::DEFAULT).budget(), Duration::from_secs(10));
+    /// ```
     pub fn budget(&self) -> Duration {
         self.budget
     }
 
     /// When the deadline was set (the request's start, as handlers see it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use workpool_http::Deadline;
+    ///
+    /// let before = Instant::now();
+    /// let deadline = Deadline::after(Duration::from_secs(1));
+    /// assert!(before <= deadline.start() && deadline.start() <= Instant::now());
+    /// ```
     pub fn start(&self) -> Instant {
         self.start
     }
 
     /// The moment itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use workpool_http::Deadline;
+    ///
+    /// let deadline = Deadline::after(Duration::from_millis(500));
+    /// assert_eq!(deadline.at() - deadline.start(), Duration::from_millis(500));
+    /// // The time left:
+    /// let left = deadline.at().saturating_duration_since(Instant::now());
+    /// assert!(left <= Duration::from_millis(500));
+    /// ```
     pub fn at(&self) -> Instant {
         // `after` took a budget of at most years; an overflow is a budget
         // beyond any wait, so the latest representable moment will do.
@@ -70,11 +116,32 @@ impl Deadline {
     }
 
     /// Time since the start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::Deadline;
+    ///
+    /// let deadline = Deadline::after(Duration::from_secs(1));
+    /// std::thread::sleep(Duration::from_millis(10));
+    /// assert!(deadline.elapsed() >= Duration::from_millis(10));
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 
     /// Whether the moment has come.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::Deadline;
+    ///
+    /// assert!(Deadline::after(Duration::ZERO).has_passed());
+    /// assert!(!Deadline::after(Duration::from_secs(60)).has_passed());
+    /// ```
     pub fn has_passed(&self) -> bool {
         Instant::now() >= self.at()
     }

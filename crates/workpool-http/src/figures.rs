@@ -51,6 +51,19 @@ pub struct StatsJson {
 
 impl StatsJson {
     /// The figures of `stats`, for the pool named `pool`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::StatsJson;
+    ///
+    /// let pool = workpool::Pool::builder().name("images").capacity(8).build()?;
+    /// let json = StatsJson::new(pool.name(), &pool.stats());
+    /// assert_eq!(json.pool, "images");
+    /// assert_eq!(json.capacity, Some(8));
+    /// assert!(serde_json::to_string(&json)?.contains(r#""submitted":0"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(pool: &str, stats: &Stats) -> StatsJson {
         StatsJson {
             pool: pool.to_owned(),
@@ -146,6 +159,20 @@ pub struct HealthJson {
 
 impl HealthJson {
     /// The verdict `health` with the figures of `stats`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::HealthPolicy;
+    /// use workpool_http::HealthJson;
+    ///
+    /// let pool = workpool::Pool::builder().name("images").capacity(8).build()?;
+    /// let (verdict, stats) = pool.check(&HealthPolicy::default());
+    /// let json = HealthJson::new(pool.name(), verdict, &stats);
+    /// assert!(json.healthy && json.problems.is_empty());
+    /// assert_eq!(json.saturation, Some(0.0)); // no worker is busy
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn new(pool: &str, health: Health, stats: &Stats) -> HealthJson {
         HealthJson {
             pool: pool.to_owned(),

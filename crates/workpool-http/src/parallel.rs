@@ -292,32 +292,163 @@ pub struct ParallelResults<T, E> {
 
 impl<T, E> ParallelResults<T, E> {
     /// The results, in the order the handlers were given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler, HandlerError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("from the cache")),
+    ///     handler(|_| Err("the database is down".to_owned())),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert!(matches!(results.results()[0], Ok("from the cache")));
+    /// assert!(matches!(results.results()[1], Err(HandlerError::Failed(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn results(&self) -> &[Result<T, HandlerError<E>>] {
         &self.results
     }
 
     /// The results, in the order the handlers were given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<String, String>> = vec![
+    ///     handler(|_| Ok("from the cache".to_owned())),
+    ///     handler(|_| Err("the database is down".to_owned())),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// let (ok, failed): (Vec<_>, Vec<_>) =
+    ///     results.into_results().into_iter().partition(Result::is_ok);
+    /// assert_eq!((ok.len(), failed.len()), (1, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_results(self) -> Vec<Result<T, HandlerError<E>>> {
         self.results
     }
 
     /// For each handler, in order, the time from the request's start to
     /// its end (or to the deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|token| {
+    ///         token.wait_timeout(Duration::from_millis(30)); // a slow call
+    ///         Ok("slow")
+    ///     }),
+    ///     handler(|_| Ok("fast")),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert!(results.elapsed()[0] >= Duration::from_millis(30));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn elapsed(&self) -> &[Duration] {
         &self.elapsed
     }
 
     /// How many handlers succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("one")),
+    ///     handler(|_| Err("two failed".to_owned())),
+    ///     handler(|_| Ok("three")),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert_eq!(results.succeeded(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn succeeded(&self) -> usize {
         self.results.iter().filter(|r| r.is_ok()).count()
     }
 
     /// Whether every handler succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("one")),
+    ///     handler(|_| panic!("two panicked")),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert!(!results.all_ok()); // a panic is reported, not propagated
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn all_ok(&self) -> bool {
         self.succeeded() == self.results.len()
     }
 
     /// Whether the deadline passed before some handler ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler, HandlerError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("fast")),
+    ///     handler(|token| {
+    ///         token.wait_timeout(Duration::from_secs(10)); // cut short at the deadline
+    ///         Ok("slow")
+    ///     }),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_millis(50));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert!(results.deadline_passed());
+    /// assert!(matches!(results.results()[1], Err(HandlerError::DeadlineExceeded)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn deadline_passed(&self) -> bool {
         self.results
             .iter()
@@ -325,6 +456,27 @@ impl<T, E> ParallelResults<T, E> {
     }
 
     /// The status of the answer (see the type's docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::http::StatusCode;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("from the cache")),
+    ///     handler(|_| Err("the database is down".to_owned())),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// assert_eq!(results.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> StatusCode {
         let any = |f: fn(&HandlerError<E>) -> bool| {
             self.results.iter().any(|r| r.as_ref().err().is_some_and(f))
@@ -361,6 +513,32 @@ impl<T, E> ParallelResults<T, E> {
 
 impl<T: AsRef<[u8]>, E: fmt::Display> ParallelResults<T, E> {
     /// The text answer's body (see the type's docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool_http::{handler, parallel_execute, Deadline, Handler};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let handlers: Vec<Handler<&str, String>> = vec![
+    ///     handler(|_| Ok("Task 1 completed\n")),
+    ///     handler(|_| Err("database unavailable".to_owned())),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let results = parallel_execute(&pool, deadline, handlers).await;
+    /// let text = String::from_utf8(results.to_text())?;
+    /// let lines: Vec<&str> = text.lines().collect();
+    /// assert!(lines[0].starts_with("[0] ok ("));
+    /// assert!(lines[0].ends_with("ms): Task 1 completed")); // one newline, not two
+    /// assert!(lines[1].starts_with("[1] error ("));
+    /// assert!(lines[1].ends_with("ms): database unavailable"));
+    /// assert!(lines[2].starts_with("1 of 2 handlers succeeded in "));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn to_text(&self) -> Vec<u8> {
         let mut body = Vec::new();
         for (index, (result, elapsed)) in self.results.iter().zip(&self.elapsed).enumerate() {

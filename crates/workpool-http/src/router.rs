@@ -63,6 +63,24 @@ struct Shown {
 impl PoolRouter {
     /// The routes for `pool`, judged by [`HealthPolicy::default`], with a
     /// Prometheus recorder of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool_http::PoolRouter;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = workpool::Pool::builder().name("images").capacity(8).build()?;
+    /// let app: axum::Router = PoolRouter::new(pool).into_router();
+    /// let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    /// assert_eq!(health.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(pool: Pool) -> PoolRouter {
         PoolRouter {
             pool,
@@ -72,6 +90,32 @@ impl PoolRouter {
     }
 
     /// The thresholds `/health` judges by. Default: [`HealthPolicy::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool::HealthPolicy;
+    /// use workpool_http::PoolRouter;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = workpool::Pool::new(1)?;
+    /// let policy = HealthPolicy { max_saturation: 0.5, ..HealthPolicy::default() };
+    /// let app: axum::Router = PoolRouter::new(pool.clone()).health_policy(policy).into_router();
+    /// let (release, wait) = std::sync::mpsc::channel::<()>();
+    /// pool.submit(move || drop(wait.recv()))?; // its one worker is busy: 100 % > 50 %
+    /// while pool.busy() < 1 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    /// assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// # release.send(())?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn health_policy(mut self, policy: HealthPolicy) -> PoolRouter {
         self.policy = policy;
         self
@@ -82,12 +126,60 @@ impl PoolRouter {
     /// this is, so that `/metrics` shows the application's figures beside
     /// the pool's. Default: a recorder of the router's own, so that
     /// several routers in one process never mix their figures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::{to_bytes, Body};
+    /// use axum::http::Request;
+    /// use metrics_exporter_prometheus::PrometheusBuilder;
+    /// use tower::ServiceExt;
+    /// use workpool_http::PoolRouter;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = PrometheusBuilder::new().install_recorder()?;
+    /// metrics::counter!("orders_total").increment(3); // the application's own
+    /// let pool = workpool::Pool::builder().name("images").build()?;
+    /// let app: axum::Router = PoolRouter::new(pool).prometheus_handle(handle).into_router();
+    /// let response = app.oneshot(Request::get("/metrics").body(Body::empty())?).await?;
+    /// let body = to_bytes(response.into_body(), usize::MAX).await?;
+    /// let text = std::str::from_utf8(&body)?;
+    /// assert!(text.contains("orders_total 3"));
+    /// assert!(text.contains(r#"workpool_tasks_submitted_total{pool="images"} 0"#));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn prometheus_handle(mut self, handle: PrometheusHandle) -> PoolRouter {
         self.exporter = Exporter::Global(handle);
         self
     }
 
     /// The routes, ready to mount into a router of any state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::{to_bytes, Body};
+    /// use axum::{extract::State, http::Request, routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use workpool_http::{PoolRouter, StatsJson};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = workpool::Pool::builder().name("images").capacity(8).build()?;
+    /// // Mounted in an application whose state is a `String`:
+    /// let app = Router::new()
+    ///     .route("/", get(|State(motd): State<String>| async move { motd }))
+    ///     .nest("/pool", PoolRouter::new(pool).into_router())
+    ///     .with_state("hello".to_owned());
+    /// let response = app.oneshot(Request::get("/pool/stats").body(Body::empty())?).await?;
+    /// let body = to_bytes(response.into_body(), usize::MAX).await?;
+    /// let stats: StatsJson = serde_json::from_slice(&body)?;
+    /// assert_eq!(stats.pool, "images");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,

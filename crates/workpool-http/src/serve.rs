@@ -145,6 +145,22 @@ where
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM: the `shutdown` of
 /// [`serve`] for a binary. If a handler cannot be installed, it logs why
 /// and waits for the other signal only.
+///
+/// # Examples
+///
+/// ```no_run
+/// use workpool_http::{serve, shutdown_signal, Service, ShutdownLimits};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = workpool::Pool::new(16)?;
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+/// let router = Service::new(pool.clone()).router();
+/// // Serves until Ctrl-C or SIGTERM, then shuts down in layers.
+/// serve(listener, router, pool, shutdown_signal(), ShutdownLimits::default()).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

@@ -57,6 +57,25 @@ pub struct Service {
 impl Service {
     /// The service on `pool`, judged by [`HealthPolicy::default`], with a
     /// default deadline of [`Deadline::DEFAULT`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::{to_bytes, Body};
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool_http::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = Service::new(workpool::Pool::new(8)?).router();
+    /// let response = app.oneshot(Request::get("/concurrent/basic").body(Body::empty())?).await?;
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// let body = to_bytes(response.into_body(), usize::MAX).await?;
+    /// assert_eq!(std::str::from_utf8(&body)?.lines().count(), 5); // a line per task
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(pool: Pool) -> Service {
         Service {
             pool,
@@ -66,6 +85,25 @@ impl Service {
     }
 
     /// The thresholds of `/health`. Default: [`HealthPolicy::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool::HealthPolicy;
+    /// use workpool_http::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let policy = HealthPolicy { max_waiting: 10, ..HealthPolicy::default() };
+    /// let app = Service::new(workpool::Pool::new(8)?).health_policy(policy).router();
+    /// let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    /// assert_eq!(health.status(), StatusCode::OK); // an idle pool breaches nothing
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn health_policy(mut self, policy: HealthPolicy) -> Service {
         self.policy = policy;
         self
@@ -73,12 +111,54 @@ impl Service {
 
     /// The deadline of a request without `?deadline_ms=`. Default:
     /// [`Deadline::DEFAULT`], at most [`Deadline::MAX`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool_http::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = Service::new(workpool::Pool::new(8)?)
+    ///     .default_deadline(Duration::from_millis(20))
+    ///     .router();
+    /// // Its handlers take up to 150 ms: too long, unless the request asks for more.
+    /// let request = Request::get("/parallel/execute").body(Body::empty())?;
+    /// assert_eq!(app.clone().oneshot(request).await?.status(), StatusCode::GATEWAY_TIMEOUT);
+    /// let asked = Request::get("/parallel/execute?deadline_ms=5000").body(Body::empty())?;
+    /// assert_eq!(app.oneshot(asked).await?.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn default_deadline(mut self, deadline: Duration) -> Service {
         self.default_deadline = deadline;
         self
     }
 
     /// The routes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use workpool_http::Service;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app: axum::Router = Service::new(workpool::Pool::new(8)?).router();
+    /// for path in ["/parallel/execute", "/stats", "/metrics"] {
+    ///     let response = app.clone().oneshot(Request::get(path).body(Body::empty())?).await?;
+    ///     assert_eq!(response.status(), StatusCode::OK, "{path}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn router(self) -> Router {
         let seed = Router::new()
             .route("/concurrent/basic", get(basic))

@@ -102,6 +102,19 @@ impl std::error::Error for WriteError {}
 
 impl ConcurrentWriter {
     /// A writer that buffers until [`finish`](Self::finish).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentWriter;
+    ///
+    /// let writer = ConcurrentWriter::new();
+    /// let clone = writer.clone();
+    /// std::thread::spawn(move || clone.write("from a thread\n")).join().expect("no panic")?;
+    /// writer.write("from here\n")?;
+    /// assert_eq!(writer.finish(), "from a thread\nfrom here\n");
+    /// # Ok::<(), workpool_http::WriteError>(())
+    /// ```
     pub fn new() -> ConcurrentWriter {
         ConcurrentWriter {
             sink: Arc::new(Mutex::new(Sink::Buffer(Vec::new()))),
@@ -151,6 +164,19 @@ impl ConcurrentWriter {
     ///
     /// [`WriteError::Closed`] once the writer is finished, or when the
     /// client of a streaming writer has gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentWriter;
+    ///
+    /// let writer = ConcurrentWriter::new();
+    /// writer.write("one\n")?;
+    /// writer.write(String::from("two\n"))?;
+    /// writer.write(&b"three\n"[..])?;
+    /// assert_eq!(writer.finish(), "one\ntwo\nthree\n");
+    /// # Ok::<(), workpool_http::WriteError>(())
+    /// ```
     pub fn write(&self, chunk: impl Into<Bytes>) -> Result<(), WriteError> {
         let mut sink = self.lock();
         match &mut *sink {
@@ -173,6 +199,19 @@ impl ConcurrentWriter {
     /// (nothing, for a streaming writer, whose body then ends). Later
     /// writes fail with [`WriteError::Closed`], so a straggler never
     /// writes into an answer that has gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::{ConcurrentWriter, WriteError};
+    ///
+    /// let writer = ConcurrentWriter::new();
+    /// let straggler = writer.clone();
+    /// writer.write("on time\n")?;
+    /// assert_eq!(writer.finish(), "on time\n");
+    /// assert_eq!(straggler.write("late\n"), Err(WriteError::Closed));
+    /// # Ok::<(), WriteError>(())
+    /// ```
     pub fn finish(&self) -> Bytes {
         match std::mem::replace(&mut *self.lock(), Sink::Closed) {
             Sink::Buffer(buffer) => Bytes::from(buffer),
@@ -181,6 +220,17 @@ impl ConcurrentWriter {
     }
 
     /// Whether writes are refused: finished, or the client went away.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentWriter;
+    ///
+    /// let (writer, body) = ConcurrentWriter::streaming();
+    /// assert!(!writer.is_closed());
+    /// drop(body); // the client went away
+    /// assert!(writer.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         match &*self.lock() {
             Sink::Closed => true,
@@ -258,6 +308,17 @@ pub struct ConcurrentResponse {
 
 impl ConcurrentResponse {
     /// An empty response, buffered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentResponse;
+    ///
+    /// let response = ConcurrentResponse::new();
+    /// response.write("Cache checked\n")?;
+    /// assert!(response.errors().is_empty());
+    /// # Ok::<(), workpool_http::WriteError>(())
+    /// ```
     pub fn new() -> ConcurrentResponse {
         ConcurrentResponse {
             writer: ConcurrentWriter::new(),
@@ -270,12 +331,45 @@ impl ConcurrentResponse {
     /// # Errors
     ///
     /// [`WriteError::Closed`] once the response has been answered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::body::to_bytes;
+    /// use workpool_http::{ConcurrentResponse, Deadline, ResponseTask};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let tasks: Vec<ResponseTask> = vec![
+    ///     Box::new(|cr, _| drop(cr.write("Cache checked\n"))),
+    ///     Box::new(|cr, _| drop(cr.write("Database result loaded\n"))),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let response = ConcurrentResponse::run(&pool, deadline, tasks).await;
+    /// let body = to_bytes(response.into_body(), usize::MAX).await?;
+    /// assert_eq!(body.len(), "Cache checked\nDatabase result loaded\n".len()); // in either order
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&self, chunk: impl Into<Bytes>) -> Result<(), WriteError> {
         self.writer.write(chunk)
     }
 
     /// Reports an error: the answer becomes a 500 listing it after the
     /// body. Several tasks may fail; every error is listed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentResponse;
+    ///
+    /// let response = ConcurrentResponse::new();
+    /// response.fail(format_args!("database: {}", "timed out"));
+    /// response.fail("the cache is down");
+    /// assert_eq!(response.errors(), ["database: timed out", "the cache is down"]);
+    /// ```
     pub fn fail(&self, error: impl fmt::Display) {
         self.errors
             .lock()
@@ -284,6 +378,18 @@ impl ConcurrentResponse {
     }
 
     /// The errors reported so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool_http::ConcurrentResponse;
+    ///
+    /// let response = ConcurrentResponse::new();
+    /// assert!(response.errors().is_empty());
+    /// let task = response.clone();
+    /// std::thread::spawn(move || task.fail("the API timed out")).join().expect("no panic");
+    /// assert_eq!(response.errors(), ["the API timed out"]);
+    /// ```
     pub fn errors(&self) -> Vec<String> {
         self.errors
             .lock()
@@ -299,6 +405,29 @@ impl ConcurrentResponse {
     ///
     /// Submitting waits for room in the pool without blocking the async
     /// runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::{body::to_bytes, http::StatusCode};
+    /// use workpool_http::{ConcurrentResponse, Deadline, ResponseTask};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = workpool::Pool::new(2)?;
+    /// let tasks: Vec<ResponseTask> = vec![
+    ///     Box::new(|cr, _| drop(cr.write("Cache checked\n"))),
+    ///     Box::new(|cr, _| cr.fail("the database is down")),
+    /// ];
+    /// let deadline = Deadline::after(Duration::from_secs(5));
+    /// let response = ConcurrentResponse::run(&pool, deadline, tasks).await;
+    /// assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// let body = to_bytes(response.into_body(), usize::MAX).await?;
+    /// assert_eq!(body, "Cache checked\n1 error:\n- the database is down\n");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run<I, F>(pool: &Pool, deadline: Deadline, tasks: I) -> Response
     where
         I: IntoIterator<Item = F>,
@@ -349,7 +478,8 @@ impl ConcurrentResponse {
             );
         }
         if !errors.is_empty() {
-            body.extend_from_slice(format!("{} errors:\n", errors.len()).as_bytes());
+            let noun = if errors.len() == 1 { "error" } else { "errors" };
+            body.extend_from_slice(format!("{} {noun}:\n", errors.len()).as_bytes());
             for error in &errors {
                 body.extend_from_slice(format!("- {error}\n").as_bytes());
             }

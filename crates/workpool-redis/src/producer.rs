@@ -58,6 +58,19 @@ pub struct ProducerBuilder {
 impl ProducerBuilder {
     /// The name written into each job pushed with [`Producer::push`].
     /// Default: `"job"`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// let producer = Producer::builder("redis://127.0.0.1:6379", "images")
+    ///     .job_name("resize")
+    ///     .build()?;
+    /// // A job named "resize": a handler reads it as `job.name()`.
+    /// producer.push(&serde_json::json!({"image": 42}))?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn job_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -70,6 +83,19 @@ impl ProducerBuilder {
     /// read them: a job trimmed before it ran is lost (a consumer that
     /// meets its ID pending acks it and says so in the log). Size it well
     /// above the backlog you expect.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// // About the last million entries are kept; older ones go, run or not.
+    /// let producer = Producer::builder("redis://127.0.0.1:6379", "events")
+    ///     .maxlen(1_000_000)
+    ///     .build()?;
+    /// producer.push(&serde_json::json!({"clicked": "buy"}))?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn maxlen(mut self, maxlen: usize) -> Self {
         self.maxlen = Some(maxlen);
         self
@@ -80,6 +106,18 @@ impl ProducerBuilder {
     /// # Errors
     ///
     /// [`Error::Redis`] for a bad URL or a failed connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// let producer = Producer::builder("redis://127.0.0.1:6379", "images")
+    ///     .job_name("resize")
+    ///     .build()?;
+    /// assert_eq!(producer.stream(), "images");
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn build(self) -> Result<Producer, Error> {
         let client = redis::Client::open(self.url.as_str())?;
         let conn = connect(&client)?;
@@ -96,6 +134,19 @@ impl ProducerBuilder {
 impl Producer {
     /// A builder for a producer onto `stream` at `url`
     /// (`redis://host:port/db`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// // Database 2 of the server.
+    /// let producer = Producer::builder("redis://127.0.0.1:6379/2", "images")
+    ///     .maxlen(100_000)
+    ///     .build()?;
+    /// producer.push(&serde_json::json!({"image": 42}))?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn builder(url: impl Into<String>, stream: impl Into<String>) -> ProducerBuilder {
         ProducerBuilder {
             url: url.into(),
@@ -110,11 +161,32 @@ impl Producer {
     /// # Errors
     ///
     /// As [`ProducerBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// // Job name "job", no trimming.
+    /// let producer = Producer::new("redis://127.0.0.1:6379", "emails")?;
+    /// producer.push(&serde_json::json!({"to": "ada@example.com"}))?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn new(url: &str, stream: &str) -> Result<Producer, Error> {
         Producer::builder(url, stream).build()
     }
 
     /// The stream it pushes to.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// let producer = Producer::new("redis://127.0.0.1:6379", "emails")?;
+    /// assert_eq!(producer.stream(), "emails");
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn stream(&self) -> &str {
         &self.stream
     }
@@ -125,6 +197,20 @@ impl Producer {
     ///
     /// [`Error::Json`] if `job` cannot be serialized; [`Error::Redis`] if
     /// `XADD` failed (the job may or may not have been added).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Resize { image: u64, width: u32 }
+    ///
+    /// let producer = Producer::new("redis://127.0.0.1:6379", "images")?;
+    /// let id = producer.push(&Resize { image: 42, width: 320 })?;
+    /// println!("queued as {id}");
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn push<T: Serialize + ?Sized>(&self, job: &T) -> Result<JobId, Error> {
         self.push_named(&self.name, job)
     }
@@ -134,6 +220,18 @@ impl Producer {
     /// # Errors
     ///
     /// As [`push`](Self::push).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use serde_json::json;
+    /// use workpool_redis::Producer;
+    ///
+    /// let producer = Producer::new("redis://127.0.0.1:6379", "images")?;
+    /// producer.push_named("resize", &json!({"image": 42, "width": 320}))?;
+    /// producer.push_named("delete", &json!({"image": 7}))?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn push_named<T: Serialize + ?Sized>(&self, name: &str, job: &T) -> Result<JobId, Error> {
         let text = serde_json::to_string(&Envelope::new(name, job)?)?;
         let id: String = self.query(|conn| self.xadd(&text).query(conn))?;
@@ -147,6 +245,18 @@ impl Producer {
     ///
     /// As [`push`](Self::push); on [`Error::Redis`] some of the jobs may
     /// have been added.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::Producer;
+    ///
+    /// let producer = Producer::new("redis://127.0.0.1:6379", "images")?;
+    /// let images: Vec<u64> = (1..=100).collect();
+    /// let ids = producer.push_batch(&images)?; // one round trip
+    /// assert_eq!(ids.len(), 100);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn push_batch<'a, T, I>(&self, jobs: I) -> Result<Vec<JobId>, Error>
     where
         T: Serialize + 'a,

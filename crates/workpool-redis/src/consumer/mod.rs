@@ -83,17 +83,74 @@ impl ConsumerHandle {
     /// Asks the consumer to stop: it reads nothing more (within its
     /// [`block`](ConsumerBuilder::block) time), lets the jobs it holds
     /// finish and ack, and `run` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// let reader = std::thread::spawn(move || consumer.run());
+    /// // Later: on SIGTERM, or when the deploy says so.
+    /// handle.shutdown();
+    /// let stats = reader.join().expect("the reader panicked")?;
+    /// println!("stopped; {} jobs left pending", stats.in_flight);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn shutdown(&self) {
         self.shared.shutdown();
     }
 
     /// The consumer's figures now.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// # let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    /// #     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// std::thread::spawn(move || loop {
+    ///     let stats = handle.stats();
+    ///     println!("acked {}, in flight {}", stats.acked, stats.in_flight);
+    ///     std::thread::sleep(Duration::from_secs(10));
+    /// });
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn stats(&self) -> ConsumerStats {
         stats(&self.shared, &self.pool)
     }
 
     /// Sends the consumer's figures and its pool's to the `metrics` facade,
-    /// every series labelled `stream` (see [`export`]).
+    /// every series labelled `stream`: the pool's under the library's names
+    /// (`workpool_*`, labelled `pool` too), the consumer's own as
+    /// `workpool_redis_jobs_total{outcome}` (read, acked, retried,
+    /// dead_lettered, reclaimed), `workpool_redis_in_flight_jobs` and
+    /// `workpool_redis_pickup_seconds{quantile}`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A recorder (a Prometheus exporter, say) was installed at start.
+    /// # let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    /// #     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// std::thread::spawn(move || loop {
+    ///     // workpool_redis_jobs_total{stream="emails",outcome="acked"}, ...
+    ///     handle.export_metrics();
+    ///     std::thread::sleep(Duration::from_secs(15));
+    /// });
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
         export(&self.stats(), &self.pool, &self.shared.config.stream);
@@ -172,12 +229,38 @@ impl ConsumerBuilder {
     /// have a restarted consumer re-read its own pending entries at once;
     /// otherwise another consumer reclaims them after the visibility
     /// timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A name that survives a restart: the pod's.
+    /// let pod = std::env::var("POD_NAME").unwrap_or_else(|_| "senders-0".to_owned());
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .consumer_name(pod.clone())
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// assert_eq!(consumer.name(), pod);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
         self.consumer = Some(name.into());
         self
     }
 
     /// Workers of the pool: the most jobs running at once. Default: 8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .capacity(32)
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// assert_eq!(consumer.pool().capacity(), Some(32));
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -194,6 +277,20 @@ impl ConsumerBuilder {
     /// `workpool bench --workload redis` (10 ms jobs, capacity 64, 2
     /// cores), 10 jobs of read-ahead took 4 processes from 0.70x to 0.93x
     /// of the in-process ceiling. For jobs of seconds, keep 0.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // Jobs of a few ms: read 10 ahead, so a free worker never waits for Redis.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "thumbnails", "resizers")
+    ///     .capacity(64)
+    ///     .queue_capacity(10)
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// assert_eq!(consumer.pool().queue_capacity(), 10);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
         self.queue_capacity = queue_capacity;
         self
@@ -202,6 +299,20 @@ impl ConsumerBuilder {
     /// How long one `XREADGROUP` waits for new entries (`BLOCK`), which is
     /// also how long a shutdown may wait for the read in progress.
     /// Default: 100 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // Fewer round trips on a quiet stream; a shutdown may wait up to 1 s.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "reports", "builders")
+    ///     .block(Duration::from_secs(1))
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn block(mut self, block: Duration) -> Self {
         self.block = block;
         self
@@ -210,6 +321,21 @@ impl ConsumerBuilder {
     /// An entry pending this long without its lease renewed is taken to
     /// belong to a dead consumer and is reclaimed. A live consumer renews
     /// its entries' leases every third of it. Default: 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A dead consumer's jobs are reclaimed after 2 minutes; a live one renews
+    /// // its leases every 40 s, however long its jobs run.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "videos", "encoders")
+    ///     .visibility_timeout(Duration::from_secs(120))
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
         self.visibility_timeout = timeout;
         self
@@ -218,6 +344,21 @@ impl ConsumerBuilder {
     /// Deliveries a job gets (its first run included); a job that fails on
     /// the last one is moved to the dead-letter stream `{stream}:dead`
     /// with its error. Default: 5.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A job that fails on its 3rd delivery moves to `payments:dead`.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "payments", "chargers")
+    ///     .max_deliveries(3)
+    ///     .build(|job: Job| -> Result<(), String> {
+    ///         Err(format!("card declined (delivery {})", job.attempt()))
+    ///     })?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn max_deliveries(mut self, max: u64) -> Self {
         self.max_deliveries = max.max(1);
         self
@@ -226,12 +367,41 @@ impl ConsumerBuilder {
     /// The wait before the first retry of a failed job, doubled for each
     /// later one, up to [`max_backoff`](Self::max_backoff) and at most
     /// half the visibility timeout. Default: 100 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A failed job runs again after 1 s, 2 s, 4 s, then 8 s.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "webhooks", "senders")
+    ///     .backoff(Duration::from_secs(1))
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn backoff(mut self, first: Duration) -> Self {
         self.backoff = first;
         self
     }
 
     /// The longest wait between retries. Default: 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // Retries after 0.1, 0.2, 0.4, 0.8, 1.6 s, then every 2 s.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "webhooks", "senders")
+    ///     .max_deliveries(10)
+    ///     .max_backoff(Duration::from_secs(2))
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max;
         self
@@ -247,6 +417,23 @@ impl ConsumerBuilder {
     /// [visibility timeout](Self::visibility_timeout), after which others
     /// would reclaim them anyway, since a consumer that stopped reading no
     /// longer renews its leases.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // Jobs still running 5 s after a shutdown stay pending, for a reclaim.
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .shutdown_timeout(Duration::from_secs(5))
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// std::thread::spawn(move || handle.shutdown());
+    /// let stats = consumer.run()?; // returns within about 5 s of the shutdown
+    /// println!("{} jobs left pending", stats.in_flight);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -260,6 +447,24 @@ impl ConsumerBuilder {
     ///
     /// [`Error::Redis`] for a bad URL or if Redis cannot be reached;
     /// [`Error::Build`] for a capacity of 0 or the pool's other limits.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Email { to: String, subject: String }
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .build(|job: Job| -> Result<(), workpool_redis::Error> {
+    ///         let email: Email = job.decode()?; // an `Err` is retried
+    ///         println!("sending {:?} to {}", email.subject, email.to);
+    ///         Ok(())
+    ///     })?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn build<F, E>(self, handler: F) -> Result<Consumer, Error>
     where
         F: Fn(Job) -> Result<(), E> + Send + Sync + 'static,
@@ -306,6 +511,23 @@ fn default_name() -> String {
 
 impl Consumer {
     /// A builder for a consumer of `stream` in `group` at `url`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379/0", "emails", "senders")
+    ///     .capacity(16)
+    ///     .visibility_timeout(Duration::from_secs(60))
+    ///     .build(|job: Job| {
+    ///         println!("{} {}: {}", job.id(), job.name(), job.payload());
+    ///         Ok::<(), String>(())
+    ///     })?;
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn builder(
         url: impl Into<String>,
         stream: impl Into<String>,
@@ -328,16 +550,59 @@ impl Consumer {
     }
 
     /// Its name in the group.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// // Without `consumer_name`: `{hostname}-{pid}`.
+    /// assert!(consumer.name().ends_with(&format!("-{}", std::process::id())));
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.shared.config.consumer
     }
 
     /// The pool its jobs run on (for its stats and gauges).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .capacity(4)
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// assert_eq!(consumer.pool().name(), "redis:emails");
+    /// assert_eq!(consumer.pool().capacity(), Some(4));
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
     /// A handle to stop it and read its figures while `run` runs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// # let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    /// #     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_secs(60)); // run for a minute
+    ///     handle.shutdown();
+    /// });
+    /// let stats = consumer.run()?;
+    /// println!("acked {} in a minute", stats.acked);
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn handle(&self) -> ConsumerHandle {
         ConsumerHandle {
             shared: Arc::clone(&self.shared),
@@ -346,11 +611,39 @@ impl Consumer {
     }
 
     /// Its figures now.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .capacity(4)
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let stats = consumer.stats();
+    /// assert_eq!(stats.read, 0); // nothing is read before `run`
+    /// assert_eq!(stats.pool.capacity, Some(4));
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn stats(&self) -> ConsumerStats {
         stats(&self.shared, &self.pool)
     }
 
     /// See [`ConsumerHandle::export_metrics`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// // A recorder (a Prometheus exporter, say) was installed at start.
+    /// # let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    /// #     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// // Every series exists, at 0, before the first job.
+    /// consumer.export_metrics();
+    /// consumer.run()?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
         export(&self.stats(), &self.pool, &self.shared.config.stream);
@@ -372,6 +665,24 @@ impl Consumer {
     ///
     /// None once started: Redis errors are logged and retried. The
     /// `Result` is kept for errors a later version may not retry.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// let consumer = Consumer::builder("redis://127.0.0.1:6379", "emails", "senders")
+    ///     .build(|_job: Job| Ok::<(), String>(()))?;
+    /// let handle = consumer.handle();
+    /// # std::thread::spawn(move || handle.shutdown());
+    /// // Blocks until `handle.shutdown()`, called from another thread.
+    /// let stats = consumer.run()?;
+    /// println!(
+    ///     "read {}, acked {}, retried {}, dead-lettered {}, left pending {}",
+    ///     stats.read, stats.acked, stats.retried, stats.dead_lettered, stats.in_flight
+    /// );
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
     pub fn run(self) -> Result<ConsumerStats, Error> {
         let (tx, rx) = mpsc::channel::<Settle>();
         let settler = {
