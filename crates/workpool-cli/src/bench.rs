@@ -38,7 +38,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     };
     let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores, args.hogs);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let timeout = Duration::from_secs(args.timeout);
+    let timeout = args.timeout;
 
     let planned: Vec<Vec<Result<usize, String>>> = points
         .iter()
@@ -199,8 +199,8 @@ fn run_child(
 ) -> Result<ChildReport, String> {
     let mut child = Command::new(exe)
         .arg("bench-one")
-        .args(["--impl", imp.name()])
-        .args(["--kind", point.kind.name()])
+        .args(["--impl", &imp.name()])
+        .args(["--kind", &point.kind.name()])
         .args(["--tasks", &tasks.to_string()])
         .args(["--cap", &point.cap.to_string()])
         .args(["--work-us", &point.work_us.to_string()])
@@ -242,7 +242,7 @@ fn run_child(
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {} s, killed", timeout.as_secs()));
+            return Err(format!("timed out after {}, killed", describe(timeout)));
         }
     };
     let stdout = stdout.join().unwrap_or_default();
@@ -266,4 +266,27 @@ fn run_child(
         return Err(format!("{} of {tasks} tasks ran", report.completed));
     }
     Ok(report)
+}
+
+/// A `--timeout` as a reason says it: `120 s` in whole seconds, as before
+/// durations were accepted, else as humantime writes it (`1s 500ms`).
+fn describe(timeout: Duration) -> String {
+    if timeout.subsec_nanos() == 0 {
+        format!("{} s", timeout.as_secs())
+    } else {
+        humantime::format_duration(timeout).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts_read_as_given() {
+        assert_eq!(describe(Duration::from_secs(120)), "120 s");
+        assert_eq!(describe(Duration::from_millis(500)), "500ms");
+        assert_eq!(describe(Duration::from_millis(1500)), "1s 500ms");
+    }
 }

@@ -39,7 +39,8 @@ pub(crate) struct ChildReport {
     /// `cold`: per-round wall time, in microseconds.
     pub(crate) rounds_us: Option<RoundTimes>,
     /// `redis`: CPU time the redis-server process used during the
-    /// throughput phase (clock ticks of /proc, so 10 ms resolution).
+    /// throughput phase (counted by /proc in clock ticks: 10 ms resolution
+    /// at the usual USER_HZ of 100).
     #[serde(default)]
     pub(crate) server_cpu_ms: Option<u64>,
     /// `redis`: CPU time all consumer processes used from their start until
@@ -75,7 +76,8 @@ pub(crate) struct Percentiles {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct IdleReport {
     pub(crate) idle_ms: u64,
-    /// In ticks of 10 ms, so the resolution is 10 ms.
+    /// Counted by /proc in clock ticks, so the resolution is a tick: 10 ms at
+    /// the usual USER_HZ of 100.
     pub(crate) cpu_ms: u64,
     /// Live OS threads at the end of the window (expired workers gone).
     pub(crate) threads_after: usize,
@@ -326,7 +328,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
         let after = probe::cpu_ticks();
         Some(IdleReport {
             idle_ms: args.idle_ms,
-            cpu_ms: after.saturating_sub(before) * probe::TICK_MS,
+            cpu_ms: probe::ticks_to_ms(after.saturating_sub(before)),
             threads_after: probe::threads(),
         })
     } else {

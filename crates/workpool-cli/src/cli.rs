@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// workpool's companion tool. Linux only: figures come from /proc.
 #[derive(Debug, Parser)]
@@ -103,10 +104,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) svg: Option<PathBuf>,
 
-    /// Seconds a single run may take before it is killed and its row reads
-    /// "failed".
-    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = positive_u64)]
-    pub(crate) timeout: u64,
+    /// How long a single run may take before it is killed and its row reads
+    /// "failed": 90s, 2m, 500ms, 1m 30s, or a bare number of seconds; at
+    /// least 1 ms.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = timeout)]
+    pub(crate) timeout: Duration,
 
     /// Threads that busy-loop inside every child process while it builds the
     /// implementation and runs the workload, to measure on an oversubscribed
@@ -180,6 +182,7 @@ pub(crate) enum Impl {
     Workpool,
     /// workpool with `queue_capacity(0)`: no queue, every task handed to a
     /// worker (ants' semantics).
+    #[value(name = "workpool-handoff", alias = "workpool_handoff")]
     WorkpoolHandoff,
     /// `std::thread::spawn` per task, at most `cap` alive.
     Thread,
@@ -238,20 +241,10 @@ impl Impl {
         !matches!(self, Impl::Threadpool | Impl::Crossbeam | Impl::Apalis)
     }
 
-    /// The name on the command line, in tables and in JSON.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Impl::Workpool => "workpool",
-            Impl::WorkpoolHandoff => "workpool-handoff",
-            Impl::Thread => "thread",
-            Impl::Threadpool => "threadpool",
-            Impl::Rayon => "rayon",
-            Impl::Tokio => "tokio",
-            Impl::RustyPool => "rusty_pool",
-            Impl::Threadfin => "threadfin",
-            Impl::Crossbeam => "crossbeam",
-            Impl::Apalis => "apalis",
-        }
+    /// The name on the command line (clap's, see [`value_name`]), in tables
+    /// and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
     }
 }
 
@@ -297,19 +290,10 @@ impl Workload {
         Workload::Redis,
     ];
 
-    /// The name on the command line, in tables and in JSON.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Workload::Empty => "empty",
-            Workload::Sleep => "sleep",
-            Workload::Burst => "burst",
-            Workload::Latency => "latency",
-            Workload::Scaling => "scaling",
-            Workload::Idle => "idle",
-            Workload::Cold => "cold",
-            Workload::Join => "join",
-            Workload::Redis => "redis",
-        }
+    /// The name on the command line (clap's, see [`value_name`]), in tables
+    /// and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
     }
 }
 
@@ -335,19 +319,21 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The name on the command line and in JSON.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Kind::Empty => "empty",
-            Kind::Sleep => "sleep",
-            Kind::Burst => "burst",
-            Kind::Latency => "latency",
-            Kind::Idle => "idle",
-            Kind::Cold => "cold",
-            Kind::Join => "join",
-            Kind::Redis => "redis",
-        }
+    /// The name on the command line (clap's, see [`value_name`]) and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
     }
+}
+
+/// The name clap gives `value` on the command line: its `#[value(name)]`, or
+/// else its variant's name in kebab-case. Aliases are accepted on the command
+/// line but never printed.
+fn value_name<T: ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .expect("no variant is #[value(skip)]")
+        .get_name()
+        .to_owned()
 }
 
 fn positive(s: &str) -> Result<usize, String> {
@@ -360,6 +346,15 @@ fn positive(s: &str) -> Result<usize, String> {
 
 fn positive_u64(s: &str) -> Result<u64, String> {
     positive(s).map(|n| n as u64)
+}
+
+/// A `--timeout`: a humantime duration or a bare number of seconds (see
+/// [`crate::redis_cmd::parse_duration`]), of at least 1 ms.
+fn timeout(s: &str) -> Result<Duration, String> {
+    match crate::redis_cmd::parse_duration(s)? {
+        d if d < Duration::from_millis(1) => Err("must be at least 1 ms".to_owned()),
+        d => Ok(d),
+    }
 }
 
 fn submitters(s: &str) -> Result<usize, String> {
@@ -416,7 +411,7 @@ mod tests {
         assert_eq!(b.impls, [Impl::Workpool, Impl::Rayon, Impl::Crossbeam]);
         assert_eq!(b.workload, [Workload::Empty]);
         assert_eq!(b.runs, None);
-        assert_eq!(b.timeout, 120);
+        assert_eq!(b.timeout, Duration::from_secs(120));
         assert_eq!(b.hogs, 0);
     }
 
@@ -454,11 +449,104 @@ mod tests {
     #[test]
     fn every_name_parses_back() {
         for imp in Impl::ALL {
-            assert_eq!(bench(&["--impl", imp.name()]).impls, [imp]);
+            assert_eq!(bench(&["--impl", &imp.name()]).impls, [imp]);
         }
         for w in Workload::ALL {
-            assert_eq!(bench(&["--workload", w.name()]).workload, [w]);
+            assert_eq!(bench(&["--workload", &w.name()]).workload, [w]);
         }
+    }
+
+    #[test]
+    fn names_users_see_are_unchanged() {
+        let names = |all: Vec<String>| all.join(" ");
+        assert_eq!(
+            names(Impl::ALL.map(Impl::name).into()),
+            "workpool workpool-handoff thread threadpool rayon tokio rusty_pool threadfin \
+             crossbeam apalis"
+        );
+        assert_eq!(
+            names(Workload::ALL.map(Workload::name).into()),
+            "empty sleep burst latency scaling idle cold join redis"
+        );
+        assert_eq!(
+            names(Kind::value_variants().iter().map(|k| k.name()).collect()),
+            "empty sleep burst latency idle cold join redis"
+        );
+        // The table order is the order of declaration, so that the choices
+        // clap lists in --help and in errors come in table order too.
+        assert_eq!(Impl::ALL, Impl::value_variants());
+        assert_eq!(Workload::ALL, Workload::value_variants());
+    }
+
+    #[test]
+    fn multi_word_names_parse_in_both_spellings() {
+        for (spelling, imp) in [
+            ("rusty_pool", Impl::RustyPool),
+            ("rusty-pool", Impl::RustyPool),
+            ("workpool-handoff", Impl::WorkpoolHandoff),
+            ("workpool_handoff", Impl::WorkpoolHandoff),
+        ] {
+            assert_eq!(bench(&["--impl", spelling]).impls, [imp], "{spelling}");
+            let one = parse(&[
+                "bench-one",
+                "--impl",
+                spelling,
+                "--kind",
+                "empty",
+                "--tasks",
+                "1",
+                "--cap",
+                "1",
+            ])
+            .expect("valid arguments");
+            match one.command {
+                Command::BenchOne(one) => assert_eq!(one.imp, imp, "{spelling}"),
+                other => panic!("not bench-one: {other:?}"),
+            }
+        }
+        // Either spelling is the same implementation, run once.
+        let b = bench(&[
+            "--impl",
+            "rusty-pool,rusty_pool,workpool_handoff,workpool-handoff",
+        ]);
+        assert_eq!(dedup(&b.impls), [Impl::RustyPool, Impl::WorkpoolHandoff]);
+        // Tables and JSON print one spelling, the one clap lists.
+        assert_eq!(Impl::RustyPool.name(), "rusty_pool");
+        assert_eq!(Impl::WorkpoolHandoff.name(), "workpool-handoff");
+        let err = parse(&["bench", "--impl", "nosuchpool"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rusty_pool") && err.contains("workpool-handoff"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("rusty-pool") && !err.contains("workpool_handoff"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timeout_takes_a_duration_or_seconds() {
+        for (text, want) in [
+            ("90s", Duration::from_secs(90)),
+            ("2m", Duration::from_secs(120)),
+            ("500ms", Duration::from_millis(500)),
+            ("1m 30s", Duration::from_secs(90)),
+            ("45", Duration::from_secs(45)),
+            ("1ms", Duration::from_millis(1)),
+        ] {
+            assert_eq!(bench(&["--timeout", text]).timeout, want, "{text}");
+        }
+        for bad in ["0", "0s", "500us", "soon", "5 parsecs"] {
+            let err = parse(&["bench", "--timeout", bad]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{bad}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("'{bad}'")), "{text}");
+            assert!(text.contains("--timeout"), "{text}");
+        }
+        let err = parse(&["bench", "--timeout", "100us"]).unwrap_err();
+        assert!(err.to_string().contains("at least 1 ms"), "{err}");
     }
 
     #[test]

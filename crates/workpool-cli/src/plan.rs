@@ -352,7 +352,7 @@ mod tests {
             (Kind::Join, 20_000, 2)
         );
         assert_eq!(Sizes::full().join_tasks, 100_000);
-        let ran: Vec<&str> = Impl::ALL
+        let ran: Vec<String> = Impl::ALL
             .into_iter()
             .filter(|&i| tasks_for(i, &ps[0], &sizes).is_ok())
             .map(Impl::name)

@@ -148,9 +148,9 @@ impl Record {
     fn blank(point: &Point, imp: Impl, tasks: usize, quick: bool, runs: usize) -> Record {
         let (metric, higher_is_better) = metric(point);
         Record {
-            workload: point.workload.name().to_owned(),
-            kind: point.kind.name().to_owned(),
-            imp: imp.name().to_owned(),
+            workload: point.workload.name(),
+            kind: point.kind.name(),
+            imp: imp.name(),
             tasks,
             cap: point.cap,
             hogs: point.hogs,

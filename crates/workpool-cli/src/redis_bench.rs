@@ -194,11 +194,9 @@ impl Consumers {
         let mut peak_rss_kb = 0;
         let mut peak_threads = 0;
         for c in &self.children {
-            let status =
-                std::fs::read_to_string(format!("/proc/{}/status", c.id())).unwrap_or_default();
-            peak_rss_kb = peak_rss_kb.max(probe::status_field(&status, "VmHWM").unwrap_or(0));
-            peak_threads =
-                peak_threads.max(probe::status_field(&status, "Threads").unwrap_or(0) as usize);
+            let (rss_kb, threads) = probe::peak_rss_kb_and_threads_of_pid(c.id());
+            peak_rss_kb = peak_rss_kb.max(rss_kb);
+            peak_threads = peak_threads.max(threads);
         }
         let stopping = Instant::now();
         for c in &self.children {
@@ -343,12 +341,14 @@ pub(crate) fn run(
     wait_all_ran(server, &stream, point.tasks, deadline)?;
     let run_time = started.elapsed();
     let server_cpu_ms =
-        (probe::cpu_ticks_of_pid(server.child.id()) - server_ticks) * probe::TICK_MS;
-    let consumers_cpu_ms = consumers
-        .children
-        .iter()
-        .map(|c| probe::cpu_ticks_of_pid(c.id()) * probe::TICK_MS)
-        .sum::<u64>();
+        probe::ticks_to_ms(probe::cpu_ticks_of_pid(server.child.id()).saturating_sub(server_ticks));
+    let consumers_cpu_ms = probe::ticks_to_ms(
+        consumers
+            .children
+            .iter()
+            .map(|c| probe::cpu_ticks_of_pid(c.id()))
+            .sum::<u64>(),
+    );
     let thrown = consumers.stop(timeout)?;
 
     // Pickup: paced at PACE of the capacity rate.

@@ -89,23 +89,19 @@ pub(crate) struct WorkArgs {
     pub(crate) consumer: Option<String>,
 }
 
-/// `500ms`, `5s`, `2m`, or a bare number of seconds.
+/// A duration as humantime reads it (`500ms`, `5s`, `2m`, `1.5s`,
+/// `1m 30s`), or a bare number of seconds (`2`, `0.5`).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {text:?} (try 500ms, 5s, 1m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
+    let bare = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if bare {
+        let secs: f64 = text
+            .parse()
+            .map_err(|_| format!("not a number of seconds: {text:?}"))?;
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("not a duration: {text:?}: {e} (try 500ms, 90s, 2m)"))
 }
 
 /// The demo job.
@@ -263,7 +259,25 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration(" 5s "), Ok(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn bare_numbers_are_seconds() {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_text() {
+        for bad in ["", "5 parsecs", "fast", "1..2", "-1s", "5x"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(&format!("{:?}", bad.trim())), "{bad:?}: {err}");
+        }
     }
 }

@@ -611,7 +611,7 @@ mod tests {
         let expected = "\
 empty: 200,000 empty tasks, cap 2 (the cost of dispatch; tasks/s, higher is better)
 impl        tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
---------  -------  -------  -----------  -------  -----------  ------------
+-------- -------- -------- ------------ -------- ------------ -------------
 workpool  200,000   5.00 M        1.00x      200          2.0             3
 thread     10,000   20.0 k        0.00x    50000          2.0             3
 tokio      failed
@@ -694,7 +694,7 @@ tokio      failed
         let expected = "\
 cold: 50 rounds of 100 empty tasks, each after 20 ms idle, cap 2; wall µs per round, lower is better (with 2 hog threads)
 impl       p50 µs  p99 µs  max µs  p99 vs workpool  peak RSS MB  peak threads
----------  ------  ------  ------  ---------------  -----------  ------------
+--------- ------- ------- ------- ---------------- ------------ -------------
 workpool     40.0     100     300            1.00x          2.0             3
 crossbeam    40.0     150     300            1.50x          2.0             3
 ";
@@ -726,7 +726,7 @@ crossbeam    40.0     150     300            1.50x          2.0             3
         let expected = "\
 join: 20,000 tasks returning a u64, all spawned, then joined in order and summed, cap 2 (the cost of a result; tasks/s, higher is better)
 impl          tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
-----------  -------  -------  -----------  -------  -----------  ------------
+---------- -------- -------- ------------ -------- ------------ -------------
 workpool     20,000   10.0 M        1.00x      100          2.0             3
 thread       10,000   10.0 M        1.00x      100          2.0             3
 threadpool  skipped

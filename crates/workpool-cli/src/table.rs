@@ -1,6 +1,16 @@
-//! Plain aligned text tables and the number formats they use.
+//! Plain aligned text tables (drawn by comfy-table) and the number formats
+//! they use.
 
+use comfy_table::presets::NOTHING;
+use comfy_table::{CellAlignment, ContentLineStyle, LineStyle, TableStyle};
 use std::fmt::Write;
+
+/// The look of every table: no borders, a dashed rule under the header, and
+/// columns one space apart plus one of padding (see [`Table::render`]).
+const STYLE: TableStyle = NOTHING
+    .header_lines(ContentLineStyle::none().junction(' '))
+    .header_separator(LineStyle::none().fill('-').junction(' '))
+    .content_lines(ContentLineStyle::none().junction(' '));
 
 /// A table: a title, a header row, rows of cells, and notes under it. The
 /// first column is left-aligned, the others right-aligned (they hold figures).
@@ -30,46 +40,32 @@ impl Table {
     }
 
     /// The table as text, every line ending in a newline and without
-    /// trailing spaces.
+    /// trailing spaces: the title, the header, a dashed rule, the rows (a
+    /// short row leaves its last cells blank), then the notes, indented.
+    ///
+    /// Columns stand two spaces apart: comfy-table's one-space junction plus
+    /// one space of padding on the left of every column but the first. The
+    /// rule's dashes cover that padding, so each column's run of dashes ends
+    /// at its right edge, where its right-aligned figures end.
     pub(crate) fn render(&self) -> String {
-        let columns = self
-            .rows
-            .iter()
-            .map(Vec::len)
-            .chain([self.headers.len()])
-            .max()
-            .unwrap_or(0);
-        let mut widths = vec![0; columns];
-        for line in std::iter::once(&self.headers).chain(&self.rows) {
-            for (w, cell) in widths.iter_mut().zip(line) {
-                *w = (*w).max(cell.chars().count());
+        let mut table = comfy_table::Table::new();
+        table.load_style(STYLE);
+        table.set_header(self.headers.clone());
+        for row in &self.rows {
+            table.add_row(row.clone());
+        }
+        for (i, column) in table.column_iter_mut().enumerate() {
+            if i == 0 {
+                column.set_padding((0, 0));
+            } else {
+                column.set_padding((1, 0));
+                column.set_cell_alignment(CellAlignment::Right);
             }
         }
         let mut out = String::new();
         let _ = writeln!(out, "{}", self.title);
-        let mut line = |cells: &[String]| {
-            let mut text = String::new();
-            for (i, w) in widths.iter().enumerate() {
-                let cell = cells.get(i).map_or("", String::as_str);
-                if i > 0 {
-                    text.push_str("  ");
-                }
-                let pad = w - cell.chars().count();
-                if i == 0 {
-                    text.push_str(cell);
-                    text.extend(std::iter::repeat(' ').take(pad));
-                } else {
-                    text.extend(std::iter::repeat(' ').take(pad));
-                    text.push_str(cell);
-                }
-            }
-            let _ = writeln!(out, "{}", text.trim_end());
-        };
-        line(&self.headers);
-        let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-        line(&rule);
-        for row in &self.rows {
-            line(row);
+        for line in table.lines() {
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         for note in &self.notes {
             let _ = writeln!(out, "  {note}");
@@ -142,20 +138,43 @@ mod tests {
         let expected = "\
 title
 impl      tasks/s  ratio
---------  -------  -----
+-------- -------- ------
 workpool   5.12 M  1.00x
 rayon       512 k  0.10x
 thread     failed
   thread: one OS thread per task
 ";
         assert_eq!(t.render(), expected);
+        assert!(t.render().lines().all(|l| l == l.trim_end()));
     }
 
     #[test]
     fn wide_cells_widen_their_column() {
         let mut t = Table::new("t", &["a", "b"]);
         t.row(vec!["x".into(), "µµµµµ".into()]);
-        assert_eq!(t.render(), "t\na      b\n-  -----\nx  µµµµµ\n");
+        assert_eq!(t.render(), "t\na      b\n- ------\nx  µµµµµ\n");
+    }
+
+    #[test]
+    fn headers_of_figures_are_right_aligned_too() {
+        let mut t = Table::new("t", &["impl", "n"]);
+        t.row(vec!["a".into(), "12,345".into()]);
+        t.row(vec!["bb".into(), "7".into()]);
+        assert_eq!(
+            t.render(),
+            "t\nimpl       n\n---- -------\na     12,345\nbb         7\n"
+        );
+    }
+
+    #[test]
+    fn a_table_without_rows_keeps_its_header_and_notes() {
+        let mut t = Table::new("t", &["impl", "tasks/s"]);
+        t.note("nothing ran");
+        assert_eq!(
+            t.render(),
+            "t\nimpl  tasks/s\n---- --------\n  nothing ran\n"
+        );
+        assert!(Table::default().render().starts_with('\n'));
     }
 
     #[test]
