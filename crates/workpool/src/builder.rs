@@ -88,6 +88,17 @@ impl PoolBuilder {
     /// panics logged with `tracing::error!`, purge on, threads named
     /// `workpool-{n}`, the platform's default stack size, a queue of
     /// [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY) tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::PoolBuilder;
+    /// let pool = PoolBuilder::new().build()?;
+    /// let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(pool.capacity(), Some(cpus));
+    /// assert_eq!(pool.queue_capacity(), PoolBuilder::DEFAULT_QUEUE_CAPACITY);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn new() -> Self {
         PoolBuilder {
             capacity: Some(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -163,6 +174,16 @@ impl PoolBuilder {
     /// (say 1,000,000) is accepted, and a task that needs a thread the OS or
     /// [`thread_limit`](Self::thread_limit) refuses gets
     /// [`PoolError::SpawnFailed`](crate::PoolError::SpawnFailed) at the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::builder().capacity(4).build()?;
+    /// assert_eq!(pool.capacity(), Some(4));
+    /// assert!(matches!(Pool::builder().capacity(0).build(), Err(BuildError::ZeroCapacity)));
+    /// # Ok::<(), BuildError>(())
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -171,6 +192,16 @@ impl PoolBuilder {
     /// No limit on worker threads: `submit` never blocks and never fails with
     /// `Overloaded` (ants' pool of size <= 0). Replaces an earlier
     /// [`capacity`](Self::capacity).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::builder().unbounded().build()?;
+    /// assert_eq!(pool.capacity(), None);
+    /// assert_eq!(pool.tune(4), Err(PoolError::Unbounded));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unbounded(mut self) -> Self {
         self.capacity = None;
         self
@@ -183,6 +214,22 @@ impl PoolBuilder {
     /// [`MAX_EXPIRY`](Self::MAX_EXPIRY) (`Duration::MAX` included) with
     /// [`BuildError::ExpiryTooLong`]: to keep idle workers for ever, use
     /// [`disable_purge`](Self::disable_purge).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::builder().expiry(Duration::from_millis(10)).build()?;
+    /// pool.spawn(|| ())?.join()?;
+    /// // Idle for 10 to 20 ms, its worker ends.
+    /// while pool.workers() > 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// let zero = Pool::builder().expiry(Duration::ZERO).build();
+    /// assert!(matches!(zero, Err(BuildError::ZeroExpiry)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expiry(mut self, expiry: Duration) -> Self {
         self.expiry = expiry;
         self
@@ -194,6 +241,17 @@ impl PoolBuilder {
     /// [`BuildError::MinWorkersAboveCapacity`], and, bounded or not, more
     /// than [`thread_limit`](Self::thread_limit) with
     /// [`BuildError::TooManyMinWorkers`], before it starts any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::builder().capacity(4).min_workers(2).build()?;
+    /// assert_eq!((pool.workers(), pool.idle()), (2, 2));
+    /// let too_many = Pool::builder().capacity(4).min_workers(5).build();
+    /// assert!(matches!(too_many, Err(BuildError::MinWorkersAboveCapacity { .. })));
+    /// # Ok::<(), BuildError>(())
+    /// ```
     pub fn min_workers(mut self, min_workers: usize) -> Self {
         self.min_workers = min_workers;
         self
@@ -202,6 +260,19 @@ impl PoolBuilder {
     /// When every worker is busy and the pool is at capacity, `submit` fails at
     /// once with [`PoolError::Overloaded`](crate::PoolError::Overloaded)
     /// instead of blocking. Default: false (block).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).nonblocking(true).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // no room left
+    /// assert_eq!(pool.submit(|| ()), Err(PoolError::Overloaded));
+    /// tx.send(())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn nonblocking(mut self, nonblocking: bool) -> Self {
         self.nonblocking = nonblocking;
         self
@@ -210,7 +281,29 @@ impl PoolBuilder {
     /// The most callers that may be blocked in `submit` at once; the next one
     /// gets [`PoolError::Overloaded`](crate::PoolError::Overloaded). Default:
     /// 0, no limit. `usize::MAX` is a limit no program reaches: no limit
-    /// either.
+    /// either. It bounds blocked threads: futures of
+    /// [`submit_async`](crate::Pool::submit_async) that wait for room hold no
+    /// thread and are not counted against it (they are in
+    /// [`waiting`](crate::Pool::waiting)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).max_blocking_tasks(1).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // no room left
+    /// let other = pool.clone();
+    /// let blocked = std::thread::spawn(move || other.submit(|| ()));
+    /// while pool.waiting() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(pool.submit(|| ()), Err(PoolError::Overloaded));
+    /// tx.send(())?;
+    /// assert_eq!(blocked.join().unwrap(), Ok(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_blocking_tasks(mut self, max_blocking_tasks: usize) -> Self {
         self.max_blocking_tasks = max_blocking_tasks;
         self
@@ -219,6 +312,21 @@ impl PoolBuilder {
     /// Called on the worker thread with the payload of every task that panics.
     /// A panic inside the handler is caught and logged too; the worker lives
     /// on either way. Default: log the panic message with `tracing::error!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let (tx, rx) = mpsc::channel();
+    /// let pool = workpool::Pool::builder()
+    ///     .panic_handler(move |payload| {
+    ///         let _ = tx.send(payload.downcast_ref::<&str>().map(|s| s.to_string()));
+    ///     })
+    ///     .build()?;
+    /// pool.submit(|| panic!("boom"))?;
+    /// assert_eq!(rx.recv()?.as_deref(), Some("boom"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn panic_handler<H>(mut self, handler: H) -> Self
     where
         H: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
@@ -230,6 +338,20 @@ impl PoolBuilder {
     /// Never end idle workers. Default: false. The pool's maintenance thread,
     /// which purges idle workers and fires deadlines, then starts only once
     /// a task has a deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::builder()
+    ///     .expiry(Duration::from_millis(1))
+    ///     .disable_purge(true)
+    ///     .build()?;
+    /// pool.spawn(|| ())?.join()?;
+    /// // Idle far past its expiry, the worker is kept.
+    /// assert_eq!(pool.workers(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn disable_purge(mut self, disable_purge: bool) -> Self {
         self.disable_purge = disable_purge;
         self
@@ -243,6 +365,15 @@ impl PoolBuilder {
     /// threads `-0`, `-1`, ... and `-purge`. A prefix of any length is
     /// accepted: [`std::thread::Thread::name`] gives the whole name, while
     /// Linux shows its first 15 bytes (in `ps`, `top`, `/proc`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().thread_name("crawler").build()?;
+    /// let name = pool.spawn(|| std::thread::current().name().map(str::to_owned))?.join()?;
+    /// assert_eq!(name.as_deref(), Some("crawler-0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = prefix.into();
         self
@@ -256,6 +387,19 @@ impl PoolBuilder {
     /// among them) with [`BuildError::StackSizeOutOfRange`]. Within them, a
     /// size the OS cannot give makes `build` (or the `submit` that needs a
     /// new worker) fail with `SpawnFailed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::builder().stack_size(8 << 20).build()?;
+    /// // 1 MiB on the stack of a worker.
+    /// let sum = pool.spawn(|| [1u8; 1 << 20].iter().map(|&b| usize::from(b)).sum::<usize>())?;
+    /// assert_eq!(sum.join()?, 1 << 20);
+    /// let tiny = Pool::builder().stack_size(1024).build();
+    /// assert!(matches!(tiny, Err(BuildError::StackSizeOutOfRange { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -282,6 +426,17 @@ impl PoolBuilder {
     /// [`MAX_QUEUE_CAPACITY`](Self::MAX_QUEUE_CAPACITY) with
     /// [`BuildError::QueueTooLarge`]. An unbounded pool rarely queues: it
     /// starts a worker for every task that finds none idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::Pool;
+    /// let pool = Pool::builder().queue_capacity(16).build()?;
+    /// assert_eq!(pool.queue_capacity(), 16);
+    /// // Ants' hand-off: no queue.
+    /// assert_eq!(Pool::builder().queue_capacity(0).build()?.queue_capacity(), 0);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
         self.queue_capacity = queue_capacity;
         self
@@ -334,6 +489,17 @@ impl PoolBuilder {
     ///
     /// Other limits of the OS (`RLIMIT_NPROC`, `kernel.threads-max`, memory)
     /// make thread creation fail cleanly: those come back as `SpawnFailed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool, PoolBuilder};
+    /// let limit = PoolBuilder::thread_limit();
+    /// assert!(limit >= 1);
+    /// // Refused before any thread starts.
+    /// let too_many = Pool::builder().unbounded().min_workers(limit + 1).build();
+    /// assert!(matches!(too_many, Err(BuildError::TooManyMinWorkers { .. })));
+    /// ```
     pub fn thread_limit() -> usize {
         static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         *LIMIT.get_or_init(|| {
@@ -364,6 +530,18 @@ impl PoolBuilder {
     /// [`StackSizeOutOfRange`](BuildError::StackSizeOutOfRange);
     /// [`BuildError::SpawnFailed`] if a thread could not be started (nothing
     /// of the pool is left running then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::builder().capacity(2).build()?;
+    /// assert_eq!(pool.capacity(), Some(2));
+    /// assert!(!pool.is_closed());
+    /// let error = Pool::builder().capacity(0).build().unwrap_err();
+    /// assert_eq!(error, BuildError::ZeroCapacity);
+    /// # Ok::<(), BuildError>(())
+    /// ```
     pub fn build(self) -> Result<Pool, BuildError> {
         self.validate()?;
         Pool::start(self)
@@ -375,6 +553,19 @@ impl PoolBuilder {
     /// # Errors
     ///
     /// As [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let (tx, rx) = mpsc::channel();
+    /// let pool = workpool::Pool::builder()
+    ///     .capacity(2)
+    ///     .build_with_func(move |n: u32| tx.send(n * 2).unwrap())?;
+    /// pool.invoke(21)?;
+    /// assert_eq!(rx.recv()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build_with_func<A, F>(self, f: F) -> Result<PoolWithFunc<A>, BuildError>
     where
         A: Send + 'static,

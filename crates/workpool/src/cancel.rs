@@ -73,6 +73,13 @@ static NEXT_WAITER: AtomicU64 = AtomicU64::new(0);
 
 impl CancelToken {
     /// A new token, not cancelled, with no parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = workpool::CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// ```
     pub fn new() -> CancelToken {
         CancelToken::with_parents(Vec::new())
     }
@@ -104,6 +111,19 @@ impl CancelToken {
 
     /// Cancels this token and every token derived from it, and wakes whoever
     /// waits on them. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let token = workpool::CancelToken::new();
+    /// let child = token.child();
+    /// let waiter = std::thread::spawn(move || child.wait_timeout(Duration::from_secs(60)));
+    /// token.cancel();
+    /// token.cancel(); // idempotent
+    /// assert!(token.is_cancelled());
+    /// assert!(waiter.join().unwrap(), "woken by the cancel, long before 60 s");
+    /// ```
     pub fn cancel(&self) {
         if self.node.cancelled.swap(true, Ordering::SeqCst) {
             return;

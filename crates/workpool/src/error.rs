@@ -279,18 +279,44 @@ pub enum TaskError {
 
 impl TaskError {
     /// Whether the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1)?;
+    /// let error = pool.spawn(|| -> u32 { panic!("boom") })?.join().unwrap_err();
+    /// assert!(error.is_panic());
+    /// assert!(!error.is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, TaskError::Panicked(_))
     }
 
     /// Whether the task was cancelled before it started, by a caller or by
     /// its deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::TaskError;
+    /// assert!(TaskError::Cancelled.is_cancelled());
+    /// assert!(TaskError::DeadlineExceeded.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, TaskError::Cancelled | TaskError::DeadlineExceeded)
     }
 
     /// Whether the task was cancelled by its deadline rather than by a
     /// caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::TaskError;
+    /// assert!(TaskError::DeadlineExceeded.is_deadline());
+    /// assert!(!TaskError::Cancelled.is_deadline());
+    /// ```
     pub fn is_deadline(&self) -> bool {
         matches!(self, TaskError::DeadlineExceeded)
     }
@@ -301,12 +327,34 @@ impl TaskError {
     /// # Panics
     ///
     /// If the task did not panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1)?;
+    /// let handle = pool.spawn(|| -> u32 { std::panic::panic_any(7_u8) })?;
+    /// let payload = handle.join().unwrap_err().into_panic();
+    /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         self.try_into_panic()
             .expect("`TaskError::into_panic` on a task that did not panic")
     }
 
     /// The panic payload, or the error itself if the task did not panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::TaskError;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let error = pool.spawn(|| -> u32 { panic!("boom") })?.join().unwrap_err();
+    /// let payload = error.try_into_panic().expect("it panicked");
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// assert!(matches!(TaskError::Cancelled.try_into_panic(), Err(TaskError::Cancelled)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
         match self {
             TaskError::Panicked(payload) => Ok(payload.into_inner()),
@@ -315,6 +363,16 @@ impl TaskError {
     }
 
     /// The panic message, if the task panicked with a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1)?;
+    /// let error = pool.spawn(|| -> u32 { panic!("no {}", "answer") })?.join().unwrap_err();
+    /// assert_eq!(error.panic_message(), Some("no answer"));
+    /// assert_eq!(workpool::TaskError::Cancelled.panic_message(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             TaskError::Panicked(payload) => payload.message(),
@@ -351,11 +409,34 @@ impl PanicPayload {
     }
 
     /// The panic message, if the payload is a string (as `panic!` makes it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::TaskError;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let error = pool.spawn(|| -> u32 { panic!("boom") })?.join().unwrap_err();
+    /// let TaskError::Panicked(payload) = error else { panic!("{error}") };
+    /// assert_eq!(payload.message(), Some("boom"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.inner.0.as_deref()
     }
 
     /// The payload, to re-raise it with [`std::panic::resume_unwind`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::TaskError;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let error = pool.spawn(|| -> u32 { std::panic::panic_any(7_u8) })?.join().unwrap_err();
+    /// let TaskError::Panicked(payload) = error else { panic!("{error}") };
+    /// assert_eq!(payload.message(), None);
+    /// assert_eq!(payload.into_inner().downcast_ref::<u8>(), Some(&7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
         self.inner.1.into_inner()
     }
@@ -431,6 +512,20 @@ pub enum TrySubmitError<F> {
 
 impl<F> TrySubmitError<F> {
     /// The task that was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::new(1)?;
+    /// pool.release();
+    /// let (tx, rx) = mpsc::channel();
+    /// let refused = pool.try_submit(move || tx.send(42).unwrap()).unwrap_err();
+    /// let task = refused.into_inner();
+    /// task(); // the same closure, run here
+    /// assert_eq!(rx.recv()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> F {
         match self {
             TrySubmitError::Full(f)
@@ -440,11 +535,34 @@ impl<F> TrySubmitError<F> {
     }
 
     /// Whether the pool was full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // no room left
+    /// let refused = pool.try_submit(|| ()).unwrap_err();
+    /// assert!(refused.is_full() && !refused.is_closed());
+    /// tx.send(())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_full(&self) -> bool {
         matches!(self, TrySubmitError::Full(_))
     }
 
     /// Whether the pool was released.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1)?;
+    /// pool.release();
+    /// let refused = pool.try_submit(|| ()).unwrap_err();
+    /// assert!(refused.is_closed() && !refused.is_full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, TrySubmitError::Closed(_))
     }

@@ -122,11 +122,14 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// # Examples
     ///
     /// ```
+    /// use std::sync::mpsc;
     /// use std::time::Duration;
     /// let pool = workpool::Pool::new(1)?;
-    /// let slow = pool.spawn(|| std::thread::sleep(Duration::from_millis(200)))?;
-    /// assert!(!slow.wait_timeout(Duration::from_millis(1)));
-    /// assert!(slow.wait_timeout(Duration::from_secs(10)));
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// let gated = pool.spawn(move || rx.recv())?;
+    /// assert!(!gated.wait_timeout(Duration::from_millis(1)));
+    /// tx.send(())?;
+    /// assert!(gated.wait_timeout(Duration::from_secs(10)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
@@ -332,12 +335,43 @@ impl<T: Send + 'static> BatchHandle<T> {
     }
 
     /// Whether every task of the batch has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// let batch = pool.spawn_batch((0..3).map(|n| move || n))?;
+    /// assert!(!batch.is_finished());
+    /// tx.send(())?;
+    /// assert!(batch.wait_timeout(Duration::from_secs(10)));
+    /// assert!(batch.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         crate::sync::lock(&self.group.waiter).finished
     }
 
     /// Blocks until every task has ended or `timeout` has passed; returns
     /// whether all have ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// let batch = pool.spawn_batch((0..3).map(|n| move || n))?;
+    /// assert!(!batch.wait_timeout(Duration::from_millis(1)));
+    /// tx.send(())?;
+    /// assert!(batch.wait_timeout(Duration::from_secs(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let until = Instant::now().checked_add(timeout);
         for handle in &self.handles {
@@ -353,6 +387,20 @@ impl<T: Send + 'static> BatchHandle<T> {
     /// not started never run, and running ones see their token cancelled
     /// (tasks of [`Pool::batch`](crate::Pool::batch) have one). Returns how
     /// many were stopped before they started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// let batch = pool.spawn_batch((0..3).map(|n| move || n))?;
+    /// assert_eq!(batch.cancel(), 3);
+    /// tx.send(())?;
+    /// assert!(batch.join().iter().all(|r| r.as_ref().is_err_and(|e| e.is_cancelled())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) -> usize {
         // Every task not started is stopped first: cancelling the tokens
         // first would end running tasks, whose workers would then start
@@ -372,17 +420,47 @@ impl<T: Send + 'static> BatchHandle<T> {
     }
 
     /// Blocks until every task has ended; their results in submission order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let batch = pool.spawn_batch((1..=3).map(|n| move || n * 10))?;
+    /// let tens: Vec<i32> = batch.join().into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(tens, [10, 20, 30]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(mut self) -> Vec<Result<T, TaskError>> {
         self.wait_timeout(Duration::MAX);
         self.take_results()
     }
 
     /// How many tasks the batch has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let batch = pool.spawn_batch((0..5).map(|n| move || n))?;
+    /// assert_eq!(batch.len(), 5);
+    /// assert_eq!(batch.join().len(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.handles.len()
     }
 
     /// Whether the batch has no task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let none = pool.spawn_batch(Vec::<fn() -> u8>::new())?;
+    /// assert!(none.is_empty() && none.is_finished());
+    /// assert!(none.join().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.handles.is_empty()
     }

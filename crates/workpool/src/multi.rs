@@ -593,9 +593,10 @@ impl MultiPool {
         self.sum(Pool::busy)
     }
 
-    /// Callers blocked in `submit` (not queued tasks: see
-    /// [`queued`](Self::queued)): on one pool, or on the multi-pool (every
-    /// pool full).
+    /// Callers waiting for room (not queued tasks: see
+    /// [`queued`](Self::queued)): blocked in `submit` or awaiting
+    /// `submit_async` on one pool (see [`Pool::waiting`]), or blocked on
+    /// the multi-pool as a whole (every pool full).
     ///
     /// # Examples
     ///
@@ -794,9 +795,9 @@ impl MultiPool {
         self.pool(index).map(Pool::free)
     }
 
-    /// Callers blocked in `submit` on pool `index` (a call blocked on the
-    /// multi-pool as a whole, every pool full, counts in
-    /// [`waiting`](Self::waiting) only).
+    /// Callers waiting for room on pool `index` (see [`Pool::waiting`]); a
+    /// call blocked on the multi-pool as a whole, every pool full, counts in
+    /// [`waiting`](Self::waiting) only.
     ///
     /// # Errors
     ///

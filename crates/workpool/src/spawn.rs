@@ -26,16 +26,16 @@ use std::time::Duration;
 /// use workpool::Pool;
 ///
 /// let pool = Pool::new(2)?;
+/// let (tx, rx) = std::sync::mpsc::channel();
 /// let handle = pool
-///     .task(|token| {
-///         // A long wait that a cancel or the deadline ends early.
-///         token.wait_timeout(Duration::from_secs(60));
-///         token.is_cancelled()
-///     })
+///     // A long wait that a cancel or the deadline ends early.
+///     .task(|token| token.wait_timeout(Duration::from_secs(60)))
 ///     .deadline(Duration::from_millis(20))
-///     .on_complete(|result| assert!(matches!(result, Ok(true))))
+///     .on_complete(move |result| tx.send(result.is_ok()).unwrap())
 ///     .spawn()?;
-/// assert!(handle.join()?);
+/// // Cancelled while it waited, or, on a busy machine, before it started.
+/// assert!(handle.join().unwrap_or_else(|e| e.is_deadline()));
+/// assert!(rx.try_recv().is_ok(), "the callback ran before `join` returned");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a task builder does nothing until `spawn` is called"]
@@ -68,6 +68,20 @@ where
     /// [`TaskError::DeadlineExceeded`]. Replaces the pool's
     /// [`task_deadline`](crate::PoolBuilder::task_deadline). Default: the
     /// pool's, or none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// let late = pool.task(|_token| "ran").deadline(Duration::from_millis(10)).spawn()?;
+    /// assert!(late.join().unwrap_err().is_deadline());
+    /// tx.send(())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -77,6 +91,22 @@ where
     /// thread that cancelled it before it started), with its result, before
     /// the handle sees it. A panic in the callback is caught, counted and
     /// handed to the panic handler, like a task's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let handle = pool
+    ///     .task(|_token| 6 * 7)
+    ///     .on_complete(move |result| tx.send(result.as_ref().ok().copied()).unwrap())
+    ///     .spawn()?;
+    /// assert_eq!(handle.join()?, 42);
+    /// // It ran before `join` returned.
+    /// assert_eq!(rx.try_recv()?, Some(42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_complete<C>(mut self, callback: C) -> Self
     where
         C: FnOnce(&Result<T, TaskError>) + Send + 'static,
@@ -87,6 +117,23 @@ where
 
     /// Makes the task's token a child of `parent` too: cancelling `parent`
     /// cancels this task (fan-out: one token stops every straggler).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::CancelToken;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let stop = CancelToken::new();
+    /// let handle = pool
+    ///     .task(|token| token.wait_timeout(Duration::from_secs(60)))
+    ///     .parent(&stop)
+    ///     .spawn()?;
+    /// stop.cancel();
+    /// // Cancelled while it waited, or before it started.
+    /// assert!(handle.join().unwrap_or_else(|e| e.is_cancelled()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parent(mut self, parent: &CancelToken) -> Self {
         self.parents.push(parent.clone());
         self
@@ -98,6 +145,17 @@ where
     /// # Errors
     ///
     /// As [`Pool::submit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = pool.task(|token| token.is_cancelled()).spawn()?;
+    /// assert!(!handle.join()?);
+    /// pool.release();
+    /// assert_eq!(pool.task(|_token| ()).spawn().unwrap_err(), workpool::PoolError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn(self) -> Result<TaskHandle<T>, PoolError> {
         let TaskBuilder {
             pool,
@@ -217,6 +275,16 @@ pub struct Retry {
 
 impl Retry {
     /// Waits `first_delay`, then twice as long after each further failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// let retry = Retry::exponential(Duration::from_millis(10));
+    /// assert_eq!(retry.attempts(), 3);
+    /// assert!(format!("{retry:?}").contains("first_delay: 10ms"));
+    /// ```
     pub fn exponential(first_delay: Duration) -> Retry {
         Retry {
             first_delay,
@@ -229,12 +297,33 @@ impl Retry {
 
     /// Attempts in all, the first included. Default 3. `0` is read as 1:
     /// a task runs at least once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// let first = Duration::from_millis(10);
+    /// assert_eq!(Retry::exponential(first).max_attempts(5).attempts(), 5);
+    /// assert_eq!(Retry::exponential(first).max_attempts(0).attempts(), 1);
+    /// ```
     pub fn max_attempts(mut self, attempts: usize) -> Retry {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// The longest wait between attempts. Default 60 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// // 100 ms, 200 ms, then 250 ms between the next attempts.
+    /// let retry = Retry::exponential(Duration::from_millis(100))
+    ///     .max_delay(Duration::from_millis(250));
+    /// assert!(format!("{retry:?}").contains("max_delay: 250ms"));
+    /// ```
     pub fn max_delay(mut self, max_delay: Duration) -> Retry {
         self.max_delay = max_delay;
         self
@@ -242,6 +331,18 @@ impl Retry {
 
     /// How much longer each wait is than the one before. Default 2. Values
     /// below 1 are read as 1 (a constant delay).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// let triple = Retry::exponential(Duration::from_millis(10)).factor(3.0);
+    /// assert!(format!("{triple:?}").contains("factor: 3.0"));
+    /// // Below 1: a constant delay.
+    /// let constant = Retry::exponential(Duration::from_millis(10)).factor(0.5);
+    /// assert!(format!("{constant:?}").contains("factor: 1.0"));
+    /// ```
     pub fn factor(mut self, factor: f32) -> Retry {
         self.factor = if factor.is_finite() {
             factor.max(1.0)
@@ -252,12 +353,41 @@ impl Retry {
     }
 
     /// No random jitter: the waits are exactly the schedule's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// // Waits of exactly 10 ms, then 20 ms.
+    /// let retry = Retry::exponential(Duration::from_millis(10)).without_jitter();
+    /// assert!(format!("{retry:?}").contains("jitter: false"));
+    /// ```
     pub fn without_jitter(mut self) -> Retry {
         self.jitter = false;
         self
     }
 
     /// Attempts in all, the first included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Pool, Retry};
+    /// let retry = Retry::exponential(Duration::from_millis(1)).max_attempts(4);
+    /// let pool = Pool::new(1)?;
+    /// let mut runs = 0;
+    /// let handle = pool
+    ///     .task(move |_token| {
+    ///         runs += 1;
+    ///         Err::<(), usize>(runs)
+    ///     })
+    ///     .retry(retry.clone())
+    ///     .spawn()?;
+    /// assert_eq!(handle.join()?, Err(retry.attempts()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attempts(&self) -> usize {
         self.max_attempts
     }
@@ -307,6 +437,22 @@ where
 
     /// A deadline for each task, counted from its acceptance: see
     /// [`TaskBuilder::deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use workpool::CancelToken;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// let tasks = (0..3).map(|n| move |_: &CancelToken| n);
+    /// let batch = pool.batch(tasks).deadline(Duration::from_millis(10)).spawn()?;
+    /// assert!(batch.join().iter().all(|r| r.as_ref().is_err_and(|e| e.is_deadline())));
+    /// tx.send(())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -315,6 +461,23 @@ where
     /// Runs `callback` once per task as it ends, with the task's index in
     /// the batch and its result (NotifyHub's per-message callback): see
     /// [`TaskBuilder::on_complete`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let indices = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&indices);
+    /// let batch = pool
+    ///     .batch((0..4).map(|n| move |_: &workpool::CancelToken| n))
+    ///     .on_complete(move |index, _result| { seen.fetch_add(index, Ordering::SeqCst); })
+    ///     .spawn()?;
+    /// assert_eq!(batch.join().len(), 4);
+    /// assert_eq!(indices.load(Ordering::SeqCst), 1 + 2 + 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_complete<C>(mut self, callback: C) -> Self
     where
         C: Fn(usize, &Result<T, TaskError>) + Send + Sync + 'static,
@@ -324,6 +487,22 @@ where
     }
 
     /// Makes the batch's token a child of `parent` too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::CancelToken;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let stop = CancelToken::new();
+    /// let long = Duration::from_secs(60);
+    /// let waits = (0..3).map(|_| move |token: &CancelToken| token.wait_timeout(long));
+    /// let batch = pool.batch(waits).parent(&stop).spawn()?;
+    /// stop.cancel();
+    /// // Each was cancelled while it waited, or before it started.
+    /// assert!(batch.join().into_iter().all(|r| r.unwrap_or_else(|e| e.is_cancelled())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parent(mut self, parent: &CancelToken) -> Self {
         self.parents.push(parent.clone());
         self
@@ -334,6 +513,17 @@ where
     /// # Errors
     ///
     /// As [`Pool::spawn_batch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::CancelToken;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let batch = pool.batch((1..=3).map(|n| move |_: &CancelToken| n * 2)).spawn()?;
+    /// let doubled: Vec<i32> = batch.join().into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(doubled, [2, 4, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn(self) -> Result<BatchHandle<T>, PoolError> {
         let token = self.pool.new_task_token(&self.parents);
         self.pool

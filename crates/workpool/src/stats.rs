@@ -386,7 +386,11 @@ pub struct LatencySummary {
 pub struct Stats {
     /// Tasks accepted (not the refused ones).
     pub submitted: u64,
-    /// Tasks that ran to the end without panicking.
+    /// Tasks that ran to the end without panicking. A task is counted on
+    /// its worker just after its handle learns the result, so a `join` may
+    /// return a moment before the count moves; once
+    /// [`wait_idle`](crate::Pool::wait_idle) returns, every finished task
+    /// is counted.
     pub completed: u64,
     /// Tasks that panicked (and panicking `on_complete` callbacks).
     pub panicked: u64,
@@ -427,6 +431,21 @@ pub struct Stats {
 
 impl Stats {
     /// Tasks that have ended: completed, panicked or cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2)?;
+    /// pool.submit(|| ())?;
+    /// assert!(pool.spawn(|| -> u32 { panic!("boom") })?.join().is_err());
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.panicked), (1, 1));
+    /// assert_eq!(stats.finished(), 2);
+    /// assert_eq!(stats.finished(), stats.submitted);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn finished(&self) -> u64 {
         self.completed + self.panicked + self.cancelled
     }

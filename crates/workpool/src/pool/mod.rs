@@ -61,9 +61,11 @@ use std::time::Duration;
 ///
 /// `Pool` is a cheap handle: clone it to share the pool between threads. When
 /// the last handle is dropped the pool is [released](Pool::release) without
-/// waiting: running and queued tasks still finish if the process lives on,
-/// so `main` should call [`release_timeout`](Pool::release_timeout) before it
-/// returns.
+/// waiting: running and queued tasks still finish, but only if the process
+/// lives on. A `main` that returns ends them with the process, so it should
+/// call [`release_timeout`](Pool::release_timeout) (closed, every thread
+/// ended) or [`wait_idle`](Pool::wait_idle) (every task done, the pool open)
+/// before it returns.
 ///
 /// A `Pool` clone captured by the pool's own panic handler is a cycle: the
 /// pool then never sees its last handle drop. Release such a pool
@@ -104,11 +106,30 @@ impl Pool {
     /// [`BuildError::CapacityTooLarge`] above
     /// [`PoolBuilder::MAX_CAPACITY`];
     /// [`BuildError::SpawnFailed`] if the purge thread could not start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{BuildError, Pool};
+    /// let pool = Pool::new(4)?;
+    /// assert_eq!(pool.capacity(), Some(4));
+    /// assert!(matches!(Pool::new(0), Err(BuildError::ZeroCapacity)));
+    /// # Ok::<(), BuildError>(())
+    /// ```
     pub fn new(capacity: usize) -> Result<Pool, BuildError> {
         PoolBuilder::new().capacity(capacity).build()
     }
 
     /// A builder for a pool with options; see [`PoolBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().capacity(2).queue_capacity(8).build()?;
+    /// assert_eq!(pool.capacity(), Some(2));
+    /// assert_eq!(pool.queue_capacity(), 8);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::new()
     }
@@ -182,11 +203,35 @@ impl Pool {
     }
 
     /// Live worker threads, busy and idle (ants' `Running`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::builder().capacity(4).min_workers(2).build()?;
+    /// assert_eq!(pool.workers(), 2);
+    /// pool.release_timeout(Duration::from_secs(10))?;
+    /// assert_eq!(pool.workers(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(&self) -> usize {
         self.inner.gauges.workers.load(Ordering::Relaxed)
     }
 
     /// Workers parked on the idle list, waiting for a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // `min_workers` are on the idle list when `build` returns.
+    /// let pool = workpool::Pool::builder().capacity(4).min_workers(2).build()?;
+    /// assert_eq!(pool.idle(), 2);
+    /// pool.spawn(|| ())?.join()?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pool.idle(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn idle(&self) -> usize {
         self.inner.gauges.idle.load(Ordering::Relaxed)
     }
@@ -195,6 +240,21 @@ impl Pool {
     /// that just finished one and poll for the next for a moment (200 µs at
     /// most) before they park. The idle list's order (the warmest worker is
     /// reused first, the coldest expires first) is about parked workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?;
+    /// assert_eq!(pool.busy(), 1);
+    /// tx.send(())?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pool.busy(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn busy(&self) -> usize {
         self.workers().saturating_sub(self.idle())
     }
@@ -202,12 +262,48 @@ impl Pool {
     /// Accepted tasks that no worker has taken yet: waiting in the queue, or,
     /// with `queue_capacity(0)`, for a moment on their way to the worker
     /// found for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // holds the only worker
+    /// pool.submit(|| ())?;
+    /// assert_eq!(pool.queued(), 1);
+    /// tx.send(())?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(pool.queued(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued(&self) -> usize {
         self.inner.queue.len()
     }
 
-    /// Callers blocked in `submit` now (not queued tasks: see
-    /// [`queued`](Self::queued)).
+    /// How many callers are waiting for room now: blocked in `submit` (or
+    /// `spawn`, `submit_timeout`, ...), or awaiting `submit_async` (ants'
+    /// `Waiting`). Not tasks in the queue: see [`queued`](Self::queued).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = workpool::Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?; // no room left
+    /// let other = pool.clone();
+    /// let blocked = std::thread::spawn(move || other.submit(|| ()));
+    /// while pool.waiting() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!((pool.waiting(), pool.queued()), (1, 0));
+    /// tx.send(())?;
+    /// assert_eq!(blocked.join().unwrap(), Ok(()));
+    /// assert_eq!(pool.waiting(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn waiting(&self) -> usize {
         self.inner.gauges.waiting.load(Ordering::Relaxed)
     }
@@ -228,6 +324,15 @@ impl Pool {
     }
 
     /// The most workers alive at once; `None` for an unbounded pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::Pool;
+    /// assert_eq!(Pool::new(4)?.capacity(), Some(4));
+    /// assert_eq!(Pool::builder().unbounded().build()?.capacity(), None);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         match self.inner.gauges.capacity.load(Ordering::Relaxed) {
             UNBOUNDED => None,
@@ -235,14 +340,38 @@ impl Pool {
         }
     }
 
-    /// Workers that could still be started: capacity minus live workers, idle
-    /// ones included (ants' `Free`); 0 while a lowered capacity is still
-    /// above the live workers; `None` for an unbounded pool.
+    /// How many more workers may start now: capacity minus live workers,
+    /// idle ones included (ants' `Free`); `None` for an unbounded pool.
+    ///
+    /// Not how many tasks can start without waiting: idle workers take tasks
+    /// too, and are not counted here. 0 while a lowered capacity is still
+    /// above the live workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::Pool;
+    /// let pool = Pool::builder().capacity(4).min_workers(1).build()?;
+    /// // The idle worker counts: three more may start.
+    /// assert_eq!(pool.free(), Some(3));
+    /// assert_eq!(Pool::builder().unbounded().build()?.free(), None);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn free(&self) -> Option<usize> {
         self.capacity().map(|c| c.saturating_sub(self.workers()))
     }
 
     /// Tasks that have panicked since the pool was built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(1)?;
+    /// let handle = pool.spawn(|| -> u32 { panic!("boom") })?;
+    /// assert!(handle.join().unwrap_err().is_panic());
+    /// assert_eq!(pool.panicked(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn panicked(&self) -> usize {
         self.inner
             .panicked
@@ -260,6 +389,18 @@ impl Pool {
     /// [`PoolError::InvalidCapacity`] for 0; [`PoolError::CapacityTooLarge`]
     /// above [`PoolBuilder::MAX_CAPACITY`]; [`PoolError::Unbounded`] on an
     /// unbounded pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::new(2)?;
+    /// pool.tune(8)?;
+    /// assert_eq!(pool.capacity(), Some(8));
+    /// assert_eq!(pool.tune(0), Err(PoolError::InvalidCapacity));
+    /// assert_eq!(pool.capacity(), Some(8));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tune(&self, capacity: usize) -> Result<(), PoolError> {
         self.inner.tune(capacity)
     }
@@ -273,6 +414,19 @@ impl Pool {
     /// a token (`submit`, `spawn`) finish, queued ones included; then the
     /// workers exit, idle ones at once. Once `release` has returned, every
     /// `submit` is refused. Idempotent; does not wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::new(2)?;
+    /// let handle = pool.spawn(|| 42)?;
+    /// pool.release();
+    /// assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
+    /// // A task without a token, accepted before, still runs.
+    /// assert_eq!(handle.join()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(&self) {
         self.inner.release();
     }
@@ -289,6 +443,20 @@ impl Pool {
     /// [`PoolError::WouldDeadlock`] when called from a task of this pool,
     /// which would wait for its own thread: the pool is released, but not
     /// waited for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::new(2)?;
+    /// let handle = pool.spawn(|| 42)?;
+    /// pool.release_timeout(Duration::from_secs(10))?;
+    /// assert!(handle.is_finished());
+    /// assert_eq!(pool.workers(), 0);
+    /// assert_eq!(pool.release_timeout(Duration::from_secs(10)), Err(PoolError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
         self.inner.release_timeout(timeout)
     }
@@ -302,11 +470,32 @@ impl Pool {
     ///
     /// [`PoolError::SpawnFailed`] if a thread could not start; the pool is
     /// then closed again, and a later `reboot` may try again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// pool.release();
+    /// pool.reboot()?;
+    /// assert!(!pool.is_closed());
+    /// assert_eq!(pool.spawn(|| 7)?.join()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reboot(&self) -> Result<(), PoolError> {
         self.inner.reboot()
     }
 
     /// Whether the pool is released.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// assert!(!pool.is_closed());
+    /// pool.release();
+    /// assert!(pool.is_closed());
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }

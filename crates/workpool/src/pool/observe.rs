@@ -165,6 +165,19 @@ impl Pool {
     /// `_count`. Call it when the figures are read (a `/metrics` handler, a
     /// monitor): nothing is recorded per task, so the hot path pays
     /// nothing for the export.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::builder().name("ingest").build()?;
+    /// pool.spawn(|| ())?.join()?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// // What it sends: `workpool_tasks_total{pool="ingest",outcome="completed"}` = 1.
+    /// assert_eq!(pool.stats().completed, 1);
+    /// pool.export_metrics(); // a no-op until a recorder is installed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self) {
         self.export_metrics_with(&[]);
@@ -193,6 +206,15 @@ impl Pool {
     }
 
     /// The pool's name ([`PoolBuilder::name`](crate::PoolBuilder::name)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::Pool;
+    /// assert_eq!(Pool::new(1)?.name(), "workpool");
+    /// assert_eq!(Pool::builder().name("mailer").build()?.name(), "mailer");
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -321,6 +343,27 @@ pub struct Monitor {
 impl Monitor {
     /// Stops the monitor: its callback is not called again once its thread
     /// has seen this (at once if it is waiting for its next check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use workpool::HealthPolicy;
+    ///
+    /// let pool = workpool::Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let policy = HealthPolicy::default();
+    /// let monitor = pool.monitor(Duration::from_millis(1), policy, move |health, _| {
+    ///     let _ = tx.send(health.healthy);
+    /// })?;
+    /// assert!(rx.recv()?);
+    /// monitor.stop();
+    /// // Its thread ends and drops the callback: the channel closes.
+    /// rx.iter().for_each(drop);
+    /// assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(self) {
         drop(self);
     }

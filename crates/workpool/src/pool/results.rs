@@ -477,6 +477,16 @@ impl Pool {
     /// # Errors
     ///
     /// As [`submit_async`](Self::submit_async).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_executor::block_on;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = block_on(pool.spawn_async(|| 6 * 7))?;
+    /// assert_eq!(block_on(handle)?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_async<F, T>(&self, task: F) -> SpawnAsync<'_, T>
     where
         F: FnOnce() -> T + Send + 'static,
