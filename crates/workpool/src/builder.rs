@@ -309,9 +309,15 @@ impl PoolBuilder {
         self
     }
 
-    /// Called on the worker thread with the payload of every task that panics.
-    /// A panic inside the handler is caught and logged too; the worker lives
-    /// on either way. Default: log the panic message with `tracing::error!`.
+    /// Called on the worker thread with the payload of every task that panics
+    /// (of fire-and-forget tasks; a task with a handle reports its panic to
+    /// the handle). A panic inside the handler is caught and logged too; the
+    /// worker lives on either way. Default: log the panic message with
+    /// `tracing::error!`.
+    ///
+    /// The payload is what `panic!` made: a `&'static str` for a literal
+    /// message, a `String` for a formatted one. Printing the box itself shows
+    /// only `Any { .. }`; downcast it to read the message:
     ///
     /// # Examples
     ///
@@ -320,11 +326,21 @@ impl PoolBuilder {
     /// let (tx, rx) = mpsc::channel();
     /// let pool = workpool::Pool::builder()
     ///     .panic_handler(move |payload| {
-    ///         let _ = tx.send(payload.downcast_ref::<&str>().map(|s| s.to_string()));
+    ///         let message = payload
+    ///             .downcast_ref::<&str>()
+    ///             .map(|s| s.to_string())
+    ///             .or_else(|| payload.downcast_ref::<String>().cloned());
+    ///         let _ = tx.send(message);
     ///     })
     ///     .build()?;
+    /// # let hook = std::panic::take_hook();
+    /// # std::panic::set_hook(Box::new(|_| {}));
     /// pool.submit(|| panic!("boom"))?;
-    /// assert_eq!(rx.recv()?.as_deref(), Some("boom"));
+    /// pool.submit(|| panic!("disk {} is full", 3))?;
+    /// let mut got = vec![rx.recv()?, rx.recv()?];
+    /// got.sort();
+    /// # std::panic::set_hook(hook);
+    /// assert_eq!(got, [Some("boom".to_owned()), Some("disk 3 is full".to_owned())]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn panic_handler<H>(mut self, handler: H) -> Self
