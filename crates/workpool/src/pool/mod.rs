@@ -241,6 +241,11 @@ impl Pool {
     /// most) before they park. The idle list's order (the warmest worker is
     /// reused first, the coldest expires first) is about parked workers.
     ///
+    /// It is [`workers`](Self::workers) minus [`idle`](Self::idle), two
+    /// gauges read one after the other: while a worker starts, parks or
+    /// exits between the two reads it can be off by one for that moment.
+    /// Once [`wait_idle`](Self::wait_idle) has returned it reads 0.
+    ///
     /// # Examples
     ///
     /// ```
