@@ -15,7 +15,7 @@ use crate::child::{ChildReport, Percentiles};
 use crate::cli::Impl;
 use crate::plan::{Point, REDIS_CAPACITY, REDIS_READ_AHEAD};
 use crate::probe;
-use crate::redis_cmd::Demo;
+use crate::redis_cmd::{demo_producer, push_demo};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
@@ -245,12 +245,7 @@ impl Pusher {
         Ok(if imp == Impl::Apalis {
             Pusher::Apalis(ApalisProducer::new(&server.url, stream)?)
         } else {
-            Pusher::Workpool(
-                Producer::builder(&server.url, stream)
-                    .job_name("demo")
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            )
+            Pusher::Workpool(demo_producer(&server.url, stream)?)
         })
     }
 
@@ -258,22 +253,7 @@ impl Pusher {
     fn push(&mut self, ids: std::ops::Range<u64>, sleep_ms: u64) -> Result<(), String> {
         match self {
             Pusher::Apalis(p) => p.push(ids, sleep_ms),
-            Pusher::Workpool(p) => {
-                let mut next = ids.start;
-                while next < ids.end {
-                    let end = (next + 1000).min(ids.end);
-                    let jobs: Vec<Demo> = (next..end)
-                        .map(|id| Demo {
-                            id,
-                            sleep_ms,
-                            fail: false,
-                        })
-                        .collect();
-                    p.push_batch(&jobs).map_err(|e| e.to_string())?;
-                    next = end;
-                }
-                Ok(())
-            }
+            Pusher::Workpool(p) => push_demo(p, ids, sleep_ms, |_| false).map(|_| ()),
         }
     }
 }

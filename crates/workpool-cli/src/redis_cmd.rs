@@ -121,30 +121,49 @@ pub(crate) fn run(args: &RedisArgs) -> Result<(), String> {
 }
 
 fn produce(args: &ProduceArgs) -> Result<(), String> {
-    let producer = Producer::builder(&args.url, &args.stream)
+    let producer = demo_producer(&args.url, &args.stream)?;
+    let failing = push_demo(&producer, 0..args.count, args.sleep_ms, |id| {
+        args.fail_every.is_some_and(|k| k > 0 && (id + 1) % k == 0)
+    })?;
+    println!(
+        "pushed {} jobs onto {} ({failing} that always fail)",
+        args.count, args.stream
+    );
+    Ok(())
+}
+
+/// A producer of demo jobs (job name `demo`) onto `stream`.
+pub(crate) fn demo_producer(url: &str, stream: &str) -> Result<Producer, String> {
+    Producer::builder(url, stream)
         .job_name("demo")
         .build()
-        .map_err(|e| e.to_string())?;
-    let mut pushed = 0;
+        .map_err(|e| e.to_string())
+}
+
+/// Pushes the demo jobs `ids`, in batches of at most 1,000; `fails(id)`
+/// marks those that fail each time they run. Returns how many do.
+pub(crate) fn push_demo(
+    producer: &Producer,
+    ids: std::ops::Range<u64>,
+    sleep_ms: u64,
+    fails: impl Fn(u64) -> bool,
+) -> Result<usize, String> {
     let mut failing = 0;
-    while pushed < args.count {
-        let end = (pushed + 1000).min(args.count);
-        let jobs: Vec<Demo> = (pushed..end)
+    let mut next = ids.start;
+    while next < ids.end {
+        let end = (next + 1000).min(ids.end);
+        let jobs: Vec<Demo> = (next..end)
             .map(|id| Demo {
                 id,
-                sleep_ms: args.sleep_ms,
-                fail: args.fail_every.is_some_and(|k| k > 0 && (id + 1) % k == 0),
+                sleep_ms,
+                fail: fails(id),
             })
             .collect();
         failing += jobs.iter().filter(|j| j.fail).count();
         producer.push_batch(&jobs).map_err(|e| e.to_string())?;
-        pushed = end;
+        next = end;
     }
-    println!(
-        "pushed {pushed} jobs onto {} ({failing} that always fail)",
-        args.stream
-    );
-    Ok(())
+    Ok(failing)
 }
 
 thread_local! {

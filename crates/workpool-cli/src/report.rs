@@ -30,15 +30,20 @@ fn add_rows(table: &mut Table, records: &[Record], cells: impl Fn(&Record) -> Ve
     }
 }
 
+/// The word a table shows for a pair that did not finish.
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "failed",
+        Status::Skipped => "skipped",
+    }
+}
+
 fn not_ok(table: &mut Table, r: &Record) -> bool {
     if r.status == Status::Ok {
         return false;
     }
-    let word = if r.status == Status::Failed {
-        "failed"
-    } else {
-        "skipped"
-    };
+    let word = status_word(r.status);
     table.row(vec![r.imp.clone(), word.to_owned()]);
     if let Some(e) = &r.error {
         table.note(format!("{}: {word}: {e}", r.imp));
@@ -331,11 +336,7 @@ fn redis(points: &[(&Point, &[Record])]) -> Table {
         let inproc = find(Kind::Sleep, p.procs, Impl::Workpool).and_then(|c| c.tasks_per_sec);
         for r in rs.iter() {
             if r.status != Status::Ok {
-                let word = if r.status == Status::Failed {
-                    "failed"
-                } else {
-                    "skipped"
-                };
+                let word = status_word(r.status);
                 t.row(vec![p.procs.to_string(), r.imp.clone(), word.to_owned()]);
                 if let Some(e) = &r.error {
                     t.note(format!("{} at {} process(es): {word}: {e}", r.imp, p.procs));
@@ -448,8 +449,7 @@ fn sweep(
             let r = &records[i];
             row.push(match r.status {
                 Status::Ok => cell(r),
-                Status::Failed => "failed".to_owned(),
-                Status::Skipped => "skipped".to_owned(),
+                status => status_word(status).to_owned(),
             });
             if r.status != Status::Ok {
                 if let Some(e) = &r.error {
