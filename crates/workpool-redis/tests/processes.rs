@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{counts, demo_handler, pending, redis_or_skip, wait_for, Demo};
+use common::{counts, demo_handler, pending, push, redis_or_skip, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use workpool_redis::{Consumer, Producer};
+use workpool_redis::Consumer;
 
 const CHILD: &str = "WORKPOOL_REDIS_CHILD";
 
@@ -58,20 +58,6 @@ fn stop_file(tag: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("workpool-redis-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
-}
-
-fn push(url: &str, stream: &str, n: u64, sleep_ms: u64) {
-    let jobs: Vec<Demo> = (0..n)
-        .map(|id| Demo {
-            id,
-            sleep_ms,
-            fail: false,
-        })
-        .collect();
-    Producer::new(url, stream)
-        .unwrap()
-        .push_batch(&jobs)
-        .unwrap();
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{pending, redis_or_skip, wait_for, Demo, RedisServer};
+use common::{pending, push, redis_or_skip, wait_for, Demo, RedisServer};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -105,20 +105,6 @@ fn pending_ids(conn: &mut redis::Connection, stream: &str) -> HashSet<String> {
         .query(conn)
         .unwrap();
     rows.into_iter().map(|(id, ..)| id).collect()
-}
-
-fn push(url: &str, stream: &str, n: u64, sleep_ms: u64) {
-    let jobs: Vec<Demo> = (0..n)
-        .map(|id| Demo {
-            id,
-            sleep_ms,
-            fail: false,
-        })
-        .collect();
-    Producer::new(url, stream)
-        .unwrap()
-        .push_batch(&jobs)
-        .unwrap();
 }
 
 #[test]

@@ -172,6 +172,22 @@ pub struct Demo {
     pub fail: bool,
 }
 
+/// Pushes `n` demo jobs (ids 0..n) of `sleep_ms` that succeed onto
+/// `stream`, in one batch.
+pub fn push(url: &str, stream: &str, n: u64, sleep_ms: u64) {
+    let jobs: Vec<Demo> = (0..n)
+        .map(|id| Demo {
+            id,
+            sleep_ms,
+            fail: false,
+        })
+        .collect();
+    workpool_redis::Producer::new(url, stream)
+        .unwrap()
+        .push_batch(&jobs)
+        .unwrap();
+}
+
 /// Marks the job done and counts its effect, atomically, once per job ID.
 const ONCE: &str = "if redis.call('SET', KEYS[1], 1, 'NX') then \
      redis.call('HINCRBY', KEYS[2], ARGV[1], 1) return 1 end return 0";
