@@ -8,12 +8,17 @@
 //!   is queued, plus what left the queue unrun (cancelled), so it lags by
 //!   the few tasks on their way from a submit to a worker while the pool
 //!   is busy, and is exact once it is idle;
-//! - latencies are sampled: a task that takes the pool's locked way (it
-//!   wakes or starts a worker, or blocks) is always timed, since a clock
-//!   read is small beside that; on the lock-free way (every worker busy,
-//!   the task queued) one submit in [`SAMPLE_EVERY`] per submitting thread
-//!   is (timing every task there cost 17 % of `empty`'s throughput, one in
-//!   32 about 4 %); the worker times only the tasks stamped;
+//! - latencies are sampled by cost, not by count: a submitting thread
+//!   stamps every task while it submits slowly (under about 20,000 tasks a
+//!   second, [`FAST_SUBMIT_GAP`]), where timing costs nothing
+//!   measurable, and one task in [`SAMPLE_EVERY`] while it submits faster
+//!   (timing every task of `empty` cost 17 % of its throughput, one in 32
+//!   about 4 %). The thread tells its rate from one clock read per
+//!   [`SAMPLE_EVERY`] submits, the read that stamps its sampled task, so
+//!   telling costs nothing more. A task that takes the pool's locked way
+//!   (it wakes or starts a worker, or blocks) is always timed, since a
+//!   clock read is small beside that. The worker times only the tasks
+//!   stamped;
 //! - histograms are log-linear buckets, merged when read.
 //!
 //! Build with `RUSTFLAGS="--cfg workpool_stats_off"` to compile recording
@@ -26,8 +31,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// One submit in this many, per submitting thread, is timed.
+/// One submit in this many, per submitting thread, is timed while the
+/// thread submits fast; it also checks its rate once per this many.
 pub(crate) const SAMPLE_EVERY: u64 = 32;
+
+/// A thread whose last [`SAMPLE_EVERY`] submits came this close together
+/// on average (in nanoseconds) submits fast: above 20,000 tasks a second.
+/// Timing a task costs about 50 ns (17 % of `empty`'s 294 ns a task in
+/// docs/bench.md: three stamps of about 10 ns each with the time-stamp
+/// counter, 24 ns with `Instant::now`, and two histogram records), so
+/// below this rate timing every task costs at most 1 ms a second, 0.1 % of
+/// one core.
+pub(crate) const FAST_SUBMIT_GAP: u64 = 50_000;
 
 /// Values below this many nanoseconds get a bucket each.
 const LINEAR: usize = 16;
@@ -216,10 +231,27 @@ pub(crate) struct Recorder {
     pub(crate) history: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
 }
 
+/// What a submitting thread knows of its own rate, for `Recorder::sample`.
+struct Sampler {
+    /// Its submits so far.
+    submits: Cell<u64>,
+    /// The raw clock at its latest rate check, 0 before the first.
+    checked_at: Cell<u64>,
+    /// Its latest [`SAMPLE_EVERY`] submits came faster than one per
+    /// [`FAST_SUBMIT_GAP`]: only one in [`SAMPLE_EVERY`] is timed.
+    fast: Cell<bool>,
+}
+
 std::thread_local! {
-    /// How many submits this thread has made, to sample one in
-    /// `SAMPLE_EVERY`.
-    static SUBMITS: Cell<u64> = const { Cell::new(0) };
+    /// This thread's rate of submits, to any pool: what timing costs it
+    /// depends on how often it submits, not where.
+    static SAMPLER: Sampler = const {
+        Sampler {
+            submits: Cell::new(0),
+            checked_at: Cell::new(0),
+            fast: Cell::new(false),
+        }
+    };
 }
 
 impl Recorder {
@@ -253,23 +285,42 @@ impl Recorder {
         }
     }
 
-    /// A task is being submitted: its timestamp if it is one of the sampled
-    /// (one in `SAMPLE_EVERY` of this thread's submits), else 0.
+    /// A task is being submitted: its timestamp if it is to be timed (every
+    /// one while this thread submits slowly, one in [`SAMPLE_EVERY`] while
+    /// it submits fast), else 0.
     #[inline]
     pub(crate) fn sample(&self) -> u64 {
         if cfg!(workpool_stats_off) {
             return 0;
         }
-        let n = SUBMITS.with(|n| {
-            let now = n.get();
-            n.set(now.wrapping_add(1));
-            now
-        });
-        if n % SAMPLE_EVERY == 0 {
-            self.stamp()
-        } else {
-            0
-        }
+        SAMPLER.with(|sampler| {
+            let n = sampler.submits.get();
+            sampler.submits.set(n.wrapping_add(1));
+            if n % SAMPLE_EVERY == 0 {
+                self.check_rate(sampler)
+            } else if sampler.fast.get() {
+                // The hot path at high rates: a thread-local load, an add
+                // and two tests, no clock.
+                0
+            } else {
+                self.stamp()
+            }
+        })
+    }
+
+    /// One submit in [`SAMPLE_EVERY`]: stamps it, and from the same clock
+    /// read tells whether the thread's last [`SAMPLE_EVERY`] submits came
+    /// fast. The raw clock is the same counter for every pool's `Clock`, so
+    /// a thread that submits to several is judged by all its submits.
+    #[inline(never)]
+    fn check_rate(&self, sampler: &Sampler) -> u64 {
+        let raw = self.clock.raw();
+        let last = sampler.checked_at.replace(raw);
+        // The first submit of a thread has no rate yet: slow until told.
+        let fast =
+            last != 0 && self.clock.delta_as_nanos(last, raw) < SAMPLE_EVERY * FAST_SUBMIT_GAP;
+        sampler.fast.set(fast);
+        self.clock.delta_as_nanos(self.base, raw) + 1
     }
 
     /// [`stamp`](Self::stamp), or 0 when recording is compiled out.
@@ -352,11 +403,33 @@ impl fmt::Debug for Recorder {
     }
 }
 
-/// A summary of sampled latencies, from a task's submit to its start (queue
-/// wait) and from its start to its end (run time). Every task that wakes or
-/// starts a worker, or waits for room, is timed; of those queued while
-/// every worker is busy, one in 32 per submitting thread. Percentiles are accurate to about 12 % (the width of
-/// a histogram bucket), never above `max`.
+/// A summary of timed latencies, from a task's submit to its start (queue
+/// wait) and from its start to its end (run time).
+///
+/// What is timed: every task a thread submits while it submits fewer than
+/// about 20,000 a second (timing is then too cheap to measure), and every
+/// task that wakes or starts a worker, or waits for room; of the tasks a
+/// thread submits faster than that while every worker is busy, one in 32.
+/// So `count` is the number of tasks timed, not of tasks run, under load.
+///
+/// Percentiles are accurate to about 12 % (the width of a histogram
+/// bucket), never above `max`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = workpool::Pool::new(2)?;
+/// for _ in 0..3 {
+///     pool.spawn(|| std::thread::sleep(Duration::from_millis(1)))?.join()?;
+/// }
+/// pool.wait_idle(Duration::from_secs(10))?;
+/// let run = pool.stats().run_time;
+/// assert_eq!(run.count, 3); // a trickle: every task is timed
+/// assert!(run.min >= Duration::from_millis(1));
+/// assert!(run.min <= run.p50 && run.p50 <= run.p99 && run.p99 <= run.max);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencySummary {
     /// Tasks timed.
@@ -420,9 +493,9 @@ pub struct Stats {
     pub workers_expired: u64,
     /// Since the pool was built, or last rebooted.
     pub uptime: Duration,
-    /// From submit to start, sampled.
+    /// From submit to start, of the tasks timed.
     pub queue_wait: LatencySummary,
-    /// From start to end, sampled.
+    /// From start to end, of the tasks timed.
     pub run_time: LatencySummary,
     /// One entry per pool of a [`MultiPool`](crate::MultiPool), by index;
     /// empty for a single pool.
@@ -674,6 +747,40 @@ mod tests {
                 "{got:?} for {want:?}"
             );
         }
+    }
+
+    /// How many of `submits` calls of `sample`, on a thread of their own
+    /// (the rate is a thread's), were stamped; `pause` is run between them.
+    fn stamped(submits: u64, pause: fn()) -> u64 {
+        let recorder = std::sync::Arc::new(Recorder::new());
+        std::thread::spawn(move || {
+            (0..submits)
+                .filter(|_| {
+                    pause();
+                    recorder.sample() != 0
+                })
+                .count() as u64
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_slow_submitter_has_every_task_stamped() {
+        // 100 us apart: 10,000 a second, under the fast rate.
+        let pause = || std::thread::sleep(Duration::from_micros(100));
+        assert_eq!(stamped(3 * SAMPLE_EVERY, pause), 3 * SAMPLE_EVERY);
+    }
+
+    #[test]
+    fn a_fast_submitter_has_one_task_in_sample_every_stamped() {
+        // Back to back: the first `SAMPLE_EVERY` are stamped (no rate is
+        // known yet), then one in `SAMPLE_EVERY`, unless a preemption made
+        // a stretch of them slow.
+        let submits = 100 * SAMPLE_EVERY;
+        let stamped = stamped(submits, || {});
+        assert!(stamped >= SAMPLE_EVERY + 99, "{stamped}");
+        assert!(stamped < submits / 4, "{stamped} of {submits}");
     }
 
     #[test]

@@ -93,9 +93,11 @@ impl Inner {
 
 impl Pool {
     /// A snapshot of the pool's figures: counts by outcome, the gauges,
-    /// uptime, and sampled latencies of queue wait and run time. Reading
-    /// them takes no lock the workers take; recording them costs each task
-    /// a counter on a cache line of its own thread.
+    /// uptime, and latencies of queue wait and run time (of every task at a
+    /// trickle, sampled at high rates: see
+    /// [`LatencySummary`](crate::LatencySummary)). Reading them takes no
+    /// lock the workers take; recording them costs each task a counter on a
+    /// cache line of its own thread.
     ///
     /// # Examples
     ///
