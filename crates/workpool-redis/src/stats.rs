@@ -88,6 +88,7 @@ impl Samples {
             p90: at(0.9),
             p99: at(0.99),
             max: sorted[sorted.len() - 1],
+            sum: total,
         }
     }
 }

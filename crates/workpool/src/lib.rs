@@ -30,9 +30,10 @@
 //!   once; [`Pool::release`] cancels every token (layered shutdown).
 //! - [`Pool::scope`] runs tasks that borrow from the caller's stack;
 //!   [`Pool::parallel_execute`] returns results in order.
-//! - [`Pool::stats`] gives counts by outcome, the gauges and sampled
-//!   latency percentiles; [`Pool::health`] judges them by a
-//!   [`HealthPolicy`], and [`Pool::monitor`] does so periodically. With the
+//! - [`Pool::stats`] gives counts by outcome, the gauges and latency
+//!   percentiles (of every task at a trickle, sampled at high rates), and
+//!   [`Stats::since`] those of a window; [`Pool::health`] judges the recent
+//!   ones by a [`HealthPolicy`], and [`Pool::monitor`] does so periodically. With the
 //!   `metrics` feature, `Pool::export_metrics` feeds the `metrics` facade.
 //! - [`Pool::try_submit`] gives the closure back when refused;
 //!   [`Pool::submit_timeout`] and [`Pool::submit_async`] wait for room with a

@@ -378,8 +378,9 @@ impl MultiPool {
         }
     }
 
-    /// Judges the multi-pool as a whole by `policy`: its summed figures,
-    /// and the highest error rate of its pools over the policy's window.
+    /// Judges the multi-pool as a whole by `policy`: its summed gauges, the
+    /// worst p99 of queue wait of its pools and their highest error rate,
+    /// both over the policy's window (as [`Pool::health`] measures them).
     ///
     /// # Examples
     ///
@@ -392,14 +393,18 @@ impl MultiPool {
     /// ```
     pub fn health(&self, policy: &crate::HealthPolicy) -> crate::Health {
         let stats = self.stats();
-        let error_rate = self
+        let recent: Vec<crate::Stats> = self
             .inner
             .pools
             .iter()
             .zip(&stats.pools)
-            .map(|(pool, own)| pool.inner.error_rate(own, policy.error_window))
+            .map(|(pool, own)| pool.inner.recent(own, policy.error_window))
+            .collect();
+        let error_rate = recent
+            .iter()
+            .map(crate::Stats::error_rate)
             .fold(0.0, f64::max);
-        crate::Health::judge(&stats, policy, error_rate)
+        crate::Health::judge(&crate::Stats::sum(recent), policy, error_rate)
     }
 
     /// Places `task` on the pool that the load balancing picks, or another

@@ -8,13 +8,21 @@
 //!   is queued, plus what left the queue unrun (cancelled), so it lags by
 //!   the few tasks on their way from a submit to a worker while the pool
 //!   is busy, and is exact once it is idle;
-//! - latencies are sampled: a task that takes the pool's locked way (it
-//!   wakes or starts a worker, or blocks) is always timed, since a clock
-//!   read is small beside that; on the lock-free way (every worker busy,
-//!   the task queued) one submit in [`SAMPLE_EVERY`] per submitting thread
-//!   is (timing every task there cost 17 % of `empty`'s throughput, one in
-//!   32 about 4 %); the worker times only the tasks stamped;
-//! - histograms are log-linear buckets, merged when read.
+//! - latencies are sampled by cost, not by count: a submitting thread
+//!   stamps every task while it submits slowly (under about 20,000 tasks a
+//!   second, [`FAST_SUBMIT_GAP`]), where timing costs nothing
+//!   measurable, and one task in [`SAMPLE_EVERY`] while it submits faster
+//!   (timing every task of `empty` cost 17 % of its throughput, one in 32
+//!   about 4 %). The thread tells its rate from one clock read per
+//!   [`SAMPLE_EVERY`] submits, the read that stamps its sampled task, so
+//!   telling costs nothing more. A task that takes the pool's locked way
+//!   (it wakes or starts a worker, or blocks) is always timed, since a
+//!   clock read is small beside that. The worker times only the tasks
+//!   stamped;
+//! - histograms are log-linear buckets of cumulative counts, merged when
+//!   read; a snapshot keeps its merged buckets, so that the figures of a
+//!   window are the difference of two snapshots ([`Stats::since`]), which
+//!   is how health judges recent figures (`Recorder::recent`).
 //!
 //! Build with `RUSTFLAGS="--cfg workpool_stats_off"` to compile recording
 //! out, which is how its cost is measured (`workpool bench`, criterion).
@@ -26,8 +34,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// One submit in this many, per submitting thread, is timed.
+/// One submit in this many, per submitting thread, is timed while the
+/// thread submits fast; it also checks its rate once per this many.
 pub(crate) const SAMPLE_EVERY: u64 = 32;
+
+/// A thread whose last [`SAMPLE_EVERY`] submits came this close together
+/// on average (in nanoseconds) submits fast: above 20,000 tasks a second.
+/// Timing a task costs about 50 ns (17 % of `empty`'s 294 ns a task in
+/// docs/bench.md: three stamps of about 10 ns each with the time-stamp
+/// counter, 24 ns with `Instant::now`, and two histogram records), so
+/// below this rate timing every task costs at most 1 ms a second, 0.1 % of
+/// one core.
+pub(crate) const FAST_SUBMIT_GAP: u64 = 50_000;
 
 /// Values below this many nanoseconds get a bucket each.
 const LINEAR: usize = 16;
@@ -122,32 +140,85 @@ impl Merged {
     }
 
     fn summary(&self) -> LatencySummary {
-        let count: u64 = self.buckets.iter().sum();
-        if count == 0 {
-            return LatencySummary::default();
-        }
-        let at = |q: f64| {
-            let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
-            let mut seen = 0;
-            for (index, n) in self.buckets.iter().enumerate() {
-                seen += n;
-                if seen >= rank {
-                    // Never above the largest value seen.
-                    return Duration::from_nanos(bucket_top(index).min(self.max));
-                }
-            }
-            Duration::from_nanos(self.max)
-        };
-        LatencySummary {
-            count,
-            min: Duration::from_nanos(self.min),
-            mean: Duration::from_nanos(self.sum / count),
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: Duration::from_nanos(self.max),
-        }
+        summarize(&self.buckets, self.sum, self.min, self.max)
     }
+}
+
+/// The summary of the values counted in `buckets`, whose total is `sum`
+/// and which lie within `min..=max` (exact, or a bucket's bounds).
+fn summarize(buckets: &[u64], sum: u64, min: u64, max: u64) -> LatencySummary {
+    let count: u64 = buckets.iter().sum();
+    if count == 0 {
+        return LatencySummary::default();
+    }
+    // A read races the recording of a task (its bucket counted, its min not
+    // yet): keep the figures in order all the same.
+    let min = min.min(max);
+    let at = |q: f64| {
+        let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+        let mut seen = 0;
+        for (index, n) in buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                // Never above the largest value seen.
+                return Duration::from_nanos(bucket_top(index).min(max).max(min));
+            }
+        }
+        Duration::from_nanos(max)
+    };
+    LatencySummary {
+        count,
+        min: Duration::from_nanos(min),
+        mean: Duration::from_nanos((sum / count).clamp(min, max)),
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: Duration::from_nanos(max),
+        sum: Duration::from_nanos(sum),
+    }
+}
+
+/// The smallest value a bucket holds.
+fn bucket_bottom(index: usize) -> u64 {
+    match index {
+        0 => 0,
+        _ => bucket_top(index - 1) + 1,
+    }
+}
+
+/// The summary of the tasks timed between two snapshots: `now`'s bucket
+/// counts less `then`'s, with the sums of both. The window's shortest and
+/// longest cannot be told from the cumulative ones (a minimum never goes
+/// back up): they are the bounds of its lowest and highest buckets, within
+/// about 12 % of the truth, and never outside the cumulative ones of `now`.
+fn window(
+    now: &[u64],
+    then: &[u64],
+    now_summary: &LatencySummary,
+    then_summary: &LatencySummary,
+) -> (LatencySummary, Vec<u64>) {
+    let buckets: Vec<u64> = (0..now.len().max(then.len()))
+        .map(|i| {
+            let then = then.get(i).copied().unwrap_or(0);
+            now.get(i).copied().unwrap_or(0).saturating_sub(then)
+        })
+        .collect();
+    let (Some(lowest), Some(highest)) = (
+        buckets.iter().position(|&n| n > 0),
+        buckets.iter().rposition(|&n| n > 0),
+    ) else {
+        return (LatencySummary::default(), buckets);
+    };
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    // The last bucket holds every longer value too: no top of its own.
+    let top = match highest {
+        last if last == BUCKETS - 1 => u64::MAX,
+        index => bucket_top(index),
+    };
+    let max = top.min(nanos(now_summary.max));
+    let min = bucket_bottom(lowest).max(nanos(now_summary.min));
+    let sum = nanos(now_summary.sum.saturating_sub(then_summary.sum));
+    (summarize(&buckets, sum, min, max), buckets)
 }
 
 /// Latencies of the sampled tasks, one stripe of the pool's.
@@ -211,15 +282,38 @@ pub(crate) struct Recorder {
     base: u64,
     /// Build or the latest reboot, for `uptime`.
     pub(crate) since: Mutex<Instant>,
-    /// Finished and failed counts seen by earlier health checks, for the
-    /// error rate over a window.
-    pub(crate) history: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
+    /// Snapshots taken by earlier health checks, oldest first, at least an
+    /// eighth of a window apart (but the newest), from the newest one at
+    /// least a window old: the baselines of `recent`.
+    history: Mutex<std::collections::VecDeque<(Instant, Stats)>>,
+}
+
+/// At most this many snapshots in `Recorder::history` (each about 5 KiB):
+/// checks with one window keep about nine; this bounds the memory of checks
+/// whose windows differ.
+const HISTORY: usize = 64;
+
+/// What a submitting thread knows of its own rate, for `Recorder::sample`.
+struct Sampler {
+    /// Its submits so far.
+    submits: Cell<u64>,
+    /// The raw clock at its latest rate check, 0 before the first.
+    checked_at: Cell<u64>,
+    /// Its latest [`SAMPLE_EVERY`] submits came faster than one per
+    /// [`FAST_SUBMIT_GAP`]: only one in [`SAMPLE_EVERY`] is timed.
+    fast: Cell<bool>,
 }
 
 std::thread_local! {
-    /// How many submits this thread has made, to sample one in
-    /// `SAMPLE_EVERY`.
-    static SUBMITS: Cell<u64> = const { Cell::new(0) };
+    /// This thread's rate of submits, to any pool: what timing costs it
+    /// depends on how often it submits, not where.
+    static SAMPLER: Sampler = const {
+        Sampler {
+            submits: Cell::new(0),
+            checked_at: Cell::new(0),
+            fast: Cell::new(false),
+        }
+    };
 }
 
 impl Recorder {
@@ -253,23 +347,42 @@ impl Recorder {
         }
     }
 
-    /// A task is being submitted: its timestamp if it is one of the sampled
-    /// (one in `SAMPLE_EVERY` of this thread's submits), else 0.
+    /// A task is being submitted: its timestamp if it is to be timed (every
+    /// one while this thread submits slowly, one in [`SAMPLE_EVERY`] while
+    /// it submits fast), else 0.
     #[inline]
     pub(crate) fn sample(&self) -> u64 {
         if cfg!(workpool_stats_off) {
             return 0;
         }
-        let n = SUBMITS.with(|n| {
-            let now = n.get();
-            n.set(now.wrapping_add(1));
-            now
-        });
-        if n % SAMPLE_EVERY == 0 {
-            self.stamp()
-        } else {
-            0
-        }
+        SAMPLER.with(|sampler| {
+            let n = sampler.submits.get();
+            sampler.submits.set(n.wrapping_add(1));
+            if n % SAMPLE_EVERY == 0 {
+                self.check_rate(sampler)
+            } else if sampler.fast.get() {
+                // The hot path at high rates: a thread-local load, an add
+                // and two tests, no clock.
+                0
+            } else {
+                self.stamp()
+            }
+        })
+    }
+
+    /// One submit in [`SAMPLE_EVERY`]: stamps it, and from the same clock
+    /// read tells whether the thread's last [`SAMPLE_EVERY`] submits came
+    /// fast. The raw clock is the same counter for every pool's `Clock`, so
+    /// a thread that submits to several is judged by all its submits.
+    #[inline(never)]
+    fn check_rate(&self, sampler: &Sampler) -> u64 {
+        let raw = self.clock.raw();
+        let last = sampler.checked_at.replace(raw);
+        // The first submit of a thread has no rate yet: slow until told.
+        let fast =
+            last != 0 && self.clock.delta_as_nanos(last, raw) < SAMPLE_EVERY * FAST_SUBMIT_GAP;
+        sampler.fast.set(fast);
+        self.clock.delta_as_nanos(self.base, raw) + 1
     }
 
     /// [`stamp`](Self::stamp), or 0 when recording is compiled out.
@@ -331,14 +444,57 @@ impl Recorder {
         (taken, completed)
     }
 
-    pub(crate) fn latencies(&self) -> (LatencySummary, LatencySummary) {
+    /// The summaries of queue wait and run time since the build, and the
+    /// bucket counts they were drawn from.
+    pub(crate) fn latencies(&self) -> (LatencySummary, LatencySummary, Buckets) {
         let mut wait = Merged::new();
         let mut run = Merged::new();
         for stripe in self.stripes.iter() {
             stripe.queue_wait.add_to(&mut wait);
             stripe.run_time.add_to(&mut run);
         }
-        (wait.summary(), run.summary())
+        let (queue_wait, run_time) = (wait.summary(), run.summary());
+        let buckets = Buckets {
+            queue_wait: wait.buckets,
+            run_time: run.buckets,
+        };
+        (queue_wait, run_time, buckets)
+    }
+
+    /// The figures of the last `window`, for a health check: `now` less the
+    /// snapshot of the newest check made at least `window` ago, or `now`
+    /// whole (since the build) while no check is that old: a burst is
+    /// judged for a whole window after the first check that saw it, never
+    /// forgotten sooner. Remembers `now` for later checks, at most one
+    /// snapshot per eighth of a window (a newer one replaces the newest
+    /// while they are closer), so a window may reach back up to an eighth
+    /// further, plus the time between two checks.
+    pub(crate) fn recent(&self, now: &Stats, window: Duration) -> Stats {
+        let at = Instant::now();
+        let cutoff = at.checked_sub(window);
+        let old_enough = |taken: &Instant| cutoff.is_some_and(|cutoff| *taken <= cutoff);
+        let mut history = lock(&self.history);
+        // The newest snapshot old enough is the baseline: older ones are of
+        // no more use.
+        while history.get(1).is_some_and(|(taken, _)| old_enough(taken)) {
+            history.pop_front();
+        }
+        let recent = match history.front() {
+            Some((taken, baseline)) if old_enough(taken) => now.since(baseline),
+            _ => now.clone(),
+        };
+        let len = history.len();
+        let crowded =
+            len >= 2 && history[len - 1].0.duration_since(history[len - 2].0) < window / 8;
+        if crowded {
+            history[len - 1] = (at, now.clone());
+        } else {
+            history.push_back((at, now.clone()));
+        }
+        if history.len() > HISTORY {
+            history.pop_front();
+        }
+        recent
     }
 }
 
@@ -352,11 +508,36 @@ impl fmt::Debug for Recorder {
     }
 }
 
-/// A summary of sampled latencies, from a task's submit to its start (queue
-/// wait) and from its start to its end (run time). Every task that wakes or
-/// starts a worker, or waits for room, is timed; of those queued while
-/// every worker is busy, one in 32 per submitting thread. Percentiles are accurate to about 12 % (the width of
-/// a histogram bucket), never above `max`.
+/// A summary of timed latencies, from a task's submit to its start (queue
+/// wait) and from its start to its end (run time).
+///
+/// What is timed: every task a thread submits while it submits fewer than
+/// about 20,000 a second (timing is then too cheap to measure), and every
+/// task that wakes or starts a worker, or waits for room; of the tasks a
+/// thread submits faster than that while every worker is busy, one in 32.
+/// So `count` is the number of tasks timed, not of tasks run, under load.
+///
+/// Percentiles are accurate to about 12 % (the width of a histogram
+/// bucket), never above `max`. In a summary of a window
+/// ([`Stats::since`]), `min` and `max` are that accurate too: they are the
+/// bounds of the lowest and highest buckets the window's tasks fell in.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = workpool::Pool::new(2)?;
+/// for _ in 0..3 {
+///     pool.spawn(|| std::thread::sleep(Duration::from_millis(1)))?.join()?;
+/// }
+/// pool.wait_idle(Duration::from_secs(10))?;
+/// let run = pool.stats().run_time;
+/// assert_eq!(run.count, 3); // a trickle: every task is timed
+/// assert!(run.min >= Duration::from_millis(1));
+/// assert!(run.min <= run.p50 && run.p50 <= run.p99 && run.p99 <= run.max);
+/// assert!(run.sum >= 3 * run.min && run.sum <= 3 * run.max);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencySummary {
     /// Tasks timed.
@@ -373,11 +554,50 @@ pub struct LatencySummary {
     pub p99: Duration,
     /// The longest.
     pub max: Duration,
+    /// The total of the `count` durations timed (exact, not bucketed): over
+    /// a window, `run_time.sum` divided by the window's length is the mean
+    /// number of workers busy with timed tasks, a rate a control loop can
+    /// act on.
+    pub sum: Duration,
+}
+
+/// The bucket counts behind a [`Stats`]' two latency summaries (indices as
+/// `bucket_of`; empty where none were read), kept so that
+/// [`Stats::since`] can subtract one snapshot from another.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct Buckets {
+    queue_wait: Vec<u64>,
+    run_time: Vec<u64>,
+}
+
+impl Buckets {
+    /// Adds `other`'s counts to these, bucket by bucket.
+    fn add(&mut self, other: &Buckets) {
+        for (into, from) in [
+            (&mut self.queue_wait, &other.queue_wait),
+            (&mut self.run_time, &other.run_time),
+        ] {
+            if into.len() < from.len() {
+                into.resize(from.len(), 0);
+            }
+            for (into, from) in into.iter_mut().zip(from) {
+                *into += from;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Buckets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hundreds of counts, which the summaries beside them sum up.
+        f.debug_struct("Buckets").finish_non_exhaustive()
+    }
 }
 
 /// A snapshot of a pool's figures: [`Pool::stats`](crate::Pool::stats).
 ///
-/// Counts are since the pool was built. Once the pool is idle,
+/// Counts are since the pool was built; [`since`](Self::since) gives those
+/// of a window between two snapshots. Once the pool is idle,
 /// `submitted == completed + panicked + cancelled`, unless an `on_complete`
 /// callback or the `Drop` of a cancelled task's closure panicked: such a
 /// panic is counted in `panicked` beside the task's own outcome.
@@ -420,13 +640,15 @@ pub struct Stats {
     pub workers_expired: u64,
     /// Since the pool was built, or last rebooted.
     pub uptime: Duration,
-    /// From submit to start, sampled.
+    /// From submit to start, of the tasks timed.
     pub queue_wait: LatencySummary,
-    /// From start to end, sampled.
+    /// From start to end, of the tasks timed.
     pub run_time: LatencySummary,
     /// One entry per pool of a [`MultiPool`](crate::MultiPool), by index;
     /// empty for a single pool.
     pub pools: Vec<Stats>,
+    /// The buckets `queue_wait` and `run_time` were drawn from, for `since`.
+    pub(crate) buckets: Buckets,
 }
 
 impl Stats {
@@ -448,6 +670,101 @@ impl Stats {
     /// ```
     pub fn finished(&self) -> u64 {
         self.completed + self.panicked + self.cancelled
+    }
+
+    /// The figures of the window between `earlier` and this snapshot, both
+    /// of the same pool: each count is what happened in between, the
+    /// latency summaries are of the tasks timed in between (from the
+    /// difference of the two snapshots' histograms), and `uptime` is the
+    /// window's length (zero if the pool was rebooted in between). The
+    /// gauges (`workers`, `idle`, `busy`, `waiting`, `queued`, `capacity`)
+    /// are this snapshot's. For a [`MultiPool`](crate::MultiPool)'s, each
+    /// pool is subtracted from the same pool of `earlier`, and the sum is
+    /// taken as [`MultiPool::stats`](crate::MultiPool::stats) takes it.
+    ///
+    /// Counts that went down (snapshots given in the wrong order, or of
+    /// different pools) count as zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2)?;
+    /// pool.spawn(|| ())?.join()?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// let earlier = pool.stats();
+    /// for _ in 0..3 {
+    ///     pool.spawn(|| std::thread::sleep(Duration::from_millis(2)))?.join()?;
+    /// }
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// let recent = pool.stats().since(&earlier);
+    /// assert_eq!((recent.submitted, recent.completed), (3, 3));
+    /// assert_eq!(recent.run_time.count, 3);
+    /// // Within a bucket (about 12 %) of the 2 ms each slept.
+    /// assert!(recent.run_time.min >= Duration::from_micros(1750));
+    /// assert!(recent.run_time.sum >= Duration::from_millis(6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        if !self.pools.is_empty() {
+            let pools = self
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(index, pool)| match earlier.pools.get(index) {
+                    Some(then) => pool.since(then),
+                    None => pool.clone(),
+                })
+                .collect();
+            let mut total = Stats::sum(pools);
+            // A multi-pool counts its own refusals beside its pools'.
+            total.rejected = self.rejected.saturating_sub(earlier.rejected);
+            return total;
+        }
+        let (queue_wait, queue_wait_buckets) = window(
+            &self.buckets.queue_wait,
+            &earlier.buckets.queue_wait,
+            &self.queue_wait,
+            &earlier.queue_wait,
+        );
+        let (run_time, run_time_buckets) = window(
+            &self.buckets.run_time,
+            &earlier.buckets.run_time,
+            &self.run_time,
+            &earlier.run_time,
+        );
+        Stats {
+            submitted: self.submitted.saturating_sub(earlier.submitted),
+            completed: self.completed.saturating_sub(earlier.completed),
+            panicked: self.panicked.saturating_sub(earlier.panicked),
+            cancelled: self.cancelled.saturating_sub(earlier.cancelled),
+            timed_out: self.timed_out.saturating_sub(earlier.timed_out),
+            rejected: self.rejected.saturating_sub(earlier.rejected),
+            workers: self.workers,
+            idle: self.idle,
+            busy: self.busy,
+            waiting: self.waiting,
+            queued: self.queued,
+            capacity: self.capacity,
+            workers_started: self.workers_started.saturating_sub(earlier.workers_started),
+            workers_expired: self.workers_expired.saturating_sub(earlier.workers_expired),
+            uptime: self.uptime.saturating_sub(earlier.uptime),
+            queue_wait,
+            run_time,
+            pools: Vec::new(),
+            buckets: Buckets {
+                queue_wait: queue_wait_buckets,
+                run_time: run_time_buckets,
+            },
+        }
+    }
+
+    /// Panicked tasks over finished ones, 0 when none finished.
+    pub(crate) fn error_rate(&self) -> f64 {
+        match self.finished() {
+            0 => 0.0,
+            finished => self.panicked as f64 / finished as f64,
+        }
     }
 
     /// The sum of several pools' figures (a `MultiPool`'s); latencies are
@@ -472,6 +789,7 @@ impl Stats {
             queue_wait: LatencySummary::default(),
             run_time: LatencySummary::default(),
             pools: Vec::new(),
+            buckets: Buckets::default(),
         };
         for s in &pools {
             total.submitted += s.submitted;
@@ -491,14 +809,15 @@ impl Stats {
             total.uptime = total.uptime.max(s.uptime);
             total.queue_wait = worst(total.queue_wait, s.queue_wait);
             total.run_time = worst(total.run_time, s.run_time);
+            total.buckets.add(&s.buckets);
         }
         total.pools = pools;
         total
     }
 }
 
-/// Combines two summaries: counts add, each figure the larger (a mean
-/// weighted by count).
+/// Combines two summaries: counts and sums add, each figure the larger (a
+/// mean weighted by count).
 fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
     if a.count == 0 {
         return b;
@@ -517,6 +836,7 @@ fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
         p90: a.p90.max(b.p90),
         p99: a.p99.max(b.p99),
         max: a.max.max(b.max),
+        sum: a.sum + b.sum,
     }
 }
 
@@ -534,8 +854,38 @@ fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
 pub struct HealthPolicy {
     /// Panicked tasks over finished ones, within `error_window`. Default 0.1.
     pub max_error_rate: f64,
-    /// The window the error rate is measured over: figures older than this
-    /// (from earlier health checks) are forgotten. Default 60 s.
+    /// The window of recent figures a check judges: the error rate AND the
+    /// p99 of queue wait are measured over it, so a burst stops counting
+    /// once it is this old (the gauges are judged as they are now). The
+    /// baseline is the snapshot of the newest earlier check at least this
+    /// old (checks keep one per eighth of a window, so the window may reach
+    /// back up to an eighth further, plus the time between two checks);
+    /// while no check is that old, the figures since the build are judged,
+    /// so a burst is never forgotten before a whole window. Default 60 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{HealthPolicy, Pool};
+    ///
+    /// let policy = HealthPolicy {
+    ///     error_window: Duration::from_millis(100),
+    ///     ..HealthPolicy::default()
+    /// };
+    /// let pool = Pool::new(2)?;
+    /// std::panic::set_hook(Box::new(|_| {})); // quiet: the panic is on purpose
+    /// assert!(pool.spawn(|| panic!("once"))?.join().is_err());
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert!(!pool.health(&policy).healthy, "100 % of the tasks panicked");
+    /// // A window later, the panic is forgotten.
+    /// std::thread::sleep(Duration::from_millis(150));
+    /// pool.spawn(|| ())?.join()?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// let health = pool.health(&policy);
+    /// assert!(health.healthy, "{:?}", health.problems);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub error_window: Duration,
     /// Callers blocked in `submit`. Default 100.
     pub max_waiting: usize,
@@ -544,7 +894,8 @@ pub struct HealthPolicy {
     pub max_saturation: f64,
     /// Queued tasks. Default 1,000.
     pub max_queued: usize,
-    /// p99 of the time from submit to start. Default 1 s.
+    /// p99 of the time from submit to start, of the tasks timed within
+    /// `error_window`. Default 1 s.
     pub max_queue_wait_p99: Duration,
 }
 
@@ -571,8 +922,9 @@ pub struct Health {
 }
 
 impl Health {
-    /// Judges `stats` by `policy`; `error_rate` is measured by the caller
-    /// over the policy's window.
+    /// Judges `stats`, the figures of the policy's window
+    /// (`Recorder::recent`), by `policy`; `error_rate` is measured by the
+    /// caller over that window (a multi-pool's is its worst pool's).
     pub(crate) fn judge(stats: &Stats, policy: &HealthPolicy, error_rate: f64) -> Health {
         let mut problems = Vec::new();
         if error_rate > policy.max_error_rate {
@@ -609,8 +961,8 @@ impl Health {
         }
         if stats.queue_wait.count > 0 && stats.queue_wait.p99 > policy.max_queue_wait_p99 {
             problems.push(format!(
-                "p99 queue wait {:?} is above the limit of {:?}",
-                stats.queue_wait.p99, policy.max_queue_wait_p99
+                "p99 queue wait {:?} is above the limit of {:?} (tasks timed in the last {:?})",
+                stats.queue_wait.p99, policy.max_queue_wait_p99, policy.error_window
             ));
         }
         Health {
@@ -674,6 +1026,108 @@ mod tests {
                 "{got:?} for {want:?}"
             );
         }
+    }
+
+    /// A snapshot of `histogram` as `Stats` keeps it: the run-time summary
+    /// and its buckets.
+    fn snapshot(histogram: &Histogram) -> Stats {
+        let mut merged = Merged::new();
+        histogram.add_to(&mut merged);
+        Stats {
+            run_time: merged.summary(),
+            buckets: Buckets {
+                queue_wait: Vec::new(),
+                run_time: merged.buckets,
+            },
+            ..Stats::sum(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_window_summarises_only_what_was_recorded_after_its_baseline() {
+        let histogram = Histogram::new();
+        for micros in [1u64, 2, 5_000_000] {
+            histogram.record(micros * 1000);
+        }
+        let earlier = snapshot(&histogram);
+        for micros in 100..200u64 {
+            histogram.record(micros * 1000);
+        }
+        let later = snapshot(&histogram);
+        let run = later.since(&earlier).run_time;
+        assert_eq!(run.count, 100);
+        assert_eq!(run.sum, later.run_time.sum - earlier.run_time.sum);
+        assert_eq!(run.mean, Duration::from_nanos(14_950_000 / 100));
+        // Not the 1 us and 5 s of before the baseline: the bounds of the
+        // buckets 100 us and 199 us fell in.
+        let (lowest, highest) = (bucket_of(100_000), bucket_of(199_000));
+        assert_eq!(run.min, Duration::from_nanos(bucket_bottom(lowest)));
+        assert_eq!(run.max, Duration::from_nanos(bucket_top(highest)));
+        assert!(run.min <= Duration::from_micros(100) && run.min >= Duration::from_micros(88));
+        assert!(run.max >= Duration::from_micros(199) && run.max <= Duration::from_micros(224));
+        assert!(run.p50 >= Duration::from_micros(149) && run.p50 <= Duration::from_micros(168));
+        assert!(run.min <= run.p50 && run.p99 <= run.max);
+        // No queue wait was kept, and nothing changes against itself.
+        assert_eq!(later.since(&earlier).queue_wait, LatencySummary::default());
+        assert_eq!(later.since(&later).run_time, LatencySummary::default());
+    }
+
+    #[test]
+    fn bucket_bounds_meet() {
+        for index in 1..BUCKETS {
+            assert_eq!(bucket_bottom(index), bucket_top(index - 1) + 1);
+            assert_eq!(bucket_of(bucket_bottom(index)), index);
+            assert_eq!(bucket_of(bucket_top(index - 1)), index - 1);
+        }
+    }
+
+    /// How many of `submits` calls of `sample`, on a thread of their own
+    /// (the rate is a thread's), were stamped; `pause` is run between them.
+    fn stamped(submits: u64, pause: fn()) -> u64 {
+        let recorder = std::sync::Arc::new(Recorder::new());
+        std::thread::spawn(move || {
+            (0..submits)
+                .filter(|_| {
+                    pause();
+                    recorder.sample() != 0
+                })
+                .count() as u64
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_slow_submitter_has_every_task_stamped() {
+        // 100 us apart: 10,000 a second, under the fast rate.
+        let pause = || std::thread::sleep(Duration::from_micros(100));
+        assert_eq!(stamped(3 * SAMPLE_EVERY, pause), 3 * SAMPLE_EVERY);
+    }
+
+    #[test]
+    fn a_fast_submitter_has_one_task_in_sample_every_stamped() {
+        // Back to back: the first `SAMPLE_EVERY` are stamped (no rate is
+        // known yet), then one in `SAMPLE_EVERY`, unless a preemption made
+        // a stretch of them slow.
+        let submits = 100 * SAMPLE_EVERY;
+        let stamped = stamped(submits, || {});
+        assert!(stamped >= SAMPLE_EVERY + 99, "{stamped}");
+        assert!(stamped < submits / 4, "{stamped} of {submits}");
+    }
+
+    #[test]
+    fn checks_keep_a_bounded_history_however_often_they_come() {
+        let recorder = Recorder::new();
+        let window = Duration::from_millis(16);
+        let stats = Stats::sum(Vec::new());
+        let start = Instant::now();
+        while start.elapsed() < 8 * window {
+            recorder.recent(&stats, window);
+        }
+        // One snapshot per eighth of a window, over a window and an eighth
+        // back from the baseline, and the newest.
+        let kept = lock(&recorder.history).len();
+        assert!((2..=11).contains(&kept), "{kept}");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::sync::Arc;
 /// hand it over, run it, give it back when refused).
 pub(crate) struct Task {
     kind: Kind,
-    /// When it was submitted, if it is one of the tasks whose times are
-    /// sampled (`stats.rs`), else 0.
+    /// When it was submitted, if it is one of the tasks that are timed
+    /// (`Recorder::sample` in `stats.rs`), else 0.
     pub(crate) stamp: u64,
 }
 

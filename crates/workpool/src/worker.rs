@@ -154,7 +154,8 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
             Next::Run(task) => {
                 let stats = &ctx.inner.stats;
                 let submitted = task.stamp;
-                // Only sampled tasks are timed: a clock read is not free.
+                // Only stamped tasks are timed: at high rates a clock read
+                // is not free.
                 let started = if submitted != 0 { stats.stamp() } else { 0 };
                 ctx.counts.took();
                 if ctx.inner.run_task(task) {

@@ -82,9 +82,10 @@ impl Inner {
 
     fn place(self: &Arc<Self>, task: Task, wait: Wait) -> Result<(), (PoolError, Task)> {
         let mut task = task;
-        // On the lock-free way, one task in `SAMPLE_EVERY` is timed; the
-        // locked way costs far more than a clock read, so there every task
-        // is (see `stats.rs`).
+        // A thread that submits fast has one task in `SAMPLE_EVERY` timed
+        // on the lock-free way, a slow one every task; the locked way costs
+        // far more than a clock read, so there every task is (see
+        // `stats.rs`).
         task.stamp = self.stats.sample();
         let backoff = Backoff::new();
         let mut spins = 0;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 impl Inner {
     pub(crate) fn snapshot(&self) -> Stats {
         let recorder = &self.stats;
-        let (queue_wait, run_time) = recorder.latencies();
+        let (queue_wait, run_time, buckets) = recorder.latencies();
         let (taken, completed) = recorder.taken_and_completed();
         let queued = self.queue.len();
         let gauges = &self.gauges;
@@ -44,58 +44,33 @@ impl Inner {
             queue_wait,
             run_time,
             pools: Vec::new(),
+            buckets,
         }
     }
 
-    /// One snapshot, and the verdict of `policy` on it.
+    /// One snapshot, and the verdict of `policy` on the figures of its
+    /// window (`Recorder::recent`).
     pub(crate) fn check(&self, policy: &HealthPolicy) -> (Health, Stats) {
         let stats = self.snapshot();
-        let error_rate = self.error_rate(&stats, policy.error_window);
-        (Health::judge(&stats, policy, error_rate), stats)
+        let recent = self.recent(&stats, policy.error_window);
+        let health = Health::judge(&recent, policy, recent.error_rate());
+        (health, stats)
     }
 
-    /// Panicked over finished tasks in the last `window`: measured from the
-    /// figures of the last check made at least `window` ago (since the
-    /// build while the pool is younger than the window, or the oldest check
-    /// there is). Remembers this check.
-    pub(crate) fn error_rate(&self, stats: &Stats, window: Duration) -> f64 {
-        let now = Instant::now();
-        let cutoff = now.checked_sub(window);
-        let mut history = crate::job::lock(&self.stats.history);
-        // Keep the newest check older than the cutoff: it is the baseline.
-        while history.len() >= 2
-            && history
-                .get(1)
-                .is_some_and(|&(at, _, _)| cutoff.is_some_and(|cutoff| at <= cutoff))
-        {
-            history.pop_front();
-        }
-        let (panicked_then, finished_then) = match history.front() {
-            Some(&(at, panicked, finished))
-                if cutoff.is_some_and(|cutoff| at <= cutoff) || stats.uptime > window =>
-            {
-                (panicked, finished)
-            }
-            _ => (0, 0),
-        };
-        history.push_back((now, stats.panicked, stats.finished()));
-        // Bounded, whatever the rate of checks.
-        if history.len() > 4096 {
-            history.pop_front();
-        }
-        let finished = stats.finished().saturating_sub(finished_then);
-        if finished == 0 {
-            return 0.0;
-        }
-        stats.panicked.saturating_sub(panicked_then) as f64 / finished as f64
+    /// The figures of the last `window` of this pool, from `stats`, its
+    /// snapshot now; remembers `stats` as a baseline for later checks.
+    pub(crate) fn recent(&self, stats: &Stats, window: Duration) -> Stats {
+        self.stats.recent(stats, window)
     }
 }
 
 impl Pool {
     /// A snapshot of the pool's figures: counts by outcome, the gauges,
-    /// uptime, and sampled latencies of queue wait and run time. Reading
-    /// them takes no lock the workers take; recording them costs each task
-    /// a counter on a cache line of its own thread.
+    /// uptime, and latencies of queue wait and run time (of every task at a
+    /// trickle, sampled at high rates: see
+    /// [`LatencySummary`](crate::LatencySummary)). Reading them takes no
+    /// lock the workers take; recording them costs each task a counter on a
+    /// cache line of its own thread.
     ///
     /// # Examples
     ///
@@ -110,6 +85,8 @@ impl Pool {
     /// assert_eq!(stats.submitted, 100);
     /// assert_eq!(stats.completed, 100);
     /// assert!(stats.queue_wait.count > 0);
+    /// // The figures since an earlier snapshot: none since this one.
+    /// assert_eq!(pool.stats().since(&stats).completed, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> Stats {
@@ -117,9 +94,11 @@ impl Pool {
     }
 
     /// Judges the pool by `policy`: each threshold breached is one sentence
-    /// in [`Health::problems`], with the figure and the threshold. The error
-    /// rate is measured over `policy.error_window`, between this check and
-    /// the oldest earlier one within the window.
+    /// in [`Health::problems`], with the figure and the threshold. The
+    /// gauges are judged as they are now; the error rate and the p99 of
+    /// queue wait over `policy.error_window`, from the snapshot of the
+    /// newest earlier check at least that old (see
+    /// [`HealthPolicy::error_window`]), so an old burst stops counting.
     ///
     /// # Examples
     ///
@@ -134,9 +113,11 @@ impl Pool {
         self.check(policy).0
     }
 
-    /// [`health`](Self::health) with the figures its verdict was drawn
+    /// [`health`](Self::health) with the snapshot its verdict was drawn
     /// from: one snapshot for both, so they agree (a `/health` endpoint
-    /// shows them side by side).
+    /// shows them side by side). The figures are since the build, as
+    /// [`stats`](Self::stats) gives them; the verdict judged the error rate
+    /// and queue wait of the policy's window, which the problems name.
     ///
     /// # Examples
     ///
