@@ -222,14 +222,60 @@ impl CancelToken {
 }
 
 impl Node {
+    /// Whether this node or an ancestor is cancelled. Iterative: a chain of
+    /// a million children must not overflow the stack. Most tokens have one
+    /// parent, followed in a loop; the other parents of a token with
+    /// several wait on a stack (allocated only then).
     fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst) || self.parents.iter().any(|p| p.is_cancelled())
+        let mut found = false;
+        self.walk(&mut |node| {
+            found = node.cancelled.load(Ordering::SeqCst);
+            !found
+        });
+        found
     }
 
+    /// Calls `f` on this node and every ancestor (an ancestor reached by
+    /// two ways, twice).
     fn each(&self, f: &mut dyn FnMut(&Node)) {
-        f(self);
-        for parent in &self.parents {
-            parent.each(f);
+        self.walk(&mut |node| {
+            f(node);
+            true
+        });
+    }
+
+    /// Visits this node and its ancestors until `visit` returns false.
+    fn walk(&self, visit: &mut dyn FnMut(&Node) -> bool) {
+        let mut others: Vec<&Node> = Vec::new();
+        let mut node = self;
+        loop {
+            if !visit(node) {
+                return;
+            }
+            match node.parents.split_first() {
+                Some((first, rest)) => {
+                    others.extend(rest.iter().map(|parent| &**parent));
+                    node = first;
+                }
+                None => match others.pop() {
+                    Some(next) => node = next,
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Drops the chain of ancestors this node alone holds one after the
+    /// other, instead of each inside its child's drop (which, for a chain
+    /// of a million, overflowed the stack).
+    fn drop(&mut self) {
+        let mut held = std::mem::take(&mut self.parents);
+        while let Some(parent) = held.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(parent) {
+                held.append(&mut node.parents);
+            }
         }
     }
 }

@@ -117,7 +117,9 @@ impl<T: Send + 'static> TaskHandle<T> {
     }
 
     /// Blocks until the task has ended or `timeout` has passed; returns
-    /// whether it has ended. The task runs on either way.
+    /// whether it has ended. The task runs on either way. It never runs the
+    /// task on the calling thread, as [`join`](Self::join) may: that run
+    /// could not keep the bound.
     ///
     /// # Examples
     ///
@@ -140,7 +142,11 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// returns the slot, still locked, so that `join` takes the result
     /// without locking again.
     fn wait(&self, until: Option<Instant>) -> Option<MutexGuard<'_, job::Slot<T>>> {
-        self.help_if_own_worker();
+        // Only an unbounded wait helps: a task run here could not be
+        // bounded by `until`.
+        if until.is_none() {
+            self.help_if_worker();
+        }
         let shared = self.job.shared();
         wait_finished(
             &shared.finished,
@@ -183,9 +189,14 @@ impl<T: Send + 'static> TaskHandle<T> {
 
     /// Blocks until the task has ended and returns its result.
     ///
-    /// Called from a task of the same pool on a task that has not started,
-    /// it runs that task here instead of waiting for a worker (which, in a
-    /// full pool, might be itself).
+    /// Called from a task of any pool (a worker thread) on a task that has
+    /// not started, it runs that task here instead of waiting for a worker
+    /// (which, in a full pool, might be itself, or one that waits for this
+    /// one: two pools joining each other's tasks), as rayon's joins help
+    /// while they wait. A task cancelled before it started (by its handle,
+    /// its token's parent, its deadline or `release`) is not run: the join
+    /// returns why. [`wait_timeout`](Self::wait_timeout) never runs the
+    /// task here: it could not keep its bound.
     ///
     /// # Errors
     ///
@@ -210,9 +221,11 @@ impl<T: Send + 'static> TaskHandle<T> {
         result
     }
 
-    /// A task of this same pool waiting for a task not yet started runs it.
-    fn help_if_own_worker(&self) {
-        if worker::is_worker_of(&self.inner) {
+    /// A worker thread (of any pool) waiting for a task not yet started
+    /// runs it: waiting would hold a worker that the task, or a task it
+    /// waits for, may need.
+    fn help_if_worker(&self) {
+        if worker::is_a_worker() {
             self.run_here();
         }
     }
@@ -220,11 +233,6 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Runs the task on the calling thread if it has not started.
     pub(crate) fn run_here(&self) {
         self.stealer().run_here();
-    }
-
-    /// Runs a task the pool refused on the calling thread.
-    pub(crate) fn run_refused(&self) {
-        self.stealer().run_refused();
     }
 
     /// What runs the task here, without being its handle.
@@ -374,9 +382,12 @@ impl<T: Send + 'static> BatchHandle<T> {
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let until = Instant::now().checked_add(timeout);
-        for handle in &self.handles {
-            if !handle.is_finished() {
-                handle.help_if_own_worker();
+        // Only an unbounded wait (`join`) helps, as `TaskHandle::join`.
+        if until.is_none() {
+            for handle in &self.handles {
+                if !handle.is_finished() {
+                    handle.help_if_worker();
+                }
             }
         }
         let waiters = crate::sync::lock(&self.group.waiter);

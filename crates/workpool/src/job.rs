@@ -26,7 +26,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const NEW: u8 = 0;
 const RUNNING: u8 = 1;
@@ -55,13 +55,43 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// passes, so that a running task sees it.
     fn token(&self) -> Option<&CancelToken>;
     /// Runs the task on the calling thread if it has not started (a scope's
-    /// caller, or a join from a worker of the same pool). `None` if it had;
-    /// otherwise whether it was taken out of the queue (a ghost, counted
-    /// already). `accepted`: the pool took the task (not one it refused),
-    /// so its completion counts in the pool's figures.
+    /// caller, or a join from a worker of a pool), or cancels it there if
+    /// its token is cancelled or its deadline has passed: a task stopped
+    /// before it starts never runs, whoever reaches it first. `None` if it
+    /// had started; otherwise whether it was taken out of the queue (a
+    /// ghost, counted already). `accepted`: the pool took the task (not one
+    /// it refused, run by its caller), so its completion and its panic count
+    /// in the pool's figures.
     fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool>;
     /// Whether the task has run to the end or been cancelled.
     fn has_ended(&self) -> bool;
+    /// Records the deadline the maintenance thread fires at `at`, so that a
+    /// task that reaches its start past it (on a released pool, whose
+    /// maintenance thread has stopped, or before the thread woke) is
+    /// stopped there. Then, unless the task has ended already, calls `arm`
+    /// (which files the timer and returns its key) under the task's lock,
+    /// and keeps the key: the task's end takes its timer back
+    /// (`Inner::forget_deadline`), so that a finished task's memory is not
+    /// held until its deadline is due.
+    fn arm_deadline(&self, at: Instant, arm: &mut dyn FnMut() -> TimerKey);
+}
+
+/// A timer's key in the maintenance thread's list: when it fires, and a
+/// number that keeps timers of the same instant apart.
+pub(crate) type TimerKey = (Instant, u64);
+
+/// Where task deadlines count from, as nanoseconds in a task's atomic: a
+/// process-wide origin, so that a deadline fits a word (0: none).
+fn deadline_origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn deadline_nanos(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(deadline_origin()).as_nanos();
+    u64::try_from(nanos)
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// Why a task is cancelled before it starts.
@@ -170,6 +200,9 @@ pub(crate) struct Shared<T> {
     stage: AtomicU8,
     token: Option<CancelToken>,
     group: Option<Arc<Group>>,
+    /// The deadline, in [`deadline_nanos`] (0: none): checked as the task
+    /// starts. Not part of the protocol: std's atomic even under loom.
+    deadline: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct Slot<T> {
@@ -178,6 +211,9 @@ pub(crate) struct Slot<T> {
     /// The handle was dropped without joining: a panic goes to the pool's
     /// panic handler instead.
     pub(crate) detached: bool,
+    /// The task's timer in the maintenance thread's list, taken back when
+    /// the task ends.
+    timer: Option<TimerKey>,
 }
 
 struct Body<F, T> {
@@ -223,11 +259,13 @@ where
                     result: None,
                     waiters: Waiters::default(),
                     detached: false,
+                    timer: None,
                 }),
                 finished: Condvar::new(),
                 stage: AtomicU8::new(NEW),
                 token: spec.token,
                 group: spec.group,
+                deadline: std::sync::atomic::AtomicU64::new(0),
             },
             body: Mutex::new(Some(Body {
                 f,
@@ -242,11 +280,14 @@ where
 
     /// Ends the task with `result`: the callback first, on this thread, then
     /// the handle learns it.
+    /// `accepted`: the task is the pool's (not one it refused, run by its
+    /// caller), so its panic counts in the pool's figures.
     fn finish(
         &self,
         result: Result<T, TaskError>,
         on_complete: Option<OnComplete<T>>,
         inner: &Inner,
+        accepted: bool,
     ) {
         if let Some(callback) = on_complete {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| callback(&result))) {
@@ -264,7 +305,9 @@ where
                 None
             }
             Err(TaskError::Panicked(payload)) => {
-                inner.count_panic();
+                if accepted {
+                    inner.count_panic();
+                }
                 Some(Err(TaskError::Panicked(payload)))
             }
             result => Some(result),
@@ -273,9 +316,13 @@ where
             slot.result = result;
         }
         slot.waiters.finished = true;
+        let timer = slot.timer.take();
         let waker = slot.waiters.waker.take();
         let threads = slot.waiters.threads;
         drop(slot);
+        if let Some(key) = timer {
+            inner.forget_deadline(key);
+        }
         if threads > 0 {
             shared.finished.notify_all();
         }
@@ -289,7 +336,7 @@ where
 
     /// Runs the closure of a task claimed for RUNNING, and ends it. Returns
     /// whether it ran to its end without panicking.
-    fn run_claimed(&self, inner: &Inner) -> bool {
+    fn run_claimed(&self, inner: &Inner, accepted: bool) -> bool {
         let Some(Body { f, on_complete }) = self.take_body() else {
             return false;
         };
@@ -304,12 +351,18 @@ where
             panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
         shared.stage.store(DONE, Ordering::SeqCst);
         let completed = result.is_ok();
-        self.finish(result, on_complete, inner);
+        self.finish(result, on_complete, inner, accepted);
         completed
     }
 
     fn cancelled(&self, why: Why, inner: &Inner) {
         inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        if why == Why::Deadline {
+            inner
+                .stats
+                .timed_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let body = self.take_body();
         let error = match why {
             Why::Cancelled => TaskError::Cancelled,
@@ -323,7 +376,23 @@ where
             }
             on_complete
         });
-        self.finish(Err(error), on_complete, inner);
+        self.finish(Err(error), on_complete, inner, true);
+    }
+
+    /// Why the task must not start now, if it must not: its token is
+    /// cancelled (by its handle, a parent, or `release`), or its deadline
+    /// has passed.
+    fn stopped_at_start(&self) -> Option<Why> {
+        let shared = &self.shared;
+        if shared.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return Some(Why::Cancelled);
+        }
+        // The clock is read only for a task with a deadline.
+        let deadline = shared.deadline.load(std::sync::atomic::Ordering::Acquire);
+        if deadline != 0 && deadline_nanos(Instant::now()) >= deadline {
+            return Some(Why::Deadline);
+        }
+        None
     }
 }
 
@@ -341,11 +410,12 @@ where
         // A task with a token is cancelled with it: by its handle, a parent,
         // its deadline, or `release` (the pool's root token). One without a
         // token runs even when queued at a release, as a submitted task does.
-        // (A deadline that passes before the start cancels the task itself,
-        // from the maintenance thread.)
-        if shared.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+        // A deadline that passes before the start cancels the task itself,
+        // from the maintenance thread, or here if that thread has not (a
+        // released pool's has stopped).
+        if let Some(why) = self.stopped_at_start() {
             if claim(&shared.stage, CANCELLED).is_some() {
-                self.cancelled(Why::Cancelled, inner);
+                self.cancelled(why, inner);
             }
             return false;
         }
@@ -354,18 +424,44 @@ where
             // told the handle.
             return false;
         }
-        self.run_claimed(inner)
+        self.run_claimed(inner, true)
     }
 
     fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool> {
-        let in_queue = claim(&self.shared.stage, RUNNING)?;
+        // The same checks as a worker's `run`: a helping join must not run
+        // a task that a worker would have stopped.
+        let stopped = self.stopped_at_start();
+        let in_queue = claim(
+            &self.shared.stage,
+            if stopped.is_some() {
+                CANCELLED
+            } else {
+                RUNNING
+            },
+        )?;
         if in_queue {
             inner.count_ghost();
         }
-        if self.run_claimed(inner) && accepted {
-            inner.stats.completed_aside();
+        match stopped {
+            Some(why) => self.cancelled(why, inner),
+            None => {
+                if self.run_claimed(inner, accepted) && accepted {
+                    inner.stats.completed_aside();
+                }
+            }
         }
         Some(in_queue)
+    }
+
+    fn arm_deadline(&self, at: Instant, arm: &mut dyn FnMut() -> TimerKey) {
+        let shared = &self.shared;
+        shared
+            .deadline
+            .store(deadline_nanos(at), std::sync::atomic::Ordering::Release);
+        let mut slot = crate::sync::lock(&shared.slot);
+        if !slot.waiters.finished {
+            slot.timer = Some(arm());
+        }
     }
 
     fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel {

@@ -72,6 +72,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! What each way out loses:
+//!
+//! | call | new tasks | queued tasks without a token (`submit`, `spawn`) | queued tasks with a token (`task`, `batch`) | running tasks | waits |
+//! |---|---|---|---|---|---|
+//! | [`Pool::wait_idle`] | accepted | run | run | finish | until idle; the pool stays open |
+//! | [`Pool::drain_timeout`] | refused | run | run, token untouched | finish, token untouched | until every thread has exited |
+//! | [`Pool::release_timeout`] | refused | run | never run: `Cancelled` | finish, token cancelled | until every thread has exited |
+//! | [`Pool::release`] | refused | run | never run: `Cancelled` | finish, token cancelled | no |
+//! | dropping the last handle | as `release` | | | | no |
+//!
+//! A task's own deadline holds in every case: a task still queued past it
+//! never runs (`DeadlineExceeded`).
+//!
 //! # Panics in tasks
 //!
 //! A panic is caught on the worker, which lives on. A task with a handle

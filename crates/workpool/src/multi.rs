@@ -233,7 +233,11 @@ impl MultiPool {
     /// of [`Pool::submit`]. The pool picked is tried first, then the others in
     /// order; when every pool is full, a blocking call waits for the first
     /// pool that has room (not for the one picked), and a nonblocking one
-    /// fails with [`PoolError::Overloaded`].
+    /// fails with [`PoolError::Overloaded`]. Called from a task of one of its
+    /// pools when every pool is full, it fails with
+    /// [`PoolError::WouldDeadlock`] instead of blocking (it could wait for its
+    /// own worker). More than `max_blocking_tasks` callers blocked at once:
+    /// [`PoolError::Overloaded`].
     ///
     /// # Examples
     ///
@@ -438,16 +442,32 @@ impl MultiPool {
         if self.inner.nonblocking {
             return Err(PoolError::Overloaded);
         }
+        if self
+            .inner
+            .pools
+            .iter()
+            .any(|pool| crate::worker::is_worker_of(&pool.inner))
+        {
+            // Blocking here could only end once a task of these pools ends,
+            // maybe the caller's own: refuse, as `Pool::submit` does.
+            return Err(PoolError::WouldDeadlock);
+        }
         // Every pool is full: wait for the first to have room, not for the
         // one picked.
         let room = &self.inner.room;
         let limit = self.inner.max_blocking_tasks;
-        if limit != 0 && room.blocked.load(Ordering::Relaxed) >= limit {
+        // Checked and counted in one step, so that callers arriving at once
+        // cannot all pass the check.
+        let counted = room
+            .blocked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |blocked| {
+                (limit == 0 || blocked < limit).then_some(blocked + 1)
+            });
+        if counted.is_err() {
             return Err(PoolError::Overloaded);
         }
         room.waiters
             .fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
-        room.blocked.fetch_add(1, Ordering::Relaxed);
         let result = loop {
             // [MULTI, waiter half] counted in `waiters`; now try every pool.
             crate::sync::atomic::fence(crate::sync::atomic::Ordering::SeqCst);

@@ -12,14 +12,14 @@ use crate::worker;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Tasks that may borrow anything that outlives the scope: see
 /// [`Pool::scope`].
 pub struct Scope<'scope, 'env: 'scope> {
     pool: &'scope Pool,
-    tasks: Mutex<Vec<TaskHandle<()>>>,
+    tasks: Tasks,
     /// Invariant over `'scope` and `'env`, as `std::thread::Scope` is.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -34,8 +34,11 @@ impl Pool {
     /// a full pool still completes. A task the pool refuses (full and
     /// called from one of its tasks, or released) runs on the caller at
     /// once. If a task panics, the panic is raised again here once every
-    /// task has finished (the first one, if several did); a panic of `f`
-    /// itself likewise waits for the tasks first.
+    /// task has finished (the first one in spawn order, if several did; the
+    /// others are dropped, and a payload whose own `Drop` panics is
+    /// forgotten instead); a panic of `f` itself likewise waits for the
+    /// tasks first. Whatever unwinds, `scope` never returns while a task
+    /// still runs.
     ///
     /// # Examples
     ///
@@ -55,23 +58,51 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        let scope = Scope {
-            pool: self,
-            tasks: Mutex::new(Vec::new()),
-            scope: PhantomData,
-            env: PhantomData,
-        };
-        let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        let panicked = scope.finish_all();
+        let (result, mut panics) = self.scope_all(f);
+        let first = (!panics.is_empty()).then(|| panics.remove(0).1);
+        for (_, payload) in panics {
+            drop_quietly(payload);
+        }
         match result {
-            Err(payload) => panic::resume_unwind(payload),
+            Err(payload) => {
+                if let Some(first) = first {
+                    drop_quietly(first);
+                }
+                panic::resume_unwind(payload)
+            }
             Ok(value) => {
-                if let Some(payload) = panicked {
+                if let Some(payload) = first {
                     panic::resume_unwind(payload);
                 }
                 value
             }
         }
+    }
+
+    /// [`scope`](Self::scope), giving back `f`'s outcome and every task's
+    /// panic (by spawn index) instead of raising them.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn scope_all<'env, F, R>(
+        &self,
+        f: F,
+    ) -> (Result<R, job::Payload>, Vec<(usize, job::Payload)>)
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            pool: self,
+            tasks: Tasks {
+                list: Mutex::new(Vec::new()),
+                finished: AtomicBool::new(false),
+            },
+            scope: PhantomData,
+            env: PhantomData,
+        };
+        // `finish_all` does not unwind; were it to, this guard waits.
+        let _guard = WaitForAll(&scope.tasks);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        let panics = scope.tasks.finish_all();
+        (result, panics)
     }
 }
 
@@ -101,12 +132,21 @@ impl<'scope> Scope<'scope, '_> {
         let boxed: Box<dyn FnOnce() + Send + 'scope> = Box::new(f);
         // SAFETY: the closure borrows only what outlives `'scope`, and
         // `Pool::scope` returns (or unwinds) only after `finish_all` has seen
-        // every task of the scope finished. A task is finished once its
-        // closure has been taken out of its cell and run to the end, its
-        // panic caught (`job::Cell::run_claimed`); a scope task has no
-        // token, deadline or release check, so it is never dropped unrun.
-        // What outlives the scope (the cell, in a queue or a worker's hands)
-        // holds no closure any more, only the `()` result and its flags.
+        // every task of the scope finished, on every path:
+        // - the task is registered below before it is submitted, so an
+        //   unwind out of `submit` cannot lose it, and a task never handed
+        //   to the pool is found not started and run by `finish_all`;
+        // - `finish_all` never unwinds: the user code it may reach (a task
+        //   run here, whose panic its cell catches; a waker woken for room
+        //   it frees; a panic payload's `Drop`) runs under `catch_unwind`,
+        //   and a payload whose `Drop` panics is forgotten, not dropped;
+        // - should it unwind all the same, the scope's own `Drop` waits.
+        // A task is finished once its closure has been taken out of its
+        // cell and run to the end, its panic caught (`job::Cell::run_claimed`);
+        // a scope task has no token, deadline or release check, so it is
+        // never dropped unrun. What outlives the scope (the cell, in a
+        // queue or a worker's hands) holds no closure any more, only the
+        // `()` result and its flags.
         let boxed: Box<dyn FnOnce() + Send + 'static> = unsafe {
             std::mem::transmute::<
                 Box<dyn FnOnce() + Send + 'scope>,
@@ -114,6 +154,8 @@ impl<'scope> Scope<'scope, '_> {
             >(boxed)
         };
         let (job, handle) = inner.make_job(move |_: &CancelToken| boxed(), Spec::default());
+        let stealer = handle.stealer();
+        job::lock(&self.tasks.list).push(Some(handle));
         // A task of this pool must not block on its own full pool. Its
         // refusal is no caller's error (the task runs here): a probe.
         let wait = if worker::is_worker_of(inner) {
@@ -121,52 +163,102 @@ impl<'scope> Scope<'scope, '_> {
         } else {
             Wait::Block
         };
-        let refused = inner.submit(Task::tracked(job), wait).is_err();
-        if refused {
-            handle.run_refused();
+        if inner.submit(Task::tracked(job), wait).is_err() {
+            stealer.run_refused();
         }
-        job::lock(&self.tasks).push(handle);
     }
+}
 
+/// The tasks of a scope, apart from its lifetimes, so that a guard can wait
+/// for them.
+struct Tasks {
+    /// Every task spawned in the scope, in spawn order, registered before
+    /// it is submitted; `None` once waited for.
+    list: Mutex<Vec<Option<TaskHandle<()>>>>,
+    /// Every task has been waited for (`finish_all` ran to its end).
+    finished: AtomicBool,
+}
+
+impl Tasks {
     /// Runs the scope's tasks that have not started, waits for the rest,
-    /// and returns the first panic.
+    /// and returns every task's panic with its spawn index. Never unwinds.
     ///
     /// Tasks may spawn more tasks into the scope while it waits, so it goes
     /// round until a round finds no task left: only then has every task
     /// that could touch the borrowed data finished.
-    fn finish_all(&self) -> Option<job::Payload> {
-        let mut first = None;
+    fn finish_all(&self) -> Vec<(usize, job::Payload)> {
+        let mut panics = Vec::new();
+        let mut waited = 0;
         loop {
-            let mut next = 0;
+            let mut next = waited;
             loop {
-                let found = job::lock(&self.tasks).get(next).map(TaskHandle::stealer);
-                let Some(stealer) = found else {
+                let found = job::lock(&self.list)
+                    .get(next)
+                    .and_then(|task| task.as_ref().map(TaskHandle::stealer));
+                if let Some(stealer) = found {
+                    quietly(|| stealer.run_here());
+                } else if next >= job::lock(&self.list).len() {
                     break;
-                };
-                stealer.run_here();
+                }
                 next += 1;
             }
-            let tasks = std::mem::take(&mut *job::lock(&self.tasks));
-            if tasks.is_empty() {
-                return first;
+            let spawned = job::lock(&self.list).len();
+            if waited == spawned {
+                self.finished.store(true, Ordering::SeqCst);
+                return panics;
             }
-            for handle in tasks {
-                let finished = handle.wait_timeout(Duration::MAX);
-                debug_assert!(finished);
-                if let Err(error) = handle.join() {
-                    if first.is_none() {
-                        first = error.try_into_panic().ok();
+            while waited < spawned {
+                let handle = job::lock(&self.list)[waited].take();
+                if let Some(handle) = handle {
+                    // Waits for the task; the join itself runs no user code.
+                    match panic::catch_unwind(AssertUnwindSafe(|| handle.join())) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => match error.try_into_panic() {
+                            Ok(payload) => panics.push((waited, payload)),
+                            Err(other) => drop_quietly(Box::new(other)),
+                        },
+                        Err(payload) => drop_quietly(payload),
                     }
                 }
+                waited += 1;
             }
         }
+    }
+}
+
+/// Waits for every task of a scope when dropped, unless that was done.
+struct WaitForAll<'a>(&'a Tasks);
+
+impl Drop for WaitForAll<'_> {
+    fn drop(&mut self) {
+        if !self.0.finished.load(Ordering::SeqCst) {
+            for (_, payload) in self.0.finish_all() {
+                drop_quietly(payload);
+            }
+        }
+    }
+}
+
+/// Runs `f`, dropping quietly whatever panic it raises.
+fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        drop_quietly(payload);
+    }
+}
+
+/// Drops a panic payload under `catch_unwind`; a payload whose `Drop`
+/// panics leaves a second payload, which is forgotten rather than dropped
+/// (its own `Drop` might panic too): a leak, never an unwind.
+fn drop_quietly(payload: job::Payload) {
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
     }
 }
 
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("tasks", &job::lock(&self.tasks).len())
+            .field("tasks", &job::lock(&self.tasks.list).len())
             .finish()
     }
 }

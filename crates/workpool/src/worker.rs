@@ -96,6 +96,11 @@ loom::thread_local! {
     static CURRENT_POOL: Cell<usize> = Cell::new(0);
 }
 
+/// Whether the calling thread is a worker of any pool.
+pub(crate) fn is_a_worker() -> bool {
+    CURRENT_POOL.with(|current| current.get() != 0)
+}
+
 /// Whether the calling thread is a worker of the pool at `inner`.
 pub(crate) fn is_worker_of(inner: &Inner) -> bool {
     CURRENT_POOL.with(|current| current.get() == inner as *const Inner as usize)

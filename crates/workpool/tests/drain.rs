@@ -25,7 +25,11 @@ fn d14_drain_timeout_runs_every_accepted_task_with_its_token_untouched() {
     let ran = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..100)
         .map(|_| {
-            let (gate, seen, ran) = (Arc::clone(&gate), Arc::clone(&cancelled_seen), Arc::clone(&ran));
+            let (gate, seen, ran) = (
+                Arc::clone(&gate),
+                Arc::clone(&cancelled_seen),
+                Arc::clone(&ran),
+            );
             pool.task(move |token| {
                 gate.wait();
                 if token.is_cancelled() {
@@ -45,7 +49,11 @@ fn d14_drain_timeout_runs_every_accepted_task_with_its_token_untouched() {
     gate.open();
     assert_eq!(drain.join().unwrap(), Ok(()));
     assert_eq!(ran.load(SeqCst), 100, "every accepted task ran");
-    assert_eq!(cancelled_seen.load(SeqCst), 0, "no task saw its token cancelled");
+    assert_eq!(
+        cancelled_seen.load(SeqCst),
+        0,
+        "no task saw its token cancelled"
+    );
     assert!(handles.into_iter().all(|h| h.join().is_ok()));
     assert_eq!(pool.workers(), 0);
 
@@ -56,10 +64,12 @@ fn d14_drain_timeout_runs_every_accepted_task_with_its_token_untouched() {
     pool.submit(move || held.wait()).unwrap();
     gate.await_arrivals(1);
     let queued = pool.spawn(|| 5).unwrap();
-    assert_eq!(pool.drain_timeout(Duration::from_millis(20)), Err(PoolError::Timeout));
+    assert_eq!(
+        pool.drain_timeout(Duration::from_millis(20)),
+        Err(PoolError::Timeout)
+    );
     assert!(pool.is_closed());
     assert_eq!(pool.queued(), 1);
     gate.open();
     assert_eq!(queued.join().unwrap(), 5);
 }
-

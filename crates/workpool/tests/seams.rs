@@ -27,7 +27,11 @@ const HANG: Duration = Duration::from_secs(10);
 /// Runs `f` on a thread of its own and returns its value; fails the test if
 /// it has not returned within `limit` (the thread is left behind, hung).
 #[track_caller]
-fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
@@ -126,13 +130,16 @@ fn d02_a_helping_join_never_runs_a_task_cancelled_before_it_started() {
     let pool = Pool::new(1).unwrap();
     let (own, flag) = (pool.clone(), Arc::clone(&ran));
     let (tx, rx) = mpsc::channel::<()>();
+    let (spawned, child_queued) = mpsc::channel::<()>();
     let outer = pool
         .spawn(move || {
             let child = own.task(move |_| flag.store(true, SeqCst)).spawn().unwrap();
+            spawned.send(()).unwrap();
             rx.recv().unwrap();
             child.join()
         })
         .unwrap();
+    child_queued.recv().unwrap();
     pool.release();
     tx.send(()).unwrap();
     let result = within(HANG, "the outer join", move || outer.join().unwrap());
@@ -165,7 +172,10 @@ fn d03_wait_timeout_on_a_worker_keeps_its_bound() {
         "wait_timeout(10 ms) took {took:?}"
     );
     tx.send(()).unwrap();
-    assert!(slow.join().unwrap(), "the slow task ran on a worker, after the word");
+    assert!(
+        slow.join().unwrap(),
+        "the slow task ran on a worker, after the word"
+    );
 }
 
 /// Defect 4, first part: a blocking submit from a task of a `MultiPool`
@@ -343,11 +353,20 @@ fn d09_scopes_keep_the_stats_identity() {
         Box::new(|| 3),
     ]);
     assert!(results[1].as_ref().unwrap_err().is_panic());
-    assert_eq!((results[0].as_ref().ok(), results[2].as_ref().ok()), (Some(&1), Some(&3)));
+    assert_eq!(
+        (results[0].as_ref().ok(), results[2].as_ref().ok()),
+        (Some(&1), Some(&3))
+    );
     pool.wait_idle(HANG).unwrap();
     let stats = pool.stats();
-    assert_eq!((stats.submitted, stats.completed, stats.panicked), (3, 2, 1));
-    assert_eq!(stats.submitted, stats.completed + stats.panicked + stats.cancelled);
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.panicked),
+        (3, 2, 1)
+    );
+    assert_eq!(
+        stats.submitted,
+        stats.completed + stats.panicked + stats.cancelled
+    );
 
     // A released pool refuses the scope's task; the caller runs it.
     pool.release();
@@ -356,7 +375,10 @@ fn d09_scopes_keep_the_stats_identity() {
     }));
     assert!(outcome.is_err());
     let stats = pool.stats();
-    assert_eq!((stats.submitted, stats.completed, stats.panicked), (3, 2, 1));
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.panicked),
+        (3, 2, 1)
+    );
 }
 
 /// Wakes by calling back into the pool: takes its lock.
@@ -383,7 +405,11 @@ fn d10_a_waker_that_calls_back_into_the_pool_does_not_deadlock_it() {
     // All of it on a thread of its own: on a deadlocked pool even dropping
     // the future hangs.
     within(HANG, "the re-entrant waker", || {
-        let pool = Pool::builder().capacity(1).queue_capacity(0).build().unwrap();
+        let pool = Pool::builder()
+            .capacity(1)
+            .queue_capacity(0)
+            .build()
+            .unwrap();
         let gate = Gate::new();
         let held = Arc::clone(&gate);
         pool.submit(move || held.wait()).unwrap();
@@ -402,7 +428,10 @@ fn d10_a_waker_that_calls_back_into_the_pool_does_not_deadlock_it() {
             Ok(2),
             "the waker never finished: the pool deadlocked"
         );
-        assert!(matches!(Pin::new(&mut submit).poll(&mut cx), Poll::Ready(Ok(()))));
+        assert!(matches!(
+            Pin::new(&mut submit).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
         drop(submit);
         pool.wait_idle(HANG).unwrap();
     });
@@ -446,8 +475,14 @@ fn d11_a_multi_pool_never_blocks_more_callers_than_max_blocking_tasks() {
             .map(|t| t.join().unwrap())
             .filter(Result::is_ok)
             .count();
-        assert!(blocked <= 1, "round {round}: {blocked} callers blocked at once");
-        assert!(accepted <= 1, "round {round}: {accepted} blocked callers were accepted");
+        assert!(
+            blocked <= 1,
+            "round {round}: {blocked} callers blocked at once"
+        );
+        assert!(
+            accepted <= 1,
+            "round {round}: {accepted} blocked callers were accepted"
+        );
         pools.release_timeout(HANG).unwrap();
     }
 }

@@ -14,7 +14,7 @@ use super::dispatch::Placed;
 use super::state::{Inner, State};
 use crate::error::PoolError;
 use crate::sync::atomic::Ordering;
-use crate::sync::{self, Arc, Condvar};
+use crate::sync::{Arc, Condvar};
 use crate::task::Task;
 use crate::worker::Next;
 
@@ -102,7 +102,7 @@ impl Inner {
                 || self.async_waiting.load(std::sync::atomic::Ordering::SeqCst) != 0)
         {
             // Tells a `MultiPool` too.
-            self.serve_deposits(&mut sync::lock(&self.state));
+            self.serve_deposits(&mut self.lock_state());
         } else if let Some(room) = &self.room {
             room.notify();
         }

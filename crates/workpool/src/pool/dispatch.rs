@@ -13,10 +13,11 @@
 //! with its task deposited (`deposit.rs`).
 
 use super::deposit::Deposit;
+use super::state::StateGuard;
 use super::state::{Inner, State, CLOSED};
 use crate::error::PoolError;
 use crate::sync::atomic::{fence, Ordering};
-use crate::sync::{self, Arc, Condvar, MutexGuard};
+use crate::sync::{self, Arc, Condvar};
 use crate::task::Task;
 use crate::worker::{self, Next, Parker};
 use crossbeam_utils::Backoff;
@@ -156,17 +157,13 @@ impl Inner {
             // Every worker is busy: the first to finish takes the task.
             return;
         }
-        self.dispatch_queued(sync::lock(&self.state), 1);
+        self.dispatch_queued(self.lock_state(), 1);
     }
 
     /// Under the lock: wakes idle workers, or starts new ones, for up to
     /// `max` queued tasks. On a closed pool a worker starts only if none is
     /// left to drain the queue.
-    pub(super) fn dispatch_queued<'a>(
-        self: &'a Arc<Self>,
-        mut state: MutexGuard<'a, State>,
-        max: usize,
-    ) {
+    pub(super) fn dispatch_queued<'a>(self: &'a Arc<Self>, mut state: StateGuard<'a>, max: usize) {
         for _ in 0..max {
             if self.queue.is_empty() {
                 return;
@@ -195,7 +192,7 @@ impl Inner {
                     return;
                 }
             }
-            state = sync::lock(&self.state);
+            state = self.lock_state();
         }
     }
 
@@ -231,7 +228,7 @@ impl Inner {
         if task.stamp == 0 {
             task.stamp = self.stats.stamp_unless_off();
         }
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         if state.closed {
             return Err((PoolError::Closed, task));
         }
@@ -277,7 +274,7 @@ impl Inner {
     /// it, or the pool closes.
     fn block_with_deposit(
         self: &Arc<Self>,
-        mut state: MutexGuard<'_, State>,
+        mut state: StateGuard<'_>,
         task: Task,
         until: Option<Instant>,
     ) -> Result<(), (PoolError, Task)> {
@@ -318,7 +315,7 @@ impl Inner {
                 }
                 patience = patience.min(until - now);
             }
-            state = sync::wait_timeout(&wake, state, patience);
+            state = state.wait_timeout(&wake, patience);
         }
     }
 }

@@ -118,10 +118,17 @@ impl Inner {
         fence(Ordering::SeqCst);
         let mut awake = Awake::new();
         let found = loop {
+            // The capacity before every take: a `tune` down stops a spinner
+            // before it takes a task submitted after the tune. (A spinner
+            // that read the capacity just before the tune, and takes such a
+            // task, hands it back: `Inner::next_task`.)
+            if self.over_capacity() {
+                break None;
+            }
             if let Some(found) = self.queue.pop() {
                 break Some(found);
             }
-            if !awake.wait(self.is_closed() || self.over_capacity_hint()) {
+            if !awake.wait(self.is_closed()) {
                 break None;
             }
         };

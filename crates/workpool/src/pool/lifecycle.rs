@@ -1,5 +1,5 @@
-//! Changing the pool as a whole: `tune`, `release`, `release_timeout` and
-//! `reboot`.
+//! Changing the pool as a whole: `tune`, `release`, `release_timeout`,
+//! `drain_timeout` and `reboot`.
 
 use super::state::{Inner, CLOSED, UNBOUNDED};
 use crate::error::PoolError;
@@ -33,7 +33,7 @@ impl Inner {
                 max: crate::PoolBuilder::MAX_CAPACITY,
             });
         }
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         if state.capacity == UNBOUNDED {
             return Err(PoolError::Unbounded);
         }
@@ -65,23 +65,41 @@ impl Inner {
         Ok(())
     }
 
-    /// Closes the pool; returns false if it was closed already.
+    /// Closes the pool, cancelling every task token of this life; returns
+    /// false if it was closed already.
     pub(super) fn release(self: &Arc<Self>) -> bool {
-        let mut state = sync::lock(&self.state);
+        self.close(true)
+    }
+
+    /// Closes the pool: new tasks are refused, accepted ones drain, the
+    /// workers then exit. With `cancel`, every task token of this life is
+    /// cancelled too (`release`); without, they are left alone and every
+    /// accepted task runs as it would have (`drain_timeout`). Returns false
+    /// if the pool was closed already.
+    fn close(self: &Arc<Self>, cancel: bool) -> bool {
+        let mut state = self.lock_state();
         if state.closed {
             return false;
         }
         self.set_closed(&mut state, true);
         // Layered shutdown: every task token of this life is cancelled:
-        // running tasks see it, and those not yet started never will.
-        crate::job::lock(&self.root).cancel();
-        self.clear_deadlines();
+        // running tasks see it, and those not yet started never will. The
+        // token of this life is taken under the lock (a `reboot` puts a new
+        // one) and cancelled once it is released: cancelling wakes the
+        // token's waiters, user code that must not run under the lock.
+        let root = cancel.then(|| crate::job::lock(&self.root).clone());
+        if cancel {
+            self.clear_deadlines();
+        }
         // Blocked submitters get their task back with `Closed`; async ones
-        // are woken to see it.
+        // are woken to see it (once the lock is released: `StateGuard`).
         self.serve_deposits(&mut state);
         self.wake_async_waiters(&mut state);
         self.purge_wakeup.notify_all();
         drop(state);
+        if let Some(root) = root {
+            root.cancel();
+        }
         self.stop_monitors();
         // [RELEASE, release half] `closed` is published in `admission`; wait
         // out the lock-free pushes that saw the pool open. Their tasks were accepted,
@@ -93,7 +111,7 @@ impl Inner {
                 sync::yield_now();
             }
         }
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         if !state.closed {
             // Rebooted meanwhile: the idle workers serve the new life.
             return true;
@@ -130,9 +148,28 @@ impl Inner {
         self.wait_for_threads(timeout)
     }
 
+    pub(super) fn drain_timeout(self: &Arc<Self>, timeout: Duration) -> Result<(), PoolError> {
+        if worker::is_worker_of(self) {
+            // Waiting for every thread would wait for this one too.
+            self.close(false);
+            return Err(PoolError::WouldDeadlock);
+        }
+        if !self.close(false) {
+            return Err(PoolError::Closed);
+        }
+        // The workers drain the queue and exit; once every thread is gone,
+        // every accepted task has run.
+        self.wait_for_threads(timeout)?;
+        // Nothing of this life is left to see its token; cancelled all the
+        // same, as `release` does (a token a caller kept says so).
+        let root = crate::job::lock(&self.root).clone();
+        root.cancel();
+        Ok(())
+    }
+
     pub(super) fn reboot(self: &Arc<Self>) -> Result<(), PoolError> {
         let epoch = {
-            let mut state = sync::lock(&self.state);
+            let mut state = self.lock_state();
             if !state.closed {
                 return Ok(());
             }
@@ -165,6 +202,6 @@ impl Inner {
         if !self.config.disable_purge {
             self.start_maintenance(epoch)?;
         }
-        self.start_idle_workers()
+        self.start_idle_workers(epoch)
     }
 }

@@ -241,8 +241,7 @@ fn purge_racing_a_submit_that_reuses_the_worker() {
         await_until(|| pool.idle() == 1);
         let submitter = submit_from_thread(&pool, &ran);
         let later = Instant::now() + Duration::from_secs(3);
-        pool.inner
-            .expire_idle(crate::sync::lock(&pool.inner.state), later);
+        pool.inner.expire_idle(pool.inner.lock_state(), later);
         assert_eq!(submitter.join().unwrap(), Ok(()));
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
         assert_eq!(ran.load(Ordering::SeqCst), 2);
@@ -519,6 +518,145 @@ fn a_dropped_submit_async_passes_the_room_on() {
         gate.open();
         dropped.join().unwrap();
         assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+/// Seam defect 2: a join from a worker of the pool that helps (runs the
+/// joined task inline) racing the cancel of the task's parent token. A task
+/// whose token was cancelled before the join began never runs; whichever
+/// way the race goes, the task ran exactly when its handle says so.
+#[test]
+fn parent_cancel_racing_a_helping_join() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let parent = crate::CancelToken::new();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let ran = Arc::new(AtomicBool::new(false));
+        let canceller = {
+            let (parent, cancelled) = (parent.clone(), Arc::clone(&cancelled));
+            thread::spawn(move || {
+                parent.cancel();
+                cancelled.store(true, Ordering::SeqCst);
+            })
+        };
+        let outer = {
+            let (own, ran, cancelled) = (pool.clone(), Arc::clone(&ran), Arc::clone(&cancelled));
+            pool.spawn(move || {
+                let flag = Arc::clone(&ran);
+                let child = own
+                    .task(move |_: &crate::CancelToken| flag.store(true, Ordering::SeqCst))
+                    .parent(&parent)
+                    .spawn();
+                let Ok(child) = child else {
+                    return;
+                };
+                let cancelled_before = cancelled.load(Ordering::SeqCst);
+                let result = child.join();
+                if cancelled_before {
+                    assert!(result.as_ref().is_err_and(|e| e.is_cancelled()));
+                }
+                assert_eq!(result.is_ok(), ran.load(Ordering::SeqCst));
+            })
+            .unwrap()
+        };
+        canceller.join().unwrap();
+        outer.join().unwrap();
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+    });
+}
+
+/// Seam defect 5: `reboot` racing `release` on a pool with `min_workers`:
+/// the workers the reboot starts are never left parked on a closed pool,
+/// so every thread exits.
+#[test]
+fn reboot_racing_release_leaves_no_worker_parked() {
+    model(|| {
+        let pool = builder(2, 1).min_workers(1).build().unwrap();
+        pool.release();
+        let rebooter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.reboot())
+        };
+        pool.release();
+        let _ = rebooter.join().unwrap();
+        pool.release();
+        assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
+        assert_eq!(pool.workers(), 0);
+    });
+}
+
+/// Seam defect 7: `tune` down while the workers may still be running,
+/// spinning for a next task or parked: the tasks submitted after the tune
+/// run one at a time (a worker that took one while above the new capacity
+/// hands it back).
+#[test]
+fn tune_down_racing_spinning_workers_is_enforced() {
+    model_bounded(1, || {
+        let pool = builder(2, 2).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.submit(counting_task(&ran)).unwrap();
+        pool.submit(counting_task(&ran)).unwrap();
+        assert_eq!(pool.tune(1), Ok(()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            pool.submit(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A waker that calls back into the pool (its lock) when woken.
+struct Reentrant {
+    pool: Pool,
+    woken: Arc<AtomicBool>,
+}
+
+impl std::task::Wake for Reentrant {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        assert_eq!(self.pool.tune(1), Ok(()));
+        self.woken.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Seam defect 10: an async submitter's waker that calls back into the
+/// pool, woken when a worker frees room: wakers run once the pool's lock is
+/// released (loom reports the deadlock if one runs under it).
+#[test]
+fn a_waker_reentering_the_pool_does_not_deadlock_it() {
+    model_bounded(1, || {
+        let pool = builder(1, 0).build().unwrap();
+        let gate = Arc::new(Gate::default());
+        let held = Arc::clone(&gate);
+        pool.submit(move || held.wait()).unwrap();
+        let woken = Arc::new(AtomicBool::new(false));
+        let waker = std::task::Waker::from(std::sync::Arc::new(Reentrant {
+            pool: pool.clone(),
+            woken: Arc::clone(&woken),
+        }));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut submit = Box::pin(pool.submit_async(|| ()));
+        let first = std::future::Future::poll(submit.as_mut(), &mut cx);
+        gate.open();
+        if first.is_pending() {
+            await_until(|| woken.load(Ordering::SeqCst));
+            let again = std::future::Future::poll(submit.as_mut(), &mut cx);
+            assert!(matches!(again, std::task::Poll::Ready(Ok(()))));
+        }
+        drop(submit);
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
     });
 }

@@ -410,7 +410,7 @@ impl Pool {
         self.inner.tune(capacity)
     }
 
-    /// Closes the pool, in layers (seed 002): new tasks are refused with
+    /// Closes the pool, in layers: new tasks are refused with
     /// [`PoolError::Closed`] and callers blocked in `submit` return it;
     /// every [`CancelToken`](crate::CancelToken) of a task of the pool is
     /// cancelled, so running tasks that look at theirs stop, and queued
@@ -464,6 +464,49 @@ impl Pool {
     /// ```
     pub fn release_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
         self.inner.release_timeout(timeout)
+    }
+
+    /// Shuts the pool down losing nothing: refuses new tasks (callers blocked
+    /// in `submit` get [`PoolError::Closed`] back with their task), runs
+    /// every accepted task, queued ones included, with its
+    /// [`CancelToken`](crate::CancelToken) left alone, then waits until
+    /// every worker and the maintenance thread have exited, as
+    /// [`release_timeout`](Self::release_timeout) does. A queued task's own
+    /// deadline still holds (it is checked where the task starts).
+    ///
+    /// Compared: [`release`](Self::release) and `release_timeout` cancel
+    /// every task token, so queued tasks that have one (from
+    /// [`task`](Self::task), [`batch`](Self::batch)) never run and their
+    /// handles say [`TaskError::Cancelled`](crate::TaskError::Cancelled);
+    /// `drain_timeout` runs them.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] if the pool was already closed (nothing is
+    /// waited for); [`PoolError::Timeout`] if tasks were still running or
+    /// queued when `timeout` passed: the pool stays closed and its workers
+    /// go on draining the queue; [`PoolError::WouldDeadlock`] when called
+    /// from a task of this pool (the pool is closed, but not waited for).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Pool, PoolError};
+    /// let pool = Pool::new(1)?;
+    /// let handles: Vec<_> = (0..4)
+    ///     .map(|n| pool.task(move |token| (n, token.is_cancelled())).spawn())
+    ///     .collect::<Result<_, _>>()?;
+    /// pool.drain_timeout(Duration::from_secs(10))?;
+    /// for (n, handle) in handles.into_iter().enumerate() {
+    ///     // Every task ran, and none saw its token cancelled.
+    ///     assert_eq!(handle.join()?, (n, false));
+    /// }
+    /// assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain_timeout(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.inner.drain_timeout(timeout)
     }
 
     /// Reopens a released pool with the same options: the purge thread and

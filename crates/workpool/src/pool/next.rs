@@ -4,7 +4,7 @@
 
 use super::state::{Inner, State};
 use crate::sync::atomic::{fence, Ordering};
-use crate::sync::{self, Arc};
+use crate::sync::Arc;
 use crate::task::Task;
 use crate::worker::{Next, Parker};
 use std::any::Any;
@@ -73,10 +73,16 @@ impl Inner {
     /// What a worker that has no task does next.
     pub(crate) fn next_task(self: &Arc<Self>, parker: &Arc<Parker>) -> Next {
         loop {
-            if self.over_capacity_hint() && self.leave_if_over_capacity() {
+            if self.over_capacity() && self.leave_if_over_capacity() {
                 return Next::Exit;
             }
             if let Some(found) = self.queue.pop().or_else(|| self.spin_for_task()) {
+                // [TUNE, worker half] the task is taken; now the capacity:
+                // a task pushed after a `tune` down returned is seen with the
+                // tune's capacity, and a worker above it hands the task back.
+                if self.over_capacity() {
+                    return self.leave_handing_back(found.0);
+                }
                 return self.took(found);
             }
             match self.park(parker) {
@@ -94,10 +100,37 @@ impl Inner {
         Next::Run(task)
     }
 
+    /// A worker took `task` and then saw the pool above its capacity: under
+    /// the lock, if it still is, the worker puts the task back at the front
+    /// of the queue and leaves; a worker within the capacity (an idle one
+    /// woken here, a new one, or one that finishes its task) takes it.
+    /// Otherwise the worker keeps the task.
+    #[cold]
+    fn leave_handing_back(self: &Arc<Self>, task: Task) -> Next {
+        let mut state = self.lock_state();
+        if state.workers <= state.capacity {
+            drop(state);
+            // Its slot was freed by the pop, and the pop's room is ours to tell.
+            return self.took((task, self.queue.is_bounded()));
+        }
+        if !self.queue.put_back(task) {
+            // Cancelled meanwhile: it needs no place after all (in hand-off
+            // mode its place in flight is free now too).
+            self.queue.task_done();
+            self.worker_leaves(&mut state);
+            drop(state);
+            self.room_freed();
+            return Next::Exit;
+        }
+        self.worker_leaves(&mut state);
+        self.dispatch_queued(state, 1);
+        Next::Exit
+    }
+
     /// Under the lock: leaves if the pool is above its capacity (a `tune`
     /// down settling). Returns whether the worker leaves.
     fn leave_if_over_capacity(self: &Arc<Self>) -> bool {
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         if state.workers <= state.capacity {
             return false;
         }
@@ -112,7 +145,7 @@ impl Inner {
         // Read the clock before locking, to keep the critical section short;
         // `IdleWorkers::push` keeps the order if another push overtakes us.
         let now = Instant::now();
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         if state.workers > state.capacity {
             self.worker_leaves(&mut state);
             return Next::Exit;
@@ -140,14 +173,14 @@ impl Inner {
         if !state.deposits.is_empty() || !state.async_waiters.is_empty() {
             self.serve_deposits(&mut state);
         }
-        self.maybe_idle(&state);
+        self.maybe_idle(&mut state);
         drop(state);
         // [PARK, worker half] we are published as idle; now look at the
         // queue for a task pushed by a submitter that saw us busy. Whoever is
         // taken off the idle list for it (maybe us) looks again.
         fence(Ordering::SeqCst);
         if !self.queue.is_empty() {
-            self.dispatch_queued(sync::lock(&self.state), 1);
+            self.dispatch_queued(self.lock_state(), 1);
         }
         parker.park()
     }
@@ -164,7 +197,7 @@ impl Inner {
     /// is given back. (User code never unwinds into the loop.)
     #[cold]
     pub(crate) fn worker_lost(self: &Arc<Self>) {
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         self.worker_leaves(&mut state);
         super::log_quietly(|| {
             tracing::error!("workpool: a worker's loop panicked; its place is freed");

@@ -242,7 +242,7 @@ impl Pool {
             wake: Condvar::new(),
         });
         {
-            let state = crate::sync::lock(&self.inner.state);
+            let state = self.inner.lock_state();
             if state.closed {
                 return Err(PoolError::Closed);
             }

@@ -2,15 +2,15 @@
 //! every `expiry`, ending the workers idle for at least `expiry`, oldest
 //! first, keeping `min_workers` (ants' `purgeStaleWorkers`).
 
-use super::state::{Inner, State};
-use crate::sync::{Arc, MutexGuard};
+use super::state::{Inner, StateGuard};
+use crate::sync::Arc;
 use crate::worker::Next;
 use std::time::Instant;
 
 impl Inner {
     /// One round of the purge at `now`. Also starts a worker for queued
     /// tasks that have none (a thread that could not start earlier).
-    pub(super) fn expire_idle(self: &Arc<Self>, mut state: MutexGuard<'_, State>, now: Instant) {
+    pub(super) fn expire_idle(self: &Arc<Self>, mut state: StateGuard<'_>, now: Instant) {
         let expired = match now.checked_sub(self.config.expiry) {
             Some(cutoff) => {
                 let keep = self.config.min_workers.min(state.capacity);

@@ -53,6 +53,12 @@ pub(crate) struct TaskQueue {
     /// holds: while it is not empty, every push comes here.
     overflow: Mutex<VecDeque<Task>>,
     overflow_len: AtomicUsize,
+    /// Tasks handed back by a worker that took one and then found the pool
+    /// above its capacity (a `tune` down it had not seen before it took):
+    /// taken before anything else, so the oldest task stays first. Rare;
+    /// empty but for such moments.
+    returned: Mutex<VecDeque<Task>>,
+    returned_len: AtomicUsize,
     /// Accepted tasks that left without a worker taking them: cancelled
     /// before they got a place, or dropped as ghosts. Reporting only.
     set_aside: std::sync::atomic::AtomicU64,
@@ -82,6 +88,8 @@ impl TaskQueue {
             ghosts: AtomicIsize::new(0),
             overflow: Mutex::new(VecDeque::new()),
             overflow_len: AtomicUsize::new(0),
+            returned: Mutex::new(VecDeque::new()),
+            returned_len: AtomicUsize::new(0),
             set_aside: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -209,15 +217,45 @@ impl TaskQueue {
         }
     }
 
+    /// Puts back at the front a task just popped that its worker may not
+    /// run (the pool is above its capacity): the next pop takes it. Its
+    /// slot stays taken, as if it had never left; in hand-off mode it stays
+    /// in flight. A tracked task cancelled meanwhile is not put back: its
+    /// handle knows, and it leaves as a task cancelled on its way would.
+    /// Returns whether it is queued again.
+    pub(crate) fn put_back(&self, task: Task) -> bool {
+        if !task.enter_queue() {
+            self.count_set_aside();
+            return false;
+        }
+        let mut returned = sync::lock(&self.returned);
+        returned.push_front(task);
+        self.returned_len.store(returned.len(), Ordering::SeqCst);
+        true
+    }
+
+    fn pop_returned(&self) -> Option<Task> {
+        if self.returned_len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut returned = sync::lock(&self.returned);
+        let task = returned.pop_front();
+        self.returned_len.store(returned.len(), Ordering::SeqCst);
+        task
+    }
+
     /// Takes the oldest queued task. Returns whether that freed room, with it.
     /// Ghosts met on the way are dropped: their handles know already.
     pub(crate) fn pop(&self) -> Option<(Task, bool)> {
         loop {
-            let task = match &self.tasks {
-                Tasks::Ring(queue) => queue.pop().or_else(|| self.pop_overflow()),
-                Tasks::Seg(queue) => queue.pop(),
-                Tasks::Locked(queue) => queue.pop(),
-            }?;
+            let task = match self.pop_returned() {
+                Some(task) => task,
+                None => match &self.tasks {
+                    Tasks::Ring(queue) => queue.pop().or_else(|| self.pop_overflow()),
+                    Tasks::Seg(queue) => queue.pop(),
+                    Tasks::Locked(queue) => queue.pop(),
+                }?,
+            };
             if task.leave_queue() {
                 return Some((task, self.in_flight.is_none()));
             }
@@ -276,6 +314,9 @@ impl TaskQueue {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
+        if self.returned_len.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
         match &self.tasks {
             Tasks::Ring(queue) => queue.is_empty() && self.overflow_len.load(Ordering::SeqCst) == 0,
             Tasks::Seg(queue) => queue.is_empty(),
@@ -289,7 +330,7 @@ impl TaskQueue {
             Tasks::Ring(queue) => queue.len() + self.overflow_len.load(Ordering::SeqCst),
             Tasks::Seg(queue) => queue.len(),
             Tasks::Locked(queue) => queue.len(),
-        };
+        } + self.returned_len.load(Ordering::SeqCst);
         held.saturating_sub(self.ghosts())
     }
 }

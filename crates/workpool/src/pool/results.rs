@@ -10,7 +10,7 @@ use crate::handle::{BatchHandle, TaskHandle};
 use crate::job::{self, Cell, Group, Job, OnComplete, OnEachComplete, Outcome, Spec};
 use crate::spawn::{BatchBuilder, TaskBuilder};
 use crate::sync::atomic::Ordering;
-use crate::sync::{self, Arc};
+use crate::sync::Arc;
 use crate::task::Task;
 use crate::worker;
 use std::fmt;
@@ -74,17 +74,23 @@ impl Inner {
         if state.async_waiters.is_empty() {
             return;
         }
-        for (_, waker) in state.async_waiters.drain(..) {
-            waker.wake();
-        }
+        // Woken once the lock is released (`StateGuard`).
+        let waiters = std::mem::take(&mut state.async_waiters);
+        state
+            .wakes
+            .extend(waiters.into_iter().map(|(_, waker)| waker));
         self.sync_waiting_gauge(state);
     }
 
-    /// Under the lock: `wait_idle` callers learn that the pool may be idle.
-    pub(super) fn maybe_idle(&self, state: &State) {
+    /// Under the lock: `wait_idle` callers learn that the pool is idle (no
+    /// task running or queued), which releases each of them, even if a task
+    /// comes before it wakes (see `wait_idle`).
+    pub(super) fn maybe_idle(&self, state: &mut State) {
         if self.idle_waiters.load(std::sync::atomic::Ordering::SeqCst) != 0
             && state.idle.len() == state.workers
+            && self.queue.is_empty()
         {
+            state.idle_moments += 1;
             self.became_idle.notify_all();
         }
     }
@@ -94,11 +100,21 @@ impl Inner {
             return Err(PoolError::WouldDeadlock);
         }
         let until = Instant::now().checked_add(timeout);
+        let mut state = self.lock_state();
+        // Counted under the lock, where workers read it (`maybe_idle`): an
+        // idle moment after this point is seen, either here or by a worker
+        // that counts it.
+        let since = state.idle_moments;
         self.idle_waiters
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut state = sync::lock(&self.state);
         let result = loop {
-            if state.idle.len() == state.workers && self.queue.is_empty() {
+            // Idle now, or idle at some moment since the call (join
+            // generations, as threadpool's `join`): a task submitted after
+            // that moment, by this caller or another, is not waited for, so
+            // steady work cannot starve a waiter.
+            if state.idle_moments != since
+                || (state.idle.len() == state.workers && self.queue.is_empty())
+            {
                 break Ok(());
             }
             let now = Instant::now();
@@ -111,11 +127,11 @@ impl Inner {
                 }
                 nap = nap.min(until - now);
             }
-            state = sync::wait_timeout(&self.became_idle, state, nap);
+            state = state.wait_timeout(&self.became_idle, nap);
         };
-        drop(state);
         self.idle_waiters
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        drop(state);
         result
     }
 }
@@ -409,9 +425,17 @@ impl Pool {
             .map_err(|(error, _)| error)
     }
 
-    /// Waits until every accepted task has finished (none running, none
-    /// queued), without closing the pool; on a released pool too. Tasks
-    /// submitted meanwhile are waited for as well.
+    /// Waits until the pool is idle (no task running, none queued), without
+    /// closing it; on a released pool too. Every task accepted before the
+    /// call has then finished.
+    ///
+    /// Each caller returns once the pool has been idle at least once since
+    /// its call began, even if tasks were submitted after that moment (by
+    /// it or by others) and run now: those are not waited for, so a caller
+    /// cannot be starved by steady work, and every caller waiting when the
+    /// pool goes idle is released together (threadpool's and rusty_pool's
+    /// "join generations"). Tasks submitted while the pool has not yet been
+    /// idle are waited for.
     ///
     /// # Errors
     ///
@@ -530,29 +554,32 @@ impl Pool {
         T: Send,
     {
         let fns: Vec<F> = fns.into_iter().collect();
-        let slots: Vec<std::sync::Mutex<Option<Result<T, TaskError>>>> =
+        let slots: Vec<std::sync::Mutex<Option<T>>> =
             fns.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let inner = &self.inner;
-        self.scope(|s| {
+        // A panic is not caught in the task: it ends the task as panicked,
+        // which the pool counts as such (not as completed), and the scope
+        // hands it back by spawn index, which is the closure's.
+        let (_, panics) = self.scope_all(|s| {
             for (f, slot) in fns.into_iter().zip(&slots) {
-                s.spawn(move || {
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(
-                        |payload| {
-                            inner.count_panic();
-                            TaskError::panicked(payload)
-                        },
-                    );
-                    *job::lock(slot) = Some(result);
-                });
+                s.spawn(move || *job::lock(slot) = Some(f()));
             }
         });
+        let mut panics = panics.into_iter().peekable();
         slots
             .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every task of a scope has run when it returns")
-            })
+            .enumerate()
+            .map(
+                |(index, slot)| match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                    Some(value) => Ok(value),
+                    None => {
+                        let (at, payload) = panics
+                            .next_if(|(at, _)| *at == index)
+                            .expect("a task of a scope that left no value panicked");
+                        debug_assert_eq!(at, index);
+                        Err(TaskError::panicked(payload))
+                    }
+                },
+            )
             .collect()
     }
 }
@@ -606,7 +633,7 @@ impl<'a> SubmitAsync<'a> {
             return true;
         }
         self.registered = false;
-        let mut state = sync::lock(&self.inner.state);
+        let mut state = self.inner.lock_state();
         let before = state.async_waiters.len();
         state.async_waiters.retain(|(id, _)| *id != self.id);
         let found = state.async_waiters.len() != before;
@@ -625,7 +652,7 @@ impl Future for SubmitAsync<'_> {
             return Poll::Ready(done);
         }
         {
-            let mut state = sync::lock(&this.inner.state);
+            let mut state = this.inner.lock_state();
             if state.closed {
                 drop(state);
                 this.deregister();
@@ -658,7 +685,7 @@ impl Drop for SubmitAsync<'_> {
     fn drop(&mut self) {
         if self.task.is_some() && self.registered && !self.deregister() {
             // Woken for room we will not use: pass the wake-up on.
-            let mut state = sync::lock(&self.inner.state);
+            let mut state = self.inner.lock_state();
             self.inner.wake_async_waiters(&mut state);
         }
     }

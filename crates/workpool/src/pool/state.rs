@@ -10,7 +10,7 @@ use crate::builder::{PanicHandler, PoolBuilder};
 use crate::cancel::CancelToken;
 use crate::idle::IdleWorkers;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{self, Condvar, Mutex, MutexGuard};
 use crate::worker::Parker;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
@@ -121,6 +121,92 @@ pub(crate) struct State {
     pub(super) maintenance: bool,
     /// Async submitters waiting for room (`submit_async`), oldest first.
     pub(super) async_waiters: VecDeque<(u64, std::task::Waker)>,
+    /// Moments the pool was seen idle while a `wait_idle` caller waited:
+    /// each one releases every caller waiting then (`wait_idle`).
+    pub(super) idle_moments: u64,
+    /// Wakers to wake once the lock is released ([`StateGuard`]).
+    pub(super) wakes: Vec<std::task::Waker>,
+}
+
+/// The pool's state, locked. Wakers queued while it is held (async
+/// submitters told to try again) are woken once it is unlocked, never under
+/// it: a waker is user code, and one that calls back into the pool would
+/// deadlock it, one that panics would unwind through the pool's
+/// bookkeeping (a worker listed idle and never told so). A panicking waker
+/// is caught.
+pub(crate) struct StateGuard<'a> {
+    guard: Option<MutexGuard<'a, State>>,
+    mutex: &'a Mutex<State>,
+}
+
+impl<'a> StateGuard<'a> {
+    /// Waits on `cv`, releasing the lock meanwhile; as a condvar's wait, it
+    /// may return early (the callers loop). With wakers queued it wakes them
+    /// (outside the lock) and returns at once instead.
+    pub(super) fn wait(self, cv: &Condvar) -> StateGuard<'a> {
+        self.wait_for(cv, None)
+    }
+
+    /// [`wait`](Self::wait) for at most `timeout`.
+    pub(super) fn wait_timeout(self, cv: &Condvar, timeout: Duration) -> StateGuard<'a> {
+        self.wait_for(cv, Some(timeout))
+    }
+
+    fn wait_for(mut self, cv: &Condvar, timeout: Option<Duration>) -> StateGuard<'a> {
+        let mutex = self.mutex;
+        let mut guard = self.guard.take().expect("a state guard holds its lock");
+        if !guard.wakes.is_empty() {
+            let wakes = std::mem::take(&mut guard.wakes);
+            drop(guard);
+            wake_all(wakes);
+            return StateGuard {
+                guard: Some(sync::lock(mutex)),
+                mutex,
+            };
+        }
+        let guard = match timeout {
+            None => sync::wait(cv, guard),
+            Some(timeout) => sync::wait_timeout(cv, guard, timeout),
+        };
+        StateGuard {
+            guard: Some(guard),
+            mutex,
+        }
+    }
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("a state guard holds its lock")
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("a state guard holds its lock")
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            if guard.wakes.is_empty() {
+                return;
+            }
+            let wakes = std::mem::take(&mut guard.wakes);
+            drop(guard);
+            wake_all(wakes);
+        }
+    }
+}
+
+/// Wakes each waker, catching (and quietly dropping) a waker's panic.
+fn wake_all(wakes: Vec<std::task::Waker>) {
+    for waker in wakes {
+        super::log_quietly(|| waker.wake());
+    }
 }
 
 impl Inner {
@@ -137,6 +223,8 @@ impl Inner {
                 threads: 0,
                 maintenance: false,
                 async_waiters: VecDeque::new(),
+                idle_moments: 0,
+                wakes: Vec::new(),
             }),
             purge_wakeup: Condvar::new(),
             threads: Mutex::new(Registry::default()),
@@ -174,6 +262,14 @@ impl Inner {
             stats: crate::stats::Recorder::new(),
             name: builder.name,
             monitors: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Locks the pool's state; see [`StateGuard`].
+    pub(crate) fn lock_state(&self) -> StateGuard<'_> {
+        StateGuard {
+            guard: Some(sync::lock(&self.state)),
+            mutex: &self.state,
         }
     }
 
@@ -239,9 +335,11 @@ impl Inner {
             && gauges.workers.load(Ordering::SeqCst) >= gauges.capacity.load(Ordering::SeqCst)
     }
 
-    /// Whether a worker is over the capacity in force (a `tune` down not yet
-    /// settled). Relaxed: a hint; the worker decides under the lock.
-    pub(super) fn over_capacity_hint(&self) -> bool {
-        self.gauges.workers.load(Ordering::Relaxed) > self.gauges.capacity.load(Ordering::Relaxed)
+    /// Whether the workers are over the capacity in force (a `tune` down not
+    /// yet settled); the worker decides under the lock. `SeqCst`, so that a
+    /// worker that took a task pushed after a `tune` returned sees the new
+    /// capacity (pair TUNE in `PROTOCOL.md`).
+    pub(super) fn over_capacity(&self) -> bool {
+        self.gauges.workers.load(Ordering::SeqCst) > self.gauges.capacity.load(Ordering::SeqCst)
     }
 }

@@ -81,7 +81,7 @@ impl Drop for ThreadExit {
                 threads.finished.push(handle);
             }
         }
-        self.inner.thread_gone(&mut sync::lock(&self.inner.state));
+        self.inner.thread_gone(&mut self.inner.lock_state());
     }
 }
 
@@ -121,7 +121,7 @@ impl Inner {
         let Err(e) = spawned else {
             return Ok(());
         };
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         self.remove_workers(&mut state, 1);
         self.thread_gone(&mut state);
         self.serve_deposits(&mut state);
@@ -135,9 +135,16 @@ impl Inner {
     /// Starts the workers that `min_workers` (never above the capacity) is
     /// short of, and puts them on the idle list before returning, so the
     /// pool's next tasks find them there.
-    pub(super) fn start_idle_workers(self: &Arc<Self>) -> std::io::Result<()> {
+    ///
+    /// For the life `epoch` only: a `release` (or a later `reboot`) that
+    /// comes while they start finds them nowhere yet, so they check it
+    /// themselves once they are started.
+    pub(super) fn start_idle_workers(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
         let missing = {
-            let mut state = sync::lock(&self.state);
+            let mut state = self.lock_state();
+            if state.closed || state.epoch != epoch {
+                return Ok(());
+            }
             let wanted = self.config.min_workers.min(state.capacity);
             let missing = wanted.saturating_sub(state.workers);
             self.count_new_workers(&mut state, missing);
@@ -155,7 +162,7 @@ impl Inner {
             }) {
                 Ok(()) => started.push(parker),
                 Err(e) => {
-                    let mut state = sync::lock(&self.state);
+                    let mut state = self.lock_state();
                     self.remove_workers(&mut state, missing);
                     for _ in started.len()..missing {
                         self.thread_gone(&mut state);
@@ -169,7 +176,17 @@ impl Inner {
                 }
             }
         }
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
+        if state.closed {
+            // Released while they started: the release's drain could not
+            // reach them. They look at the queue, drain it with the others,
+            // and leave, as the release's own idle workers do.
+            drop(state);
+            for worker in started {
+                worker.send(Next::Look);
+            }
+            return Ok(());
+        }
         let now = Instant::now();
         for worker in started {
             state.idle.push(worker, now);
@@ -190,9 +207,9 @@ impl Inner {
     where
         F: FnOnce() + Send + 'static,
     {
-        sync::lock(&self.state).threads += 1;
+        self.lock_state().threads += 1;
         self.spawn_thread(name, body).map_err(|e| {
-            self.thread_gone(&mut sync::lock(&self.state));
+            self.thread_gone(&mut self.lock_state());
             e
         })
     }
@@ -269,7 +286,7 @@ impl Inner {
             return Err(PoolError::WouldDeadlock);
         }
         let deadline = Instant::now().checked_add(timeout);
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         while state.threads > 0 {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
@@ -278,7 +295,7 @@ impl Inner {
             if left.is_zero() {
                 return Err(PoolError::Timeout);
             }
-            state = sync::wait_timeout(&self.all_exited, state, left);
+            state = state.wait_timeout(&self.all_exited, left);
         }
         drop(state);
         self.join_finished();

@@ -5,71 +5,46 @@
 //! starts with the first deadline.
 
 use super::state::Inner;
-use crate::job::{Cancel, Job, Why};
-use crate::sync::{self, Arc};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use crate::job::{Cancel, Job, TimerKey, Why};
+use crate::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::Weak;
 use std::time::Instant;
 
-/// Deadlines not yet fired, earliest first.
+/// Deadlines not yet fired, earliest first. A task's entry leaves when the
+/// deadline fires or when the task ends (`forget_deadline`), whichever
+/// comes first: an entry outlives its task by nothing, so a far deadline
+/// on many short tasks holds no memory (its `Weak` would keep each task's
+/// allocation, closure and result inline, until the deadline was due).
 #[derive(Default)]
 pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<Entry>>,
+    entries: BTreeMap<TimerKey, Weak<dyn Job>>,
     seq: u64,
-}
-
-struct Entry {
-    at: Instant,
-    /// Keeps entries with the same instant apart, first come first.
-    seq: u64,
-    job: Weak<dyn Job>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 impl Timers {
     fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(entry)| entry.at)
+        self.entries.first_key_value().map(|(&(at, _), _)| at)
     }
 }
 
 impl Inner {
-    /// Fires `job`'s deadline at `at`. The maintenance thread holds it
-    /// weakly: a task that ended leaves nothing behind but its entry.
+    /// Fires `job`'s deadline at `at`, unless the task ends first.
     pub(crate) fn add_deadline(self: &Arc<Self>, at: Instant, job: &Arc<dyn Job>) {
-        let earliest = {
+        let mut earliest = false;
+        let weak = Arc::downgrade(job);
+        // Under the task's lock, so that its end, which takes the key back
+        // under the same lock, cannot come between filing and keeping it.
+        job.arm_deadline(at, &mut || {
             let mut timers = crate::job::lock(&self.timers);
-            let earliest = timers.next().map_or(true, |next| at < next);
+            earliest = timers.next().map_or(true, |next| at < next);
             timers.seq += 1;
-            let seq = timers.seq;
-            timers.heap.push(Reverse(Entry {
-                at,
-                seq,
-                job: Arc::downgrade(job),
-            }));
-            earliest
-        };
+            let key = (at, timers.seq);
+            timers.entries.insert(key, weak.clone());
+            key
+        });
         if earliest {
-            let state = sync::lock(&self.state);
+            let state = self.lock_state();
             if !state.maintenance && !state.closed {
                 let epoch = state.epoch;
                 drop(state);
@@ -83,11 +58,16 @@ impl Inner {
         }
     }
 
+    /// A task with a deadline ended: its timer goes.
+    pub(crate) fn forget_deadline(&self, key: TimerKey) {
+        crate::job::lock(&self.timers).entries.remove(&key);
+    }
+
     pub(super) fn maintenance_loop(self: &Arc<Self>, epoch: u64) {
         let expiry = self.config.expiry;
         let purge = !self.config.disable_purge;
         let mut next_purge = Instant::now() + expiry;
-        let mut state = sync::lock(&self.state);
+        let mut state = self.lock_state();
         loop {
             // Checked under the lock before every wait: a release that came
             // while we worked must not be slept through.
@@ -102,9 +82,9 @@ impl Inner {
             };
             let now = Instant::now();
             match until {
-                None => state = sync::wait(&self.purge_wakeup, state),
+                None => state = state.wait(&self.purge_wakeup),
                 Some(until) if until > now => {
-                    state = sync::wait_timeout(&self.purge_wakeup, state, until - now);
+                    state = state.wait_timeout(&self.purge_wakeup, until - now);
                 }
                 Some(_) => {}
             }
@@ -115,11 +95,11 @@ impl Inner {
             let now = Instant::now();
             self.fire_deadlines(now);
             if purge && now >= next_purge {
-                self.expire_idle(sync::lock(&self.state), now);
+                self.expire_idle(self.lock_state(), now);
                 self.join_finished();
                 next_purge = now + expiry;
             }
-            state = sync::lock(&self.state);
+            state = self.lock_state();
         }
         if state.epoch == epoch {
             state.maintenance = false;
@@ -130,7 +110,7 @@ impl Inner {
     /// pool.
     pub(super) fn start_maintenance(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
         {
-            let mut state = sync::lock(&self.state);
+            let mut state = self.lock_state();
             if state.maintenance || state.epoch != epoch || state.closed {
                 return Ok(());
             }
@@ -140,7 +120,7 @@ impl Inner {
         let inner = Arc::clone(self);
         let name = format!("{}-purge", self.config.thread_name);
         if let Err(e) = self.spawn_thread(name, move || inner.maintenance_loop(epoch)) {
-            let mut state = sync::lock(&self.state);
+            let mut state = self.lock_state();
             state.maintenance = false;
             self.thread_gone(&mut state);
             return Err(e);
@@ -153,9 +133,11 @@ impl Inner {
         let due: Vec<Weak<dyn Job>> = {
             let mut timers = crate::job::lock(&self.timers);
             let mut due = Vec::new();
-            while timers.next().is_some_and(|at| at <= now) {
-                let Reverse(entry) = timers.heap.pop().expect("peeked");
-                due.push(entry.job);
+            while let Some(entry) = timers.entries.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
             }
             due
         };
@@ -170,13 +152,19 @@ impl Inner {
         // Every task not started is stopped before any token is cancelled:
         // a running task that sees its token would end, and its worker
         // would start a queued task whose deadline is this same instant.
-        for job in &due {
+        // A stopped task counts as timed out where it is stopped
+        // (`job::Cell::cancelled`); a running one here.
+        let running: Vec<&Arc<dyn Job>> = due
+            .iter()
+            .filter(|job| !self.stop_before_start(&***job, Why::Deadline))
+            .collect();
+        for job in running {
+            if job.has_ended() {
+                continue;
+            }
             self.stats
                 .timed_out
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = self.stop_before_start(&**job, Why::Deadline);
-        }
-        for job in &due {
             if let Some(token) = job.token() {
                 token.cancel();
             }
@@ -218,9 +206,11 @@ impl Inner {
         self.queue.ghost_made();
     }
 
-    /// `release`: drops every pending deadline; the tasks they belong to
-    /// are cancelled by the release itself.
+    /// `release`: drops every pending timer, since the maintenance thread
+    /// stops. A task the release lets run still keeps its deadline: it is
+    /// checked where the task starts (`job::Cell::run`), and a task with a
+    /// token is cancelled by the release itself.
     pub(super) fn clear_deadlines(&self) {
-        crate::job::lock(&self.timers).heap.clear();
+        crate::job::lock(&self.timers).entries.clear();
     }
 }
