@@ -586,32 +586,43 @@ fn reboot_racing_release_leaves_no_worker_parked() {
     });
 }
 
-/// Seam defect 7: `tune` down while the workers may still be running,
-/// spinning for a next task or parked: the tasks submitted after the tune
-/// run one at a time (a worker that took one while above the new capacity
-/// hands it back).
+/// Seam defect 7: `tune` down racing a worker that just finished a task
+/// and looks (or spins) for the next one, while another worker runs a task
+/// submitted before the tune. The task submitted after the tune never runs
+/// beside it: the looking worker is above the new capacity, so it leaves,
+/// handing back a task it took (before the fix it started it).
 #[test]
-fn tune_down_racing_spinning_workers_is_enforced() {
-    model_bounded(1, || {
+fn tune_down_racing_a_looking_worker_is_enforced() {
+    model(|| {
         let pool = builder(2, 2).build().unwrap();
+        let gate = Arc::new(Gate::default());
+        let older_runs = Arc::new(AtomicBool::new(false));
+        let (held, runs) = (Arc::clone(&gate), Arc::clone(&older_runs));
+        pool.submit(move || {
+            runs.store(true, Ordering::SeqCst);
+            held.wait();
+            runs.store(false, Ordering::SeqCst);
+        })
+        .unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         pool.submit(counting_task(&ran)).unwrap();
-        pool.submit(counting_task(&ran)).unwrap();
+        await_until(|| ran.load(Ordering::SeqCst) == 1);
         assert_eq!(pool.tune(1), Ok(()));
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        for _ in 0..2 {
-            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
-            pool.submit(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                running.fetch_sub(1, Ordering::SeqCst);
-            })
-            .unwrap();
-        }
+        let beside = Arc::new(AtomicUsize::new(0));
+        let (older, after) = (Arc::clone(&older_runs), Arc::clone(&beside));
+        pool.submit(move || {
+            if older.load(Ordering::SeqCst) {
+                after.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+        gate.open();
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
-        assert_eq!(ran.load(Ordering::SeqCst), 2);
-        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            beside.load(Ordering::SeqCst),
+            0,
+            "started beside the older task"
+        );
     });
 }
 
