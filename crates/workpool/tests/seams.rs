@@ -94,6 +94,11 @@ fn d01_scope_waits_for_every_task_when_a_panic_payload_panics_on_drop() {
     }));
     let finished_first = read_after_the_panics.load(SeqCst);
     drop(data);
+    // A task still running now reads freed memory: AddressSanitizer (in
+    // `.ci/run`) reports it here. Wait for it, so that it does.
+    common::wait_until("the scope's last task ended", || {
+        read_after_the_panics.load(SeqCst)
+    });
     assert!(
         finished_first,
         "scope returned while one of its tasks still borrowed the caller's data"
