@@ -35,8 +35,8 @@ impl Pool {
     /// called from one of its tasks, or released) runs on the caller at
     /// once. If a task panics, the panic is raised again here once every
     /// task has finished (the first one in spawn order, if several did; the
-    /// others are dropped, and a payload whose own `Drop` panics is
-    /// forgotten instead); a panic of `f` itself likewise waits for the
+    /// others are dropped, a payload whose own `Drop` panics included, its
+    /// panic caught); a panic of `f` itself likewise waits for the
     /// tasks first. Whatever unwinds, `scope` never returns while a task
     /// still runs.
     ///
@@ -246,12 +246,15 @@ fn quietly(f: impl FnOnce()) {
     }
 }
 
-/// Drops a panic payload under `catch_unwind`; a payload whose `Drop`
-/// panics leaves a second payload, which is forgotten rather than dropped
-/// (its own `Drop` might panic too): a leak, never an unwind.
+/// Drops a panic payload under `catch_unwind`. A payload whose `Drop`
+/// panics leaves a second payload (usually the message of that panic),
+/// dropped the same way; should its `Drop` panic too, the third is
+/// forgotten rather than dropped: a leak, never an unwind.
 fn drop_quietly(payload: job::Payload) {
     if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
+        if let Err(third) = panic::catch_unwind(AssertUnwindSafe(move || drop(second))) {
+            std::mem::forget(third);
+        }
     }
 }
 
