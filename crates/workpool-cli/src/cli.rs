@@ -30,24 +30,34 @@ pub(crate) enum Command {
     /// retries, spawn_batch, batches with on_complete, scopes (also opened
     /// from a task), submit_async and spawn_async, try_submit and
     /// submit_timeout on a full pool; the odd-numbered threads use a
-    /// MultiPool (hand-off, no queue) for half of what it offers. Beside
-    /// them, a tuner thread storms `tune` between 1 and 32 workers, and a
-    /// control thread every few seconds (3 s, or a tenth of a shorter run)
-    /// closes a pool with release_timeout (or release), and reboots it.
+    /// MultiPool (hand-off, no queue) for half of what it offers. Where
+    /// features meet: scopes whose tasks panic, one with a payload whose
+    /// Drop panics (the scope must end only after all its tasks), and
+    /// parallel_execute with a panicking closure; on a second, small
+    /// MultiPool with a queue, tasks that spawn subtasks on it and join them
+    /// (often across its pools) or submit to it, blocking; tasks returning
+    /// 4 KiB inline on pools with a 1 h task_deadline (whose maintenance
+    /// thread holds an entry per task), and tasks with a 1-5 ms deadline.
+    /// Beside them, a tuner thread storms `tune` between 1 and 32 workers,
+    /// and a control thread every few seconds (3 s, or a tenth of a shorter
+    /// run) closes a pool with release_timeout (or release), and reboots it.
     ///
     /// Every task has an id and a record in a ledger, which prints once a
     /// second: elapsed, accepted, ran, cancelled, refused, lost, duplicated,
     /// the process's OS threads and RSS, and the pools' stats() submitted and
     /// completed. At the end the submitters stop, the pools are drained
-    /// (wait_idle) and released (release_timeout).
+    /// (wait_idle) and released (release_timeout), and a summary counts each
+    /// kind of operation.
     ///
     /// The run fails (exit status 1, each failure printed) on: a task lost
     /// (accepted, but after the drain neither run nor reported cancelled by
     /// its handle or callback; or its closure dropped unrun although nothing
     /// could cancel it), a task run twice, a refused task that ran, a task
     /// reported cancelled that ran, a handle that contradicts its task, an
-    /// unexpected panic, a failed release_timeout, reboot or wait_idle, no
-    /// task run for 30 s, OS threads above their count before the pools 5 s
+    /// unexpected panic, a scope that ends before its tasks or with a panic
+    /// not theirs, a failed release_timeout, reboot or wait_idle, no task run
+    /// for 30 s, a pool with work outstanding that finishes none for 10 s
+    /// (a deadlock), OS threads above their count before the pools 5 s
     /// after the final release_timeout, or RSS past its bound: the RSS after
     /// the warm-up (the first tenth of the run, at least 1 s) plus
     /// --rss-slack-mb (64 MiB), checked every second and at the end. At the

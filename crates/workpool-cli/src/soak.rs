@@ -1,10 +1,12 @@
 //! `workpool soak`: submitter threads drive a random mix of every way into
 //! a `Pool` and a `MultiPool` for a while, beside tune storms and
 //! release/reboot cycles, and a ledger checks every task's fate: none lost,
-//! none run twice, none run once refused or reported cancelled. Then the
-//! pools are drained and released, and the process must be back to its
-//! threads of before, with its memory within a bound. Linux only: threads
-//! and memory come from /proc.
+//! none run twice, none run once refused or reported cancelled. A second
+//! `MultiPool`, the cross multi-pool, runs tasks that spawn, join and submit
+//! on it. Then the pools are drained and released, and the process must be
+//! back to its threads of before, with its memory within a bound. A pool
+//! that finishes nothing for a while with work outstanding is hung. Linux
+//! only: threads and memory come from /proc.
 
 mod ledger;
 mod mix;
@@ -14,6 +16,7 @@ use crate::probe;
 use ledger::{Ledger, Totals, C};
 use mix::{Leftovers, Rng, Submitter, HANDLE_PATIENCE};
 use std::any::Any;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -23,6 +26,42 @@ use workpool::{LoadBalancing, MultiPool, Pool, PoolBuilder};
 /// What every deliberate panic throws; anything else is a failure.
 pub(crate) const DELIBERATE: &str = "soak: deliberate panic";
 
+/// What the `Drop` of a [`PanicsOnDrop`] payload throws.
+pub(crate) const DROP_PANIC: &str = "soak: deliberate panic in a panic payload's Drop";
+
+/// A panic payload whose `Drop` panics in turn (with [`DROP_PANIC`]): a
+/// scope that meets it while it waits for its tasks must still wait for all
+/// of them. Counts itself made and dropped, so that a payload dropped twice
+/// shows.
+pub(crate) struct PanicsOnDrop {
+    ledger: &'static Ledger,
+    shard: usize,
+}
+
+impl PanicsOnDrop {
+    pub(crate) fn new(ledger: &'static Ledger, shard: usize) -> PanicsOnDrop {
+        ledger.add(shard, C::PayloadsMade, 1);
+        PanicsOnDrop { ledger, shard }
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.ledger.add(self.shard, C::PayloadsDropped, 1);
+        // A panic while one unwinds aborts the process, and the soak with it,
+        // before it could say what happened: then the drop stays quiet.
+        if !thread::panicking() {
+            std::panic::panic_any(DROP_PANIC);
+        }
+    }
+}
+
+impl std::fmt::Debug for PanicsOnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad("PanicsOnDrop")
+    }
+}
+
 /// How long the final drain may wait for each step.
 const DRAIN: Duration = Duration::from_secs(60);
 
@@ -31,6 +70,27 @@ const THREADS_GONE: Duration = Duration::from_secs(5);
 
 /// A run with no task run for this long is hung.
 const STALL: Duration = Duration::from_secs(30);
+
+/// A pool with tasks running, queued or waiting that finishes none for this
+/// long is hung (its tasks take a few ms): a deadlock inside one pool shows
+/// here even while the others keep the run's count going.
+const POOL_STALL: Duration = Duration::from_secs(10);
+
+/// The thread name prefix of the cross multi-pool: its tasks read it to
+/// tell on which of its pools they run.
+pub(crate) const CROSS_NAME: &str = "soak-cross";
+
+/// How far off the cross multi-pool's and the pool's `task_deadline` is:
+/// never reached, so it cancels nothing (a deadline gives a task no token,
+/// so a release does not cancel it either: its tasks still must run), but
+/// the maintenance thread holds an entry for every task accepted with a
+/// handle.
+const FAR_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// In how many release/reboot cycles in 100 the cross multi-pool is one of
+/// those released. Rarely: a release empties the deadline heap, and a heap
+/// that keeps finished tasks must have time to grow past the RSS bound.
+const CROSS_RELEASE_PERCENT: u64 = 10;
 
 /// How long a `release_timeout` of the control thread may take: the tasks
 /// are at most a few ms, so this is a hang.
@@ -54,14 +114,17 @@ pub(crate) fn builder(ledger: &'static Ledger) -> PoolBuilder {
 }
 
 /// Deliberate panics would print a message each, thousands a second; the
-/// others still print.
+/// others still print. Deliberate: [`DELIBERATE`], a [`PanicsOnDrop`]
+/// payload, and the panic of its `Drop` ([`DROP_PANIC`]), wherever that
+/// drop happens (in the library or in the soak).
 fn quiet_deliberate_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let deliberate = info
-            .payload()
-            .downcast_ref::<&str>()
-            .is_some_and(|s| *s == DELIBERATE);
+        let payload = info.payload();
+        let deliberate = payload.is::<PanicsOnDrop>()
+            || payload
+                .downcast_ref::<&str>()
+                .is_some_and(|s| *s == DELIBERATE || *s == DROP_PANIC);
         if !deliberate {
             previous(info);
         }
@@ -87,19 +150,43 @@ fn nap(stop: &AtomicBool, total: Duration) -> bool {
     }
 }
 
-/// The control thread: every `every` or so (0.5x to 1.5x), closes the pool,
-/// the multi-pool or both, with `release_timeout` (one time in four with
-/// `release`, which does not wait), leaves them closed for up to 30 ms,
-/// and reboots them. Submitters meanwhile see `Closed`.
-fn control(
+/// The soak's pools, each a handle onto shared state.
+#[derive(Debug, Clone)]
+struct Pools {
     pool: Pool,
     multi: MultiPool,
+    cross: MultiPool,
+}
+
+/// Releases `multi` as the control thread does; `name` for the failure.
+fn release_multi(multi: &MultiPool, quick: bool, name: &str, ledger: &Ledger) {
+    if quick {
+        multi.release();
+        return;
+    }
+    let started = Instant::now();
+    if let Err(e) = multi.release_timeout(RELEASE_PATIENCE) {
+        ledger.fail(format!(
+            "the {name}'s release_timeout failed after {:.1} s: {e}",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+}
+
+/// The control thread: every `every` or so (0.5x to 1.5x), closes the pool,
+/// the multi-pool or both (and, one time in ten, the cross multi-pool), with
+/// `release_timeout` (one time in four with `release`, which does not
+/// wait), leaves them closed for up to 30 ms, and reboots them. Submitters
+/// meanwhile see `Closed`.
+fn control(
+    pools: Pools,
     ledger: &'static Ledger,
     shard: usize,
     stop: &AtomicBool,
     every: Duration,
     mut rng: Rng,
 ) {
+    let Pools { pool, multi, cross } = pools;
     loop {
         let wait = every.mul_f64(0.5 + rng.below(1000) as f64 / 1000.0);
         if !nap(stop, wait) {
@@ -108,6 +195,7 @@ fn control(
         let which = rng.below(3);
         let quick = rng.chance(25);
         let (on_pool, on_multi) = (which != 1, which != 0);
+        let on_cross = rng.chance(CROSS_RELEASE_PERCENT);
         if on_pool {
             if quick {
                 pool.release();
@@ -122,17 +210,10 @@ fn control(
             }
         }
         if on_multi {
-            if quick {
-                multi.release();
-            } else {
-                let started = Instant::now();
-                if let Err(e) = multi.release_timeout(RELEASE_PATIENCE) {
-                    ledger.fail(format!(
-                        "the multi-pool's release_timeout failed after {:.1} s: {e}",
-                        started.elapsed().as_secs_f64()
-                    ));
-                }
-            }
+            release_multi(&multi, quick, "multi-pool", ledger);
+        }
+        if on_cross {
+            release_multi(&cross, quick, "cross multi-pool", ledger);
         }
         thread::sleep(Duration::from_micros(rng.below(30_000)));
         if on_pool {
@@ -145,20 +226,20 @@ fn control(
                 ledger.fail(format!("the multi-pool's reboot failed: {e}"));
             }
         }
+        if on_cross {
+            if let Err(e) = cross.reboot() {
+                ledger.fail(format!("the cross multi-pool's reboot failed: {e}"));
+            }
+        }
         ledger.add(shard, C::Releases, 1);
     }
 }
 
 /// The tuner: storms of 1 to 20 `tune`s, the pool between 1 and 32
-/// workers, each pool of the multi-pool between 1 and 16, every few ms.
-fn tuner(
-    pool: Pool,
-    multi: MultiPool,
-    ledger: &'static Ledger,
-    shard: usize,
-    stop: &AtomicBool,
-    mut rng: Rng,
-) {
+/// workers, each pool of the multi-pool between 1 and 16, each of the
+/// cross multi-pool between 1 and 4, every few ms.
+fn tuner(pools: Pools, ledger: &'static Ledger, shard: usize, stop: &AtomicBool, mut rng: Rng) {
+    let Pools { pool, multi, cross } = pools;
     loop {
         if !nap(stop, Duration::from_millis(rng.range(1, 50))) {
             return;
@@ -167,13 +248,14 @@ fn tuner(
             let results = [
                 pool.tune(rng.range(1, 32) as usize),
                 multi.tune(rng.range(1, 16) as usize),
+                cross.tune(rng.range(1, 4) as usize),
             ];
             for result in results {
                 if let Err(e) = result {
                     ledger.fail(format!("tune failed: {e}"));
                 }
             }
-            ledger.add(shard, C::Tunes, 2);
+            ledger.add(shard, C::Tunes, 3);
             if rng.chance(30) {
                 thread::sleep(Duration::from_micros(rng.below(200)));
             }
@@ -187,18 +269,21 @@ struct Line<'a> {
     totals: &'a Totals,
     threads: usize,
     rss_kb: u64,
-    pool: &'a Pool,
-    multi: &'a MultiPool,
+    pools: &'a Pools,
 }
 
 impl Line<'_> {
     fn print(&self) {
         let t = self.totals;
-        let (p, m) = (self.pool.stats(), self.multi.stats());
+        let (p, m, c) = (
+            self.pools.pool.stats(),
+            self.pools.multi.stats(),
+            self.pools.cross.stats(),
+        );
         println!(
             "soak elapsed={}s accepted={} ran={} cancelled={} refused={} lost={} \
              duplicated={} threads={} rss_mb={:.1} pool_submitted={} pool_completed={} \
-             multi_submitted={} multi_completed={}",
+             multi_submitted={} multi_completed={} cross_submitted={} cross_completed={}",
             self.elapsed.as_secs(),
             t.get(C::Accepted),
             t.get(C::Ran),
@@ -212,8 +297,73 @@ impl Line<'_> {
             p.completed,
             m.submitted,
             m.completed,
+            c.submitted,
+            c.completed,
         );
     }
+}
+
+/// Watches one pool for [`POOL_STALL`]: work outstanding, none finished.
+#[derive(Debug)]
+struct Progress {
+    name: &'static str,
+    finished: u64,
+    since: Instant,
+}
+
+impl Progress {
+    fn new(name: &'static str) -> Progress {
+        Progress {
+            name,
+            finished: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// `finished`: the pool's tasks finished so far; `outstanding`: its
+    /// work in words, `None` if it has none.
+    fn check(&mut self, ledger: &Ledger, finished: u64, outstanding: Option<String>) {
+        let Some(outstanding) = outstanding else {
+            self.since = Instant::now();
+            return;
+        };
+        if finished != self.finished {
+            (self.finished, self.since) = (finished, Instant::now());
+        } else if self.since.elapsed() >= POOL_STALL {
+            ledger.fail(format!(
+                "the {} finished no task for {} s (a hang?) with {outstanding}",
+                self.name,
+                self.since.elapsed().as_secs()
+            ));
+        }
+    }
+}
+
+/// A pool's work outstanding in words, `None` if it has none.
+fn pool_outstanding(pool: &Pool) -> Option<String> {
+    let (busy, queued, waiting) = (pool.busy(), pool.queued(), pool.waiting());
+    (busy + queued + waiting > 0)
+        .then(|| format!("running {busy}, queued {queued}, callers waiting {waiting}: {pool:?}"))
+}
+
+/// A multi-pool's work outstanding in words, pool by pool; `None` if it has
+/// none.
+fn multi_outstanding(multi: &MultiPool) -> Option<String> {
+    let mut any = false;
+    let mut text = String::new();
+    for index in 0..multi.len() {
+        let busy = multi.busy_by_index(index).unwrap_or(0);
+        let queued = multi.queued_by_index(index).unwrap_or(0);
+        let waiting = multi.waiting_by_index(index).unwrap_or(0);
+        any |= busy + queued + waiting > 0;
+        let _ = write!(
+            text,
+            "pool {index}: running {busy}, queued {queued}, callers waiting {waiting}; "
+        );
+    }
+    let all = multi.waiting();
+    any |= all > 0;
+    any.then(|| format!("{text}callers waiting in all {all}: {multi:?}"))
 }
 
 /// The names of the process's threads, from /proc/self/task/*/comm.
@@ -256,11 +406,14 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     };
     println!(
         "soak: {secs} s, {} submitter threads, seed {seed}; a pool (8 workers, tuned \
-         1..32, queue 256, min_workers 2, expiry 250 ms) and a multi-pool (2 pools, \
-         {balancing:?}, 4 workers each, tuned 1..16, hand-off) on the odd threads; \
-         release/reboot every ~{:.1} s",
+         1..32, queue 256, min_workers 2, expiry 250 ms, task_deadline 1 h) and a \
+         multi-pool (2 pools, {balancing:?}, 4 workers each, tuned 1..16, hand-off) on \
+         the odd threads; a cross multi-pool (2 pools, RoundRobin, 2 workers each, \
+         tuned 1..4, queue 4, task_deadline 1 h) whose tasks spawn, join and submit \
+         on it; release/reboot every ~{:.1} s (the cross multi-pool one time in {})",
         args.threads,
-        every.as_secs_f64()
+        every.as_secs_f64(),
+        100 / CROSS_RELEASE_PERCENT
     );
     println!(
         "soak: before the pools: threads={threads_before} rss_mb={:.1}; RSS bound: \
@@ -277,6 +430,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         .queue_capacity(256)
         .min_workers(2)
         .expiry(Duration::from_millis(250))
+        .task_deadline(FAR_DEADLINE)
         .build()
         .map_err(|e| format!("cannot build the pool: {e}"))?;
     let multi = MultiPool::with_builder(
@@ -290,6 +444,26 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             .expiry(Duration::from_millis(500)),
     )
     .map_err(|e| format!("cannot build the multi-pool: {e}"))?;
+    // Small and queued, so that its pools are often full of tasks joining
+    // subtasks queued on the other pool. Round robin sends a task's
+    // subtasks to both pools in turn.
+    let cross = MultiPool::with_builder(
+        2,
+        LoadBalancing::RoundRobin,
+        builder(ledger)
+            .name(CROSS_NAME)
+            .thread_name(CROSS_NAME)
+            .capacity(2)
+            .queue_capacity(4)
+            .expiry(Duration::from_millis(500))
+            .task_deadline(FAR_DEADLINE),
+    )
+    .map_err(|e| format!("cannot build the cross multi-pool: {e}"))?;
+    let pools = Pools {
+        pool: pool.clone(),
+        multi: multi.clone(),
+        cross: cross.clone(),
+    };
 
     let started = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -302,7 +476,14 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     let mut workers: Vec<JoinHandle<Leftovers>> = Vec::with_capacity(args.threads + 2);
     for index in 0..args.threads {
         let multi = (index % 2 == 1).then(|| multi.clone());
-        let submitter = Submitter::new(index as u16, ledger, pool.clone(), multi, seed);
+        let submitter = Submitter::new(
+            index as u16,
+            ledger,
+            pool.clone(),
+            multi,
+            cross.clone(),
+            seed,
+        );
         let stop = Arc::clone(&stop);
         workers.push(spawn(
             format!("soak-submit-{index}"),
@@ -310,23 +491,23 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         )?);
     }
     {
-        let (pool, multi, stop) = (pool.clone(), multi.clone(), Arc::clone(&stop));
+        let (pools, stop) = (pools.clone(), Arc::clone(&stop));
         let rng = Rng::new(seed ^ 0xC0_47_01);
         workers.push(spawn(
             "soak-control".to_owned(),
             Box::new(move || {
-                control(pool, multi, ledger, control_shard, &stop, every, rng);
+                control(pools, ledger, control_shard, &stop, every, rng);
                 Leftovers::default()
             }),
         )?);
     }
     {
-        let (pool, multi, stop) = (pool.clone(), multi.clone(), Arc::clone(&stop));
+        let (pools, stop) = (pools.clone(), Arc::clone(&stop));
         let rng = Rng::new(seed ^ 0x70_4E);
         workers.push(spawn(
             "soak-tuner".to_owned(),
             Box::new(move || {
-                tuner(pool, multi, ledger, control_shard, &stop, rng);
+                tuner(pools, ledger, control_shard, &stop, rng);
                 Leftovers::default()
             }),
         )?);
@@ -337,6 +518,11 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     let mut rss_peak_after_warm = 0u64;
     let mut threads_peak = threads_before;
     let mut last_ran = (0u64, Instant::now());
+    let mut progress = [
+        Progress::new("pool"),
+        Progress::new("multi-pool"),
+        Progress::new("cross multi-pool"),
+    ];
     let mut stopped_early = None;
     let mut tick = 1u64;
     loop {
@@ -355,8 +541,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             totals: &totals,
             threads,
             rss_kb,
-            pool: &pool,
-            multi: &multi,
+            pools: &pools,
         }
         .print();
         match rss_warm {
@@ -382,10 +567,14 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             last_ran = (ran, Instant::now());
         } else if last_ran.1.elapsed() >= STALL {
             ledger.fail(format!(
-                "no task ran for {} s (a hang?): {pool:?}, {multi:?}",
+                "no task ran for {} s (a hang?): {pool:?}, {multi:?}, {cross:?}",
                 STALL.as_secs()
             ));
         }
+        let [on_pool, on_multi, on_cross] = &mut progress;
+        on_pool.check(ledger, pool.stats().finished(), pool_outstanding(&pool));
+        on_multi.check(ledger, multi.stats().finished(), multi_outstanding(&multi));
+        on_cross.check(ledger, cross.stats().finished(), multi_outstanding(&cross));
         if ledger.failures() > 0 {
             stopped_early = Some(elapsed);
             break;
@@ -412,19 +601,24 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         }
         return Err(format!(
             "soak failed: threads of the soak still busy {} s after the stop (a hang in \
-             a submit or a release?): {}; {pool:?}; {multi:?}",
+             a submit or a release?): {}; pool: {}; multi-pool: {}; cross multi-pool: {}",
             DRAIN.as_secs(),
-            stuck.join(", ")
+            stuck.join(", "),
+            pool_outstanding(&pool).unwrap_or_else(|| format!("idle: {pool:?}")),
+            multi_outstanding(&multi).unwrap_or_else(|| format!("idle: {multi:?}")),
+            multi_outstanding(&cross).unwrap_or_else(|| format!("idle: {cross:?}")),
         ));
     }
     let mut plain = Vec::new();
     let mut handles = Vec::new();
+    let mut adopted = Vec::new();
     for worker in workers {
         let name = worker.thread().name().unwrap_or("a soak thread").to_owned();
         match worker.join() {
             Ok(mut left) => {
                 plain.append(&mut left.plain);
                 handles.append(&mut left.handles);
+                adopted.push(left.adopted);
             }
             Err(_) => ledger.fail(format!("{name} panicked (see above)")),
         }
@@ -435,6 +629,12 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     if let Err(e) = multi.wait_idle(DRAIN) {
         ledger.fail(format!(
             "the multi-pool's final wait_idle failed: {e}; {multi:?}"
+        ));
+    }
+    if let Err(e) = cross.wait_idle(DRAIN) {
+        ledger.fail(format!(
+            "the cross multi-pool's final wait_idle failed: {e}; {}",
+            multi_outstanding(&cross).unwrap_or_else(|| format!("{cross:?}"))
         ));
     }
     let until = Instant::now() + HANDLE_PATIENCE;
@@ -449,9 +649,14 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             }
         }
     }
+    // The tasks that submitted these have all ended (their handles above).
+    for list in adopted {
+        plain.append(&mut list.lock().unwrap_or_else(|e| e.into_inner()));
+    }
     for (name, result) in [
         ("pool", pool.release_timeout(DRAIN)),
         ("multi-pool", multi.release_timeout(DRAIN)),
+        ("cross multi-pool", cross.release_timeout(DRAIN)),
     ] {
         if let Err(e) = result {
             ledger.fail(format!("the {name}'s final release_timeout failed: {e}"));
@@ -467,8 +672,12 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     }
     drop(plain);
     let elapsed = started.elapsed();
-    let drained = [("pool", pool.stats()), ("multi-pool", multi.stats())];
-    drop((pool, multi));
+    let drained = [
+        ("pool", pool.stats()),
+        ("multi-pool", multi.stats()),
+        ("cross multi-pool", cross.stats()),
+    ];
+    drop((pool, multi, cross, pools));
 
     // The process is back to its threads of before the pools.
     let until = Instant::now() + THREADS_GONE;
@@ -517,6 +726,15 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             ));
         }
     }
+    // A payload may be leaked (by design or not: not this check's business),
+    // but never dropped twice.
+    if t.get(C::PayloadsDropped) > t.get(C::PayloadsMade) {
+        ledger.fail(format!(
+            "{} panic payloads whose Drop panics were made, but {} drops ran",
+            t.get(C::PayloadsMade),
+            t.get(C::PayloadsDropped)
+        ));
+    }
 
     println!(
         "soak: done after {:.1} s{}: accepted={} ran={} cancelled={} refused={} lost={} \
@@ -552,6 +770,26 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         t.get(C::CancelCalls),
         t.get(C::Releases),
         t.get(C::Tunes),
+    );
+    println!(
+        "soak: seams: scopes {} (panic payloads whose Drop panics: {} made, {} dropped), \
+         parallel_execute {}, cross-pool joins {} ({} run inline by the join, {} on the \
+         other pool), self-submits {} ({} accepted), refused from a worker: {} \
+         WouldDeadlock, {} Overloaded; large results {}, short deadlines {} ({} exceeded)",
+        t.get(C::PanickingScopes),
+        t.get(C::PayloadsMade),
+        t.get(C::PayloadsDropped),
+        t.get(C::ParallelExecutes),
+        t.get(C::CrossJoins),
+        t.get(C::JoinsInline),
+        t.get(C::JoinsAcross),
+        t.get(C::SelfSubmits),
+        t.get(C::SelfSubmitsAccepted),
+        t.get(C::WouldDeadlock),
+        t.get(C::Overloaded),
+        t.get(C::LargeResults),
+        t.get(C::ShortDeadlines),
+        t.get(C::DeadlineExceeded),
     );
     for (name, stats) in &drained {
         // Not an invariant of the soak: said, not failed.
@@ -607,9 +845,8 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         println!("soak: FAIL: {note}");
     }
     Err(format!(
-        "soak failed: {failures} failure(s) (the first {} are listed above): lost={} \
-         duplicated={} refused_ran={} cancelled_ran={} mismatched={}",
-        ledger.notes().len(),
+        "soak failed: {failures} failure(s) (the first and the last are listed above): \
+         lost={} duplicated={} refused_ran={} cancelled_ran={} mismatched={}",
         t.get(C::Lost),
         t.get(C::Duplicated),
         t.get(C::RefusedRan),

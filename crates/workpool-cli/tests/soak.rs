@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 /// The fields of the once-a-second line, in order.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "elapsed",
     "accepted",
     "ran",
@@ -18,6 +18,8 @@ const FIELDS: [&str; 13] = [
     "pool_completed",
     "multi_submitted",
     "multi_completed",
+    "cross_submitted",
+    "cross_completed",
 ];
 
 /// `key=value` pairs of a line, values as numbers (`elapsed` ends in `s`).
@@ -63,6 +65,7 @@ fn a_short_soak_passes_and_prints_every_field() {
     assert!(last["accepted"] > 0.0 && last["ran"] > 0.0, "{stdout}");
     assert!(last["pool_completed"] > 0.0, "{stdout}");
     assert!(last["multi_completed"] > 0.0, "{stdout}");
+    assert!(last["cross_completed"] > 0.0, "{stdout}");
 
     let done = stdout
         .lines()
@@ -73,6 +76,25 @@ fn a_short_soak_passes_and_prints_every_field() {
         done.contains("refused_ran=0 cancelled_ran=0 mismatched=0"),
         "{done}"
     );
+
+    // The operations where features meet ran, each kind of them.
+    let seams = stdout
+        .lines()
+        .find(|l| l.starts_with("soak: seams: "))
+        .expect("a seams line");
+    for kind in [
+        "scopes ",
+        "parallel_execute ",
+        "cross-pool joins ",
+        "large results ",
+    ] {
+        let count = seams
+            .split(kind)
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(count.is_some_and(|n| n > 0), "{kind}: {seams}");
+    }
 
     // Back to the threads of before the pools.
     let threads = stdout

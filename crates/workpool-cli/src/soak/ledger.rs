@@ -21,6 +21,7 @@
 //! Counters are sharded, one cache line per submitter thread, and summed by
 //! the reporter.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,9 +82,39 @@ pub(crate) enum C {
     CancelCalls,
     Tunes,
     Releases,
+    /// Scopes some of whose tasks panicked, one with a payload whose `Drop`
+    /// panics.
+    PanickingScopes,
+    /// Panic payloads whose `Drop` panics, made.
+    PayloadsMade,
+    /// Such payloads dropped (each `Drop` panics, unless already unwinding).
+    PayloadsDropped,
+    /// `parallel_execute` calls, each with one panicking closure.
+    ParallelExecutes,
+    /// Subtasks that a task of the cross multi-pool spawned on it and
+    /// joined.
+    CrossJoins,
+    /// Of those, the ones the join ran on the joining thread.
+    JoinsInline,
+    /// Of those, the ones a worker of the other pool ran.
+    JoinsAcross,
+    /// Blocking submits of a task of the cross multi-pool on it.
+    SelfSubmits,
+    /// Of those, the ones accepted.
+    SelfSubmitsAccepted,
+    /// A task's call on its own multi-pool refused with `WouldDeadlock`.
+    WouldDeadlock,
+    /// A task's call on its own multi-pool refused with `Overloaded`.
+    Overloaded,
+    /// Tasks whose 4 KiB result was joined and checked.
+    LargeResults,
+    /// Tasks spawned with a deadline of 1 to 5 ms.
+    ShortDeadlines,
+    /// Of those, the ones whose handle said `DeadlineExceeded`.
+    DeadlineExceeded,
 }
 
-const N: usize = C::Releases as usize + 1;
+const N: usize = C::DeadlineExceeded as usize + 1;
 
 #[repr(align(128))]
 struct Shard([AtomicU64; N]);
@@ -98,15 +129,27 @@ impl Totals {
     }
 }
 
-/// Every counter, and the first failures in words.
+/// Every counter, and the first and the last failures in words.
 pub(crate) struct Ledger {
     shards: Box<[Shard]>,
     failures: AtomicU64,
-    notes: Mutex<Vec<String>>,
+    notes: Mutex<Notes>,
 }
 
-/// How many failures are kept in words; the rest are only counted.
-const NOTES: usize = 40;
+/// How many of the first failures are kept in words.
+const FIRST_NOTES: usize = 30;
+
+/// How many of the last failures are kept in words: a defect that fails
+/// every few ms would otherwise hide one found later, in the final drain.
+const LAST_NOTES: usize = 10;
+
+/// The failures kept in words; those between are only counted.
+#[derive(Default)]
+struct Notes {
+    first: Vec<String>,
+    last: VecDeque<String>,
+    between: u64,
+}
 
 impl Ledger {
     /// One per soak, leaked, so that every task can hold a plain reference.
@@ -116,7 +159,7 @@ impl Ledger {
                 .map(|_| Shard(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
             failures: AtomicU64::new(0),
-            notes: Mutex::new(Vec::new()),
+            notes: Mutex::new(Notes::default()),
         }))
     }
 
@@ -138,18 +181,34 @@ impl Ledger {
     pub(crate) fn fail(&self, what: String) {
         self.failures.fetch_add(1, Ordering::SeqCst);
         let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
-        if notes.len() < NOTES {
-            notes.push(what);
+        if notes.first.len() < FIRST_NOTES {
+            notes.first.push(what);
+            return;
         }
+        if notes.last.len() == LAST_NOTES {
+            notes.last.pop_front();
+            notes.between += 1;
+        }
+        notes.last.push_back(what);
     }
 
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)
     }
 
-    /// The failures kept in words, oldest first.
+    /// The failures kept in words, oldest first, with a line for those
+    /// between the first and the last that were only counted.
     pub(crate) fn notes(&self) -> Vec<String> {
-        self.notes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = notes.first.clone();
+        if notes.between > 0 {
+            all.push(format!(
+                "({} more failures, not kept in words)",
+                notes.between
+            ));
+        }
+        all.extend(notes.last.iter().cloned());
+        all
     }
 }
 
@@ -355,6 +414,11 @@ impl Rec {
     pub(crate) fn id(&self) -> Id {
         self.id
     }
+
+    /// Counts `c` on the shard of the task's submitter.
+    pub(crate) fn count(&self, c: C) {
+        self.add(c);
+    }
 }
 
 /// The guard a task's closure carries: its body calls [`ran`](Self::ran)
@@ -507,6 +571,21 @@ mod tests {
         rec.report::<()>(&Err(TaskError::Cancelled));
         assert_eq!(ledger.totals().get(C::Lost), 1);
         assert_eq!(ledger.failures(), 1);
+    }
+
+    #[test]
+    fn the_first_and_the_last_failures_are_kept() {
+        let ledger = Ledger::leak(1);
+        for n in 0..100 {
+            ledger.fail(format!("failure {n}"));
+        }
+        let notes = ledger.notes();
+        assert_eq!(notes.len(), FIRST_NOTES + 1 + LAST_NOTES);
+        assert_eq!(notes[FIRST_NOTES - 1], "failure 29");
+        assert_eq!(notes[FIRST_NOTES], "(60 more failures, not kept in words)");
+        assert_eq!(notes[FIRST_NOTES + 1], "failure 90");
+        assert_eq!(notes.last().map(String::as_str), Some("failure 99"));
+        assert_eq!(ledger.failures(), 100);
     }
 
     #[test]

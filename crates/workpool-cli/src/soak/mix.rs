@@ -1,19 +1,27 @@
 //! A submitter thread: a random mix of every way in, each task tracked in
-//! the ledger.
+//! the ledger. The operations where two features meet are in `seams`.
+
+mod seams;
 
 use super::ledger::{Id, Ledger, Rec, Tracked, C};
 use super::DELIBERATE;
+use seams::Block;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 use workpool::{
     BatchHandle, CancelToken, MultiPool, Pool, PoolError, Retry, TaskHandle, TrySubmitError,
 };
+
+/// Accepted tasks without a handle that tasks submitted (not the submitter
+/// itself): the submitter adopts them into its own list, and the final
+/// drain takes what is left once every handle has finished.
+pub(crate) type Adopted = Arc<Mutex<Vec<Arc<Rec>>>>;
 
 /// What every task with a handle returns: attempts made (retried tasks) or 0.
 pub(crate) type Out = Result<u32, u32>;
@@ -105,12 +113,20 @@ pub(crate) enum Pending {
         recs: Vec<Arc<Rec>>,
         handle: BatchHandle<Out>,
     },
+    /// A task that returns a 4 KiB block, every byte `fill`.
+    Block {
+        rec: Arc<Rec>,
+        handle: TaskHandle<Block>,
+        fill: u8,
+    },
 }
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Pending::One { rec, .. } => write!(f, "handle of task {}", rec.id()),
+            Pending::One { rec, .. } | Pending::Block { rec, .. } => {
+                write!(f, "handle of task {}", rec.id())
+            }
             Pending::Batch { recs, .. } => write!(
                 f,
                 "batch handle of tasks {}..",
@@ -125,6 +141,7 @@ impl Pending {
         match self {
             Pending::One { handle, .. } => handle.is_finished(),
             Pending::Batch { handle, .. } => handle.is_finished(),
+            Pending::Block { handle, .. } => handle.is_finished(),
         }
     }
 
@@ -132,13 +149,14 @@ impl Pending {
         match self {
             Pending::One { handle, .. } => handle.wait_timeout(timeout),
             Pending::Batch { handle, .. } => handle.wait_timeout(timeout),
+            Pending::Block { handle, .. } => handle.wait_timeout(timeout),
         }
     }
 
     /// The tasks it stands for: counted lost if it never finishes.
     pub(crate) fn recs(&self) -> Vec<Arc<Rec>> {
         match self {
-            Pending::One { rec, .. } => vec![Arc::clone(rec)],
+            Pending::One { rec, .. } | Pending::Block { rec, .. } => vec![Arc::clone(rec)],
             Pending::Batch { recs, .. } => recs.clone(),
         }
     }
@@ -194,6 +212,15 @@ impl Pending {
                     rec.report(result);
                 }
             }
+            Pending::Block { rec, handle, fill } => {
+                let result = handle
+                    .join()
+                    .map(|block| seams::check_block(&rec, &block, fill));
+                if matches!(&result, Err(e) if e.is_deadline()) {
+                    rec.count(C::DeadlineExceeded);
+                }
+                rec.report(&result);
+            }
         }
     }
 }
@@ -205,6 +232,9 @@ pub(crate) struct Leftovers {
     pub(crate) plain: Vec<Arc<Rec>>,
     /// Handles not yet joined, the hung ones included.
     pub(crate) handles: Vec<Pending>,
+    /// Where tasks still running may put more plain tasks: read once their
+    /// handles have finished.
+    pub(crate) adopted: Adopted,
 }
 
 /// A waker that does nothing, for polling a future once by hand.
@@ -222,6 +252,9 @@ pub(crate) struct Submitter {
     pool: Pool,
     /// The multi-pool, on the odd-numbered threads.
     multi: Option<MultiPool>,
+    /// The multi-pool whose tasks spawn and join on it, on every thread.
+    cross: MultiPool,
+    adopted: Adopted,
     rng: Rng,
     seq: u64,
     /// Accepted tasks without a handle, with when they were accepted.
@@ -237,6 +270,7 @@ impl Submitter {
         ledger: &'static Ledger,
         pool: Pool,
         multi: Option<MultiPool>,
+        cross: MultiPool,
         seed: u64,
     ) -> Submitter {
         Submitter {
@@ -244,6 +278,8 @@ impl Submitter {
             ledger,
             pool,
             multi,
+            cross,
+            adopted: Adopted::default(),
             rng: Rng::new(seed ^ (u64::from(thread) << 32)),
             seq: 0,
             plain: Vec::new(),
@@ -264,6 +300,7 @@ impl Submitter {
         Leftovers {
             plain: self.plain.into_iter().map(|(_, rec)| rec).collect(),
             handles,
+            adopted: self.adopted,
         }
     }
 
@@ -318,8 +355,12 @@ impl Submitter {
     }
 
     /// Joins the handles that have finished, oldest first, and waits for
-    /// the oldest while too many are held.
+    /// the oldest while too many are held; adopts what tasks submitted.
     fn reap(&mut self) {
+        let adopted = std::mem::take(&mut *lock(&self.adopted));
+        for rec in adopted {
+            self.keep(rec);
+        }
         for _ in 0..8 {
             match self.handles.front() {
                 Some(p) if p.is_finished() => {
@@ -375,6 +416,10 @@ impl Submitter {
     }
 
     fn step(&mut self) {
+        if self.rng.chance(seams::PERCENT) {
+            self.seam_step();
+            return;
+        }
         let roll = self.rng.below(100);
         let multi = self.multi.is_some() && self.rng.chance(50);
         match roll {
@@ -830,6 +875,12 @@ impl Submitter {
     }
 }
 
+/// The list behind a mutex, even if a thread panicked holding it (the
+/// vector is whole between pushes).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A scope has returned: each of its tasks ran, once.
 fn settle_scope(recs: &[Arc<Rec>], count: u32) {
     for rec in recs {
@@ -868,6 +919,7 @@ mod tests {
         let ledger = Ledger::leak(2);
         let pool = super::super::builder(ledger)
             .capacity(2)
+            .task_deadline(Duration::from_secs(3600))
             .build()
             .expect("a pool");
         let multi = MultiPool::with_builder(
@@ -876,29 +928,57 @@ mod tests {
             super::super::builder(ledger).capacity(1).queue_capacity(0),
         )
         .expect("pools");
-        let stop = AtomicBool::new(false);
-        let mut submitter = Submitter::new(1, ledger, pool.clone(), Some(multi.clone()), 42);
-        for _ in 0..3000 {
-            submitter.step();
-            submitter.reap();
-        }
-        stop.store(true, Ordering::SeqCst);
-        let left = submitter.run(&stop);
-        pool.wait_idle(Duration::from_secs(30)).expect("idle");
-        multi.wait_idle(Duration::from_secs(30)).expect("idle");
-        for pending in left.handles {
-            assert!(pending.wait(Duration::from_secs(30)));
-            pending.resolve();
-        }
-        for rec in &left.plain {
-            assert!(rec.is_resolved(), "{rec:?}");
-        }
-        pool.release_timeout(Duration::from_secs(30))
-            .expect("release");
-        multi
-            .release_timeout(Duration::from_secs(30))
-            .expect("release");
+        let cross = MultiPool::with_builder(
+            2,
+            workpool::LoadBalancing::RoundRobin,
+            super::super::builder(ledger)
+                .capacity(2)
+                .queue_capacity(4)
+                .task_deadline(Duration::from_secs(3600)),
+        )
+        .expect("pools");
+        // On its own thread, bounded: a deadlock in a pool (cross-pool joins
+        // once did) fails the test instead of hanging it.
+        let (pools, (tx, rx)) = ((pool, multi, cross), std::sync::mpsc::channel());
+        thread::spawn(move || {
+            let (pool, multi, cross) = pools;
+            let stop = AtomicBool::new(false);
+            let mut submitter = Submitter::new(
+                1,
+                ledger,
+                pool.clone(),
+                Some(multi.clone()),
+                cross.clone(),
+                42,
+            );
+            for _ in 0..3000 {
+                submitter.step();
+                submitter.reap();
+            }
+            stop.store(true, Ordering::SeqCst);
+            let left = submitter.run(&stop);
+            pool.wait_idle(Duration::from_secs(30)).expect("idle");
+            multi.wait_idle(Duration::from_secs(30)).expect("idle");
+            cross.wait_idle(Duration::from_secs(30)).expect("idle");
+            for pending in left.handles {
+                assert!(pending.wait(Duration::from_secs(30)));
+                pending.resolve();
+            }
+            for rec in left.plain.iter().chain(lock(&left.adopted).iter()) {
+                assert!(rec.is_resolved(), "{rec:?}");
+            }
+            for pools in [&multi, &cross] {
+                pools
+                    .release_timeout(Duration::from_secs(30))
+                    .expect("release");
+            }
+            pool.release_timeout(Duration::from_secs(30))
+                .expect("release");
+            let _ = tx.send(());
+        });
+        let finished = rx.recv_timeout(Duration::from_secs(120));
         assert_eq!(ledger.failures(), 0, "{:?}", ledger.notes());
+        assert!(finished.is_ok(), "the mix hung (or panicked: see above)");
         let t = ledger.totals();
         assert_eq!(
             t.get(C::Accepted),
@@ -906,5 +986,9 @@ mod tests {
             "{t:?}"
         );
         assert_eq!(t.get(C::PanicsThrown), t.get(C::PanicsReported), "{t:?}");
+        assert!(
+            t.get(C::PanickingScopes) > 0 && t.get(C::CrossJoins) > 0,
+            "{t:?}"
+        );
     }
 }
