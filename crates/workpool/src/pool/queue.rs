@@ -191,9 +191,25 @@ impl TaskQueue {
             return None;
         }
         let mut overflow = sync::lock(&self.overflow);
-        let task = overflow.pop_front();
+        let task = self.take_live(&mut overflow);
         self.overflow_len.store(overflow.len(), Ordering::SeqCst);
         task
+    }
+
+    /// Takes the first task of `deque` that is not a ghost, dropping the
+    /// ghosts before it, each counted gone (`ghosts` down) under the lock
+    /// that guards `deque`: a push that counts the room under that same
+    /// lock never sees a ghost gone from the deque and still counted in
+    /// `ghosts` (which would let it count one slot free twice).
+    fn take_live(&self, deque: &mut VecDeque<Task>) -> Option<Task> {
+        while let Some(task) = deque.pop_front() {
+            if task.leave_queue() {
+                return Some(task);
+            }
+            self.ghost_popped();
+            self.count_set_aside();
+        }
+        None
     }
 
     /// Admits a task that starts on a worker without going through the
@@ -239,7 +255,7 @@ impl TaskQueue {
             return None;
         }
         let mut returned = sync::lock(&self.returned);
-        let task = returned.pop_front();
+        let task = self.take_live(&mut returned);
         self.returned_len.store(returned.len(), Ordering::SeqCst);
         task
     }
@@ -247,18 +263,37 @@ impl TaskQueue {
     /// Takes the oldest queued task. Returns whether that freed room, with it.
     /// Ghosts met on the way are dropped: their handles know already.
     pub(crate) fn pop(&self) -> Option<(Task, bool)> {
+        let freed = self.in_flight.is_none();
+        // Taken from a deque under its lock: ghosts already dropped there.
+        if let Some(task) = self.pop_returned() {
+            return Some((task, freed));
+        }
         loop {
-            let task = match self.pop_returned() {
-                Some(task) => task,
-                None => match &self.tasks {
-                    Tasks::Ring(queue) => queue.pop().or_else(|| self.pop_overflow()),
-                    Tasks::Seg(queue) => queue.pop(),
-                    Tasks::Locked(queue) => queue.pop(),
-                }?,
+            let task = match &self.tasks {
+                Tasks::Ring(queue) => match queue.pop() {
+                    Some(task) => task,
+                    None => return self.pop_overflow().map(|task| (task, freed)),
+                },
+                Tasks::Seg(queue) => queue.pop()?,
+                Tasks::Locked(queue) => {
+                    if queue.len() == 0 {
+                        return None;
+                    }
+                    let mut items = sync::lock(&queue.items);
+                    let task = self.take_live(&mut items);
+                    queue.len.store(items.len(), Ordering::SeqCst);
+                    return task.map(|task| (task, freed));
+                }
             };
             if task.leave_queue() {
-                return Some((task, self.in_flight.is_none()));
+                return Some((task, freed));
             }
+            // A ghost taken from the lock-free ring: counted gone only now.
+            // Meanwhile a push on the ring's slow path may count its slot
+            // free twice (once in `ghosts`, once as room in the ring) and
+            // admit one task more than the slots. Closing that window takes
+            // a ring of our own, whose pop can mark the slot before the
+            // ghost count moves; crossbeam's `ArrayQueue` offers no such step.
             self.ghost_popped();
             self.count_set_aside();
         }
@@ -362,16 +397,6 @@ impl LockedQueue {
         items.push_back(task);
         self.len.store(items.len(), Ordering::SeqCst);
         Ok(())
-    }
-
-    fn pop(&self) -> Option<Task> {
-        if self.len() == 0 {
-            return None;
-        }
-        let mut items = sync::lock(&self.items);
-        let task = items.pop_front();
-        self.len.store(items.len(), Ordering::SeqCst);
-        task
     }
 
     fn len(&self) -> usize {
