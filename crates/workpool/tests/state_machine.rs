@@ -21,7 +21,21 @@
 //!   its own, or two of them one after the other: each must stay blocked
 //!   until there is room for it, oldest first, and is then accepted. The
 //!   room comes from held tasks let finish, from a `tune` up, or from
-//!   cancelling a queued task; or `release` refuses them (`Closed`).
+//!   cancelling a queued task; or `release` refuses them (`Closed`);
+//! - `task(..).parent(&token).spawn()` under one of two parent tokens, and
+//!   cancel a parent: its tasks not started never run (cancelled as a
+//!   worker takes them), running ones see their token cancelled;
+//! - from a held task on its worker (the gate runs errands sent to it),
+//!   `join` another task's handle: one not started runs inline on the
+//!   joiner (help while waiting), unless its token was cancelled before it
+//!   started (by its parent or `release`): then it never runs and the join
+//!   says `Cancelled`; or `wait_timeout(SHORT)` on it, which never runs a
+//!   task inline (a task queued or running stays so, and it returns false);
+//! - let running tasks end and, while their workers still spin for a next
+//!   task, `tune` and at once submit held tasks (on a pool with a queue);
+//! - `reboot` a closed pool on a thread of its own and `release` it (or
+//!   `release_timeout`) as soon as it is open, while the reboot starts its
+//!   `min_workers`.
 //!
 //! The model knows, for every task, whether it is refused, queued (and
 //! where), running, finished or cancelled; the capacity in force; whether
@@ -41,21 +55,25 @@
 //!   `min_workers` (as far as a `tune` down left them);
 //! - once the tasks running at the last `tune` have finished ("settled"),
 //!   `workers() <= capacity` and the most tasks seen running at once since
-//!   then (counted by the tasks themselves) `<= capacity`: the capacity in
-//!   force, not the largest ever set.
+//!   then (counted by the tasks themselves, but for one run inline by a
+//!   join) `<= capacity`: the capacity in force, not the largest ever set;
+//! - the token of every running task with one is cancelled exactly when the
+//!   model says (`release`, its parent, its handle);
+//! - whenever the model has nothing running or queued, `stats()` adds up:
+//!   `submitted == completed + panicked + cancelled` (exact once idle).
 //!
 //! At the end of a case every gate opens, `wait_idle`, `reboot` and
-//! `release_timeout` must succeed, and then every accepted task has run
-//! exactly once or was cancelled (its handle says so), every refused one
-//! never ran, and every closure has been dropped.
+//! `release_timeout` must succeed, and then the stats add up, every
+//! accepted task has run exactly once or was cancelled (its handle says
+//! so), every refused one never ran, and every closure has been dropped.
 //!
 //! Values that settle asynchronously (a worker parking or leaving, a
 //! count kept by a worker) are polled until they match, failing after
 //! [`SETTLE`]; everything else is asserted at once.
 //!
-//! 256 cases by default (`cargo test`, about 3 s); the standard
+//! 256 cases by default (`cargo test`, about 4 s); the standard
 //! `PROPTEST_CASES` variable sets another count. The long run, 10,000
-//! cases (about 100 s):
+//! cases (about 120 s):
 //!
 //! ```text
 //! PROPTEST_CASES=10000 cargo test --release -p workpool --test state_machine
@@ -63,7 +81,9 @@
 //!
 //! A failure prints proptest's minimal failing input: the pool's settings
 //! and the sequence of operations. `state_machine.proptest-regressions`
-//! beside this file keeps the seeds of past failures, replayed first.
+//! beside this file keeps the seeds of past failures, replayed first; the
+//! tests after the state machine replay shrunk (or hand-shrunk) failures
+//! by name, each with the defect it found.
 
 mod common;
 
@@ -71,13 +91,13 @@ use common::{DEADLINE, PATIENCE};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
-use workpool::{CancelToken, Pool, PoolError, TaskHandle, TrySubmitError};
+use workpool::{CancelToken, Pool, PoolError, TaskError, TaskHandle, TrySubmitError};
 
 /// The wait of a `submit_timeout`, `release_timeout` or `wait_idle` that is
 /// expected to run out.
@@ -93,6 +113,9 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// quiet about them.
 const DELIBERATE: &str = "state_machine: a deliberate panic";
 
+/// The parent tokens a case's tasks may be spawned under (`Via::Child`).
+const PARENTS: usize = 2;
+
 // ---------------------------------------------------------------------------
 // The operations
 
@@ -106,16 +129,24 @@ enum Via {
     /// `pool.task(..).spawn()`: the task has a `CancelToken`, cancelled by
     /// `release`.
     Task,
+    /// `pool.task(..).parent(&token).spawn()` under parent token `n` (of
+    /// [`PARENTS`]): its token is cancelled by `release` and by
+    /// `Op::CancelParent(n)`.
+    Child(usize),
 }
 
 impl Via {
     /// Whether the call would block on a full blocking pool.
     fn blocks(self) -> bool {
-        matches!(self, Via::Submit | Via::Spawn | Via::Task)
+        matches!(self, Via::Submit | Via::Spawn | Via::Task | Via::Child(_))
     }
 
     fn has_handle(self) -> bool {
-        matches!(self, Via::Spawn | Via::Task)
+        matches!(self, Via::Spawn | Via::Task | Via::Child(_))
+    }
+
+    fn has_token(self) -> bool {
+        matches!(self, Via::Task | Via::Child(_))
     }
 }
 
@@ -165,6 +196,37 @@ enum Op {
         pair: bool,
         then: Then,
     },
+    /// From a running held task, on its worker: `join` the handle of a
+    /// task, or, if `bounded`, `wait_timeout(SHORT)` on it. An unbounded
+    /// join runs a target that has not started inline (help while
+    /// waiting), unless its token was cancelled before it started: then it
+    /// never runs and the join says `Cancelled`. A bounded wait never runs
+    /// a task inline. By position, so that a case shrinks: `joiner` is the
+    /// n-th running task (oldest first), `target` the n-th of
+    /// `Model::join_targets` but the joiner.
+    Join {
+        joiner: usize,
+        target: usize,
+        bounded: bool,
+    },
+    /// Cancel parent token `n`: tasks under it that have not started never
+    /// run, running ones see their token cancelled. Later `Via::Child(n)`
+    /// tasks get a fresh parent.
+    CancelParent(usize),
+    /// Let the `finish` oldest running tasks end (nothing is queued) and,
+    /// while their workers still spin for a next task (200 us), `tune` to
+    /// `capacity` and submit `held` held tasks.
+    SpinTune {
+        finish: usize,
+        capacity: usize,
+        held: usize,
+    },
+    /// `reboot` a closed pool on a thread of its own and, as soon as it is
+    /// open (while the reboot starts its `min_workers`), `release` it, or
+    /// `release_timeout` if `timeout`.
+    RebootRelease {
+        timeout: bool,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -213,6 +275,13 @@ struct TaskInfo {
     /// For a task with a token, the life of the pool (count of reboots) its
     /// token belongs to: `release` ends that life and cancels the token.
     token_life: Option<u32>,
+    /// For a `Via::Child` task, its parent: the slot and the generation of
+    /// the token in it (`Op::CancelParent` cancels one and moves the slot
+    /// to the next).
+    parent: Option<(usize, u32)>,
+    /// A task with a token: its handle cancelled it while it ran, and its
+    /// token says so.
+    cancelled_running: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,6 +306,8 @@ struct Model {
     floor: usize,
     panics: usize,
     handler_panics: usize,
+    /// The generation of each parent token slot.
+    parents: [u32; PARENTS],
 }
 
 /// What the pool should answer to one operation.
@@ -274,6 +345,27 @@ enum Expect {
         grow: Option<usize>,
         waits: Vec<Blocked>,
     },
+    Join {
+        joiner: usize,
+        target: usize,
+        /// The target runs inline on the joiner.
+        inline: bool,
+        /// The target's fate once the join returns (for a bounded wait:
+        /// whether it returns true).
+        fate: Fate,
+    },
+    CancelParent,
+    SpinTune {
+        /// The gates to open.
+        gates: Vec<usize>,
+        /// The tasks still running at the tune.
+        legacy: Vec<usize>,
+        capacity: usize,
+        /// The tasks submitted after the tune, each with how and where.
+        submits: Vec<(usize, Via, Admit)>,
+    },
+    /// What the `release_timeout` says; `None`: a plain `release`.
+    RebootRelease(Option<Result<(), PoolError>>),
 }
 
 /// One blocked submitter of an `Op::Blocked`.
@@ -302,15 +394,23 @@ impl Model {
             floor: settings.min_workers.min(settings.capacity),
             panics: 0,
             handler_panics: 0,
+            parents: [0; PARENTS],
         }
     }
 
-    /// Whether a queued task will be cancelled when a worker takes it: its
-    /// token's life has been released.
+    /// Whether the task's token is cancelled: its life has been released,
+    /// or its parent cancelled (or, running, its handle). A queued task so
+    /// doomed is cancelled when a worker (or a join) takes it; a running one
+    /// sees its token cancelled.
     fn doomed(&self, id: usize) -> bool {
-        self.tasks[id]
-            .token_life
-            .is_some_and(|life| life < self.life || (life == self.life && self.closed))
+        let task = &self.tasks[id];
+        task.cancelled_running
+            || task
+                .token_life
+                .is_some_and(|life| life < self.life || (life == self.life && self.closed))
+            || task
+                .parent
+                .is_some_and(|(slot, generation)| generation < self.parents[slot])
     }
 
     fn admit(&self) -> Admit {
@@ -366,13 +466,61 @@ impl Model {
             .collect()
     }
 
+    /// Targets of an `Op::Join` (`bounded` or not): accepted tasks whose
+    /// handle the test holds. Not for an unbounded join: a running task (it
+    /// would wait for its gate) or a queued held one that is not doomed (it
+    /// would run it inline, to wait at its gate). Not for a bounded wait: a
+    /// doomed queued task (whether the wait cancels it is not the model's to
+    /// say).
+    fn join_targets(&self, bounded: bool) -> Vec<usize> {
+        (0..self.tasks.len())
+            .filter(|&id| {
+                self.tasks[id].handle
+                    && match self.fates[id] {
+                        Fate::Refused => false,
+                        Fate::Ran | Fate::Cancelled | Fate::RanOrCancelled => true,
+                        Fate::Running => bounded,
+                        Fate::Queued if bounded => !self.doomed(id),
+                        Fate::Queued => !self.tasks[id].held || self.doomed(id),
+                    }
+            })
+            .collect()
+    }
+
+    /// Whether an `Op::SpinTune` can be applied (given tasks to finish).
+    /// Nothing queued: a worker freed would take a queued task before or
+    /// after the tune, as the race goes. A queue: in hand-off mode tasks in
+    /// flight are held within the capacity in force anyway, and a worker
+    /// gives back its place a moment after its task ends (a submit right
+    /// after may be refused).
+    fn spin_tunes(&self) -> bool {
+        !self.closed && self.queue.is_empty() && !self.running.is_empty() && self.settings.queue > 0
+    }
+
+    /// The tasks an `Op::Join` names by position: the `joiner`-th running
+    /// task and the `target`-th of the others that it may join.
+    fn join_pair(&self, joiner: usize, target: usize, bounded: bool) -> Option<(usize, usize)> {
+        let joiner = self.running.iter().copied().nth(joiner)?;
+        let target = self
+            .join_targets(bounded)
+            .into_iter()
+            .filter(|&id| id != joiner)
+            .nth(target)?;
+        Some((joiner, target))
+    }
+
     fn new_task(&mut self, held: bool, panics: bool, via: Via) -> usize {
         let id = self.tasks.len();
         self.tasks.push(TaskInfo {
             held,
             panics,
             handle: via.has_handle(),
-            token_life: (via == Via::Task).then_some(self.life),
+            token_life: via.has_token().then_some(self.life),
+            parent: match via {
+                Via::Child(slot) => Some((slot, self.parents[slot])),
+                _ => None,
+            },
+            cancelled_running: false,
         });
         self.fates.push(Fate::Refused);
         id
@@ -502,6 +650,9 @@ impl Model {
                 if stopped {
                     self.queue.retain(|&queued| queued != id);
                     self.fates[id] = Fate::Cancelled;
+                } else if self.tasks[id].token_life.is_some() {
+                    // Too late to stop it: its token is cancelled.
+                    self.tasks[id].cancelled_running = true;
                 }
                 Expect::Cancel { stopped }
             }
@@ -618,6 +769,91 @@ impl Model {
                 }
                 Expect::Blocked { grow, waits }
             }
+            Op::Join {
+                joiner,
+                target,
+                bounded,
+            } => {
+                let (joiner, target) = self
+                    .join_pair(joiner, target, bounded)
+                    .expect("model: a join without its tasks");
+                let fate = self.fates[target];
+                if bounded {
+                    return Expect::Join {
+                        joiner,
+                        target,
+                        inline: false,
+                        fate,
+                    };
+                }
+                let inline = fate == Fate::Queued && !self.doomed(target);
+                if fate == Fate::Queued {
+                    // Taken out of turn: its slot is free at once.
+                    self.queue.retain(|&queued| queued != target);
+                    if inline {
+                        assert!(!self.tasks[target].held, "model: a held task run inline");
+                        self.quick_ran(target);
+                    } else {
+                        self.fates[target] = Fate::Cancelled;
+                    }
+                }
+                // The join took the handle.
+                self.tasks[target].handle = false;
+                Expect::Join {
+                    joiner,
+                    target,
+                    inline,
+                    fate: self.fates[target],
+                }
+            }
+            Op::CancelParent(slot) => {
+                self.parents[slot] += 1;
+                Expect::CancelParent
+            }
+            Op::SpinTune {
+                finish,
+                capacity,
+                held,
+            } => {
+                // Nothing is queued: the workers freed find nothing to take
+                // and spin.
+                let gates = self.gates_for(finish);
+                self.finish(&gates);
+                let legacy = self.running.iter().copied().collect();
+                self.step(&Op::Tune(capacity));
+                let submits = (0..held)
+                    .map(|_| {
+                        let via = if self.would_block() {
+                            Via::TrySubmit
+                        } else {
+                            Via::Spawn
+                        };
+                        match self.step(&Op::Held(via)) {
+                            Expect::Submit { id, admit } => (id, via, admit),
+                            other => unreachable!("a submit gave {other:?}"),
+                        }
+                    })
+                    .collect();
+                Expect::SpinTune {
+                    gates,
+                    legacy,
+                    capacity,
+                    submits,
+                }
+            }
+            Op::RebootRelease { timeout } => {
+                // The release comes once the reboot has reopened the pool.
+                self.step(&Op::Reboot);
+                if timeout {
+                    match self.step(&Op::ReleaseTimeout) {
+                        Expect::ReleaseTimeout(result) => Expect::RebootRelease(Some(result)),
+                        other => unreachable!("release_timeout gave {other:?}"),
+                    }
+                } else {
+                    self.step(&Op::Release);
+                    Expect::RebootRelease(None)
+                }
+            }
         }
     }
 
@@ -636,6 +872,25 @@ impl Model {
                     }
             }
             Op::Expire => self.settings.short_expiry && !self.closed,
+            Op::Join {
+                joiner,
+                target,
+                bounded,
+            } => self.join_pair(joiner, target, bounded).is_some(),
+            Op::CancelParent(slot) => slot < PARENTS,
+            Op::SpinTune {
+                finish,
+                capacity,
+                held,
+            } => {
+                self.spin_tunes()
+                    && (1..=self.running.len()).contains(&finish)
+                    && capacity >= 1
+                    && held >= 1
+            }
+            // Nothing queued: the reboot would start workers for it, racing
+            // the release.
+            Op::RebootRelease { .. } => self.closed && self.queue.is_empty(),
             Op::Tune(_) | Op::Release | Op::ReleaseTimeout | Op::Reboot | Op::WaitIdle => true,
         }
     }
@@ -668,6 +923,7 @@ fn via() -> impl Strategy<Value = Via> {
         1 => Just(Via::SubmitTimeout),
         2 => Just(Via::Spawn),
         1 => Just(Via::Task),
+        1 => (0..PARENTS).prop_map(Via::Child),
     ]
 }
 
@@ -770,6 +1026,72 @@ impl ReferenceStateMachine for PoolMachine {
                     .boxed(),
             ));
         }
+        // Joins from a running task: those on a queued target (run inline,
+        // cancelled, or waited for in vain) weigh more; a bounded wait on a
+        // queued held task, which a wrong pool runs inline and leaves at
+        // its gate (a failure found only after SETTLE), less.
+        let mut joins = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for bounded in [false, true] {
+            let targets = state.join_targets(bounded);
+            for (joiner, &joiner_id) in state.running.iter().enumerate() {
+                let others = targets.iter().copied().filter(|&id| id != joiner_id);
+                for (target, id) in others.enumerate() {
+                    let class = match (state.fates[id], bounded) {
+                        (Fate::Queued, false) => 0,
+                        (Fate::Queued, true) if !state.tasks[id].held => 1,
+                        (Fate::Queued, true) => 2,
+                        _ => 3,
+                    };
+                    joins[class].push(Op::Join {
+                        joiner,
+                        target,
+                        bounded,
+                    });
+                }
+            }
+        }
+        for (weight, pairs) in [6, 3, 1, 1].into_iter().zip(joins) {
+            if !pairs.is_empty() {
+                ops.push((weight, prop::sample::select(pairs).boxed()));
+            }
+        }
+        let live_parents: BTreeSet<usize> = (0..state.tasks.len())
+            .filter(|&id| matches!(state.fates[id], Fate::Queued | Fate::Running))
+            .filter_map(|id| state.tasks[id].parent.map(|(slot, _)| slot))
+            .collect();
+        // Mostly a parent with tasks not ended under it.
+        let (weight, slots): (u32, Vec<usize>) = if live_parents.is_empty() {
+            (1, (0..PARENTS).collect())
+        } else {
+            (2, live_parents.into_iter().collect())
+        };
+        ops.push((
+            weight,
+            prop::sample::select(slots)
+                .prop_map(Op::CancelParent)
+                .boxed(),
+        ));
+        if state.spin_tunes() {
+            ops.push((
+                3,
+                (1..=state.running.len(), 1usize..=4, 1usize..=3)
+                    .prop_map(|(finish, capacity, held)| Op::SpinTune {
+                        finish,
+                        capacity,
+                        held,
+                    })
+                    .boxed(),
+            ));
+        }
+        if state.closed && state.queue.is_empty() {
+            let weight = if state.settings.min_workers > 0 { 4 } else { 1 };
+            ops.push((
+                weight,
+                any::<bool>()
+                    .prop_map(|timeout| Op::RebootRelease { timeout })
+                    .boxed(),
+            ));
+        }
         prop::strategy::Union::new_weighted(ops).boxed()
     }
 
@@ -797,6 +1119,11 @@ struct Record {
     runs: AtomicUsize,
     /// Running at the last `tune`.
     legacy: AtomicBool,
+    /// Run inline by a join, on the joiner's worker: not one more task
+    /// running at once.
+    inline: AtomicBool,
+    /// The task's `CancelToken` (tasks with one), kept as it starts.
+    token: Mutex<Option<CancelToken>>,
 }
 
 /// What the tasks of a case share.
@@ -818,14 +1145,31 @@ struct Shared {
 struct Gates {
     all: bool,
     open: BTreeSet<usize>,
+    /// Calls a held task makes on its worker while it waits at its gate
+    /// (`Op::Join`), by task.
+    errands: BTreeMap<usize, Job>,
 }
 
 impl Shared {
+    /// Waits until the gate of task `id` opens, running the errands sent to
+    /// it meanwhile.
     fn wait_at_gate(&self, id: usize) {
         let mut gates = self.gates.lock().unwrap();
         while !gates.all && !gates.open.contains(&id) {
-            gates = self.opened.wait(gates).unwrap();
+            if let Some(errand) = gates.errands.remove(&id) {
+                drop(gates);
+                errand();
+                gates = self.gates.lock().unwrap();
+            } else {
+                gates = self.opened.wait(gates).unwrap();
+            }
         }
+    }
+
+    /// Has held task `id` run `errand` on its worker.
+    fn send_errand(&self, id: usize, errand: Job) {
+        self.gates.lock().unwrap().errands.insert(id, errand);
+        self.opened.notify_all();
     }
 
     fn open(&self, ids: &[usize]) {
@@ -852,15 +1196,20 @@ fn body(
     let record = Arc::clone(record);
     move || {
         record.runs.fetch_add(1, Ordering::SeqCst);
-        let now = shared.running.fetch_add(1, Ordering::SeqCst) + 1;
-        if shared.legacy_left.load(Ordering::SeqCst) == 0 {
-            shared.most_settled.fetch_max(now, Ordering::SeqCst);
+        let counted = !record.inline.load(Ordering::SeqCst);
+        if counted {
+            let now = shared.running.fetch_add(1, Ordering::SeqCst) + 1;
+            if shared.legacy_left.load(Ordering::SeqCst) == 0 {
+                shared.most_settled.fetch_max(now, Ordering::SeqCst);
+            }
         }
         record.state.store(AT_GATE, Ordering::SeqCst);
         if held {
             shared.wait_at_gate(id);
         }
-        shared.running.fetch_sub(1, Ordering::SeqCst);
+        if counted {
+            shared.running.fetch_sub(1, Ordering::SeqCst);
+        }
         if record.legacy.load(Ordering::SeqCst) {
             shared.legacy_left.fetch_sub(1, Ordering::SeqCst);
         }
@@ -882,6 +1231,16 @@ fn quiet_deliberate_panics() {
             }
         }));
     });
+}
+
+/// Before a `tune`: `running`, the tasks running at the call, may exceed
+/// the new capacity until they end; from then on it holds.
+fn mark_legacy(shared: &Shared, running: &[Arc<Record>]) {
+    for record in running {
+        record.legacy.store(true, Ordering::SeqCst);
+    }
+    shared.legacy_left.store(running.len(), Ordering::SeqCst);
+    shared.most_settled.store(0, Ordering::SeqCst);
 }
 
 // ---------------------------------------------------------------------------
@@ -951,11 +1310,14 @@ fn expected_reply(via: Via, admit: Admit, nonblocking: bool) -> Reply {
     }
 }
 
-/// Hands `task` to `pool` by `via`.
+/// Hands `task` to `pool` by `via`; a task with a token keeps it in
+/// `record` as it starts. `parent`: the token of a `Via::Child` task.
 fn submit_via(
     pool: &Pool,
     via: Via,
     task: impl FnOnce() + Send + 'static,
+    record: &Arc<Record>,
+    parent: Option<&CancelToken>,
 ) -> (Reply, Option<TaskHandle<()>>) {
     fn reply(result: Result<(), PoolError>) -> Reply {
         result.map_or_else(Reply::Refused, |()| Reply::Accepted)
@@ -980,21 +1342,37 @@ fn submit_via(
             Ok(handle) => (Reply::Accepted, Some(handle)),
             Err(e) => (Reply::Refused(e), None),
         },
-        Via::Task => {
+        Via::Task | Via::Child(_) => {
             let mut task = Some(task);
-            let spawned = pool
-                .task(move |_: &CancelToken| {
-                    if let Some(task) = task.take() {
-                        task();
-                    }
-                })
-                .spawn();
+            let record = Arc::clone(record);
+            let builder = pool.task(move |token: &CancelToken| {
+                *record.token.lock().unwrap() = Some(token.clone());
+                if let Some(task) = task.take() {
+                    task();
+                }
+            });
+            let spawned = match parent {
+                Some(parent) => builder.parent(parent).spawn(),
+                None => builder.spawn(),
+            };
             match spawned {
                 Ok(handle) => (Reply::Accepted, Some(handle)),
                 Err(e) => (Reply::Refused(e), None),
             }
         }
     }
+}
+
+/// How the figures of an idle pool break `submitted == completed +
+/// panicked + cancelled` (exact once idle: `Stats`), if they do.
+fn stats_mismatch(pool: &Pool) -> Option<String> {
+    let stats = pool.stats();
+    (stats.submitted != stats.finished()).then(|| {
+        format!(
+            "submitted {} != completed {} + panicked {} + cancelled {}",
+            stats.submitted, stats.completed, stats.panicked, stats.cancelled
+        )
+    })
 }
 
 /// Polls `mismatch` until it gives `None`; fails with its last answer after
@@ -1027,6 +1405,9 @@ struct PoolUnderTest {
     handles: Vec<Option<TaskHandle<()>>>,
     /// What `cancel` answered, for tasks cancelled at once after `spawn`.
     stopped: Vec<Option<bool>>,
+    /// The parent tokens of `Via::Child` tasks, by slot; a cancelled one is
+    /// replaced by a fresh one (the model's next generation).
+    parents: Vec<CancelToken>,
     caller: Caller,
     done: bool,
 }
@@ -1060,6 +1441,7 @@ impl PoolUnderTest {
             records: Vec::new(),
             handles: Vec::new(),
             stopped: Vec::new(),
+            parents: (0..PARENTS).map(|_| CancelToken::new()).collect(),
             caller: Caller::new(),
             done: false,
         }
@@ -1077,11 +1459,23 @@ impl PoolUnderTest {
         task
     }
 
+    /// The parent token of a task submitted by `via`.
+    fn parent(&self, via: Via) -> Option<CancelToken> {
+        match via {
+            Via::Child(slot) => Some(self.parents[slot].clone()),
+            _ => None,
+        }
+    }
+
     fn submit(&mut self, id: usize, via: Via, admit: Admit) {
         let task = self.new_task(id);
-        let pool = self.pool.clone();
+        let (pool, record, parent) = (
+            self.pool.clone(),
+            Arc::clone(&self.records[id]),
+            self.parent(via),
+        );
         let (reply, handle) = self.caller.call(&format!("{via:?} of task {id}"), move || {
-            submit_via(&pool, via, task)
+            submit_via(&pool, via, task, &record, parent.as_ref())
         });
         let expected = expected_reply(via, admit, self.model.settings.nonblocking);
         assert_eq!(
@@ -1100,9 +1494,9 @@ impl PoolUnderTest {
             }
             (Op::SpawnCancel, Expect::SpawnCancel { id, admit, stopped }) => {
                 let task = self.new_task(id);
-                let pool = self.pool.clone();
+                let (pool, record) = (self.pool.clone(), Arc::clone(&self.records[id]));
                 let (reply, stopped_now) = self.caller.call("spawn then cancel", move || {
-                    let (reply, handle) = submit_via(&pool, Via::Spawn, task);
+                    let (reply, handle) = submit_via(&pool, Via::Spawn, task, &record, None);
                     let stopped = handle.as_ref().map(TaskHandle::cancel);
                     (reply, (stopped, handle))
                 });
@@ -1175,20 +1569,199 @@ impl PoolUnderTest {
             (&Op::Blocked { then, .. }, Expect::Blocked { grow, waits }) => {
                 self.blocked(&before, then, grow, &waits);
             }
+            (
+                &Op::Join { bounded, .. },
+                Expect::Join {
+                    joiner,
+                    target,
+                    inline,
+                    fate,
+                },
+            ) => self.join(joiner, target, bounded, inline, fate),
+            (&Op::CancelParent(slot), Expect::CancelParent) => {
+                let parent = std::mem::replace(&mut self.parents[slot], CancelToken::new());
+                parent.cancel();
+            }
+            (
+                Op::SpinTune { .. },
+                Expect::SpinTune {
+                    gates,
+                    legacy,
+                    capacity,
+                    submits,
+                },
+            ) => self.spin_tune(gates, &legacy, capacity, &submits),
+            (Op::RebootRelease { .. }, Expect::RebootRelease(expected)) => {
+                self.reboot_release(expected);
+            }
             (op, expect) => unreachable!("{op:?} gave {expect:?}"),
+        }
+    }
+
+    /// Task `joiner`, held at its gate on a worker, joins `target` there
+    /// (or waits for it with a bound); `fate` is the target's once it
+    /// returns.
+    fn join(&mut self, joiner: usize, target: usize, bounded: bool, inline: bool, fate: Fate) {
+        let handle = self.handles[target]
+            .take()
+            .expect("a join target's handle is the test's");
+        let what = if bounded { "wait_timeout" } else { "join" };
+        let what = format!("a {what} from task {joiner} on task {target} ({fate:?})");
+        if bounded {
+            let (tx, rx) = mpsc::channel();
+            self.shared.send_errand(
+                joiner,
+                Box::new(move || {
+                    let finished = handle.wait_timeout(SHORT);
+                    let _ = tx.send((finished, handle));
+                }),
+            );
+            let (finished, handle) = rx
+                .recv_timeout(SETTLE)
+                .unwrap_or_else(|e| panic!("{what} did not return: {e}"));
+            let ended = matches!(fate, Fate::Ran | Fate::Cancelled | Fate::RanOrCancelled);
+            assert_eq!(finished, ended, "{what}: what it returned");
+            self.handles[target] = Some(handle);
+        } else {
+            // Run on the joiner's worker: not one more task at once.
+            self.records[target].inline.store(inline, Ordering::SeqCst);
+            let (tx, rx) = mpsc::channel();
+            self.shared.send_errand(
+                joiner,
+                Box::new(move || {
+                    let _ = tx.send(handle.join());
+                }),
+            );
+            let result = rx
+                .recv_timeout(SETTLE)
+                .unwrap_or_else(|e| panic!("{what} did not return: {e}"));
+            assert!(
+                self.result_is(&self.model, target, &result),
+                "{what}: it returned {result:?}"
+            );
+        }
+    }
+
+    /// Lets the tasks of `gates` end and, as soon as they have (their
+    /// workers spinning for a next task), tunes to `capacity` and submits
+    /// the held tasks of `submits`.
+    fn spin_tune(
+        &mut self,
+        gates: Vec<usize>,
+        legacy: &[usize],
+        capacity: usize,
+        submits: &[(usize, Via, Admit)],
+    ) {
+        let tasks: Vec<_> = submits
+            .iter()
+            .map(|&(id, via, admit)| {
+                let task = self.new_task(id);
+                (via, admit, task, Arc::clone(&self.records[id]))
+            })
+            .collect();
+        let (pool, shared) = (self.pool.clone(), Arc::clone(&self.shared));
+        let (ending, legacy) = (self.records_of(&gates), self.records_of(legacy));
+        // Waits (briefly) until `record`'s task is in `state` or past it.
+        let reach = |record: &Record, state: u8| {
+            let deadline = Instant::now() + SETTLE;
+            while record.state.load(Ordering::SeqCst) < state {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                thread::yield_now();
+            }
+            true
+        };
+        let outcome = self.caller.call("finish, tune, submit", move || {
+            shared.open(&gates);
+            if !ending.iter().all(|record| reach(record, DONE)) {
+                return Err("the tasks let finish did not end");
+            }
+            mark_legacy(&shared, &legacy);
+            let tuned = pool.tune(capacity);
+            let mut replies = Vec::new();
+            for (via, admit, task, record) in tasks {
+                replies.push(submit_via(&pool, via, task, &record, None));
+                // A spinning worker gets a task through the queue: one the
+                // model starts holds a slot until the worker takes it.
+                if admit == Admit::Start && !reach(&record, AT_GATE) {
+                    return Err("a task the model starts did not start");
+                }
+            }
+            Ok((tuned, replies))
+        });
+        let (tuned, replies) =
+            outcome.unwrap_or_else(|why| panic!("finish, tune, submit: {why} within {SETTLE:?}"));
+        assert_eq!(tuned, Ok(()), "tune({capacity}) while workers spin");
+        let nonblocking = self.model.settings.nonblocking;
+        for (&(id, via, admit), (reply, handle)) in submits.iter().zip(replies) {
+            assert_eq!(
+                reply,
+                expected_reply(via, admit, nonblocking),
+                "{via:?} of task {id} after tune({capacity}) (the model: {admit:?})"
+            );
+            self.handles[id] = handle;
+        }
+    }
+
+    /// `reboot` on a thread of its own, and `release` (or
+    /// `release_timeout`: `expected` says what it returns) as soon as the
+    /// pool is open.
+    fn reboot_release(&mut self, expected: Option<Result<(), PoolError>>) {
+        let pool = self.pool.clone();
+        let timeout = if expected == Some(Ok(())) {
+            SETTLE
+        } else {
+            SHORT
+        };
+        let timed = expected.is_some();
+        let (rebooted, released) = self.caller.call("reboot racing release", move || {
+            let rebooter = pool.clone();
+            let reboot = thread::spawn(move || rebooter.reboot());
+            let deadline = Instant::now() + SETTLE;
+            while pool.is_closed() && Instant::now() < deadline {
+                thread::yield_now();
+            }
+            let released = if timed {
+                Some(pool.release_timeout(timeout))
+            } else {
+                pool.release();
+                None
+            };
+            (reboot.join().expect("reboot panicked"), released)
+        });
+        assert_eq!(rebooted, Ok(()), "reboot racing release");
+        assert_eq!(released, expected, "release_timeout racing reboot");
+        if released == Some(Ok(())) {
+            assert_eq!(self.pool.workers(), 0, "workers after release_timeout");
+            assert_eq!(self.pool.idle(), 0, "idle workers after release_timeout");
+        }
+    }
+
+    /// Whether `result`, from the handle of task `id`, is what `model`
+    /// says became of it.
+    fn result_is(&self, model: &Model, id: usize, result: &Result<(), TaskError>) -> bool {
+        let cancelled = result.as_ref().is_err_and(TaskError::is_cancelled);
+        match model.fates[id] {
+            Fate::Ran if model.tasks[id].panics => result.as_ref().is_err_and(TaskError::is_panic),
+            Fate::Ran => result.is_ok(),
+            Fate::Cancelled => cancelled,
+            Fate::RanOrCancelled if self.stopped[id] == Some(true) => cancelled,
+            Fate::RanOrCancelled => result.is_ok(),
+            Fate::Refused | Fate::Queued | Fate::Running => false,
         }
     }
 
     /// Before a `tune`: the tasks running at the call may exceed the new
     /// capacity until they end; from then on it holds.
     fn mark_legacy(&self, before: &Model) {
-        for &id in &before.running {
-            self.records[id].legacy.store(true, Ordering::SeqCst);
-        }
-        self.shared
-            .legacy_left
-            .store(before.running.len(), Ordering::SeqCst);
-        self.shared.most_settled.store(0, Ordering::SeqCst);
+        mark_legacy(&self.shared, &self.records_of(&before.running));
+    }
+
+    fn records_of<'a>(&self, ids: impl IntoIterator<Item = &'a usize>) -> Vec<Arc<Record>> {
+        ids.into_iter()
+            .map(|&id| Arc::clone(&self.records[id]))
+            .collect()
     }
 
     /// Cancels task `id` through its handle; what `cancel` said.
@@ -1210,10 +1783,14 @@ impl PoolUnderTest {
         let mut pending = Vec::new();
         for (n, wait) in waits.iter().enumerate() {
             let task = self.new_task(wait.id);
-            let (pool, via) = (self.pool.clone(), wait.via);
+            let (pool, via, record) = (
+                self.pool.clone(),
+                wait.via,
+                Arc::clone(&self.records[wait.id]),
+            );
             let (tx, rx) = mpsc::channel();
             let submitter = thread::spawn(move || {
-                let _ = tx.send(submit_via(&pool, via, task));
+                let _ = tx.send(submit_via(&pool, via, task, &record, None));
             });
             pending.push((rx, submitter));
             self.still_blocked(&pending, n + 1, "a submit on a full pool");
@@ -1402,6 +1979,23 @@ impl PoolUnderTest {
                 (workers < floor).then(|| format!("workers() is {workers}, min_workers {floor}"))
             });
         }
+        for &id in &model.running {
+            if model.tasks[id].token_life.is_none() {
+                continue;
+            }
+            // At its gate (checked above): it kept its token as it started.
+            let token = self.records[id].token.lock().unwrap().clone();
+            let cancelled = token.as_ref().map(CancelToken::is_cancelled);
+            assert_eq!(
+                cancelled,
+                Some(model.doomed(id)),
+                "running task {id} ({:?}): is its token cancelled",
+                model.tasks[id]
+            );
+        }
+        if model.running.is_empty() && model.queue.is_empty() {
+            settle("once idle, the stats add up", || stats_mismatch(pool));
+        }
         if model.closed {
             settle("a closed pool keeps only the busy workers", || {
                 let (workers, idle) = (pool.workers(), pool.idle());
@@ -1434,8 +2028,10 @@ impl PoolUnderTest {
         assert_eq!(self.pool.workers(), 0, "workers() after release_timeout");
         assert_eq!(self.pool.queued(), 0, "queued() after release_timeout");
         assert_eq!(self.pool.panicked(), end.panics, "panicked() at the end");
-        for (id, handle) in self.handles.iter_mut().enumerate() {
-            let Some(handle) = handle.take() else {
+        assert_eq!(stats_mismatch(&self.pool), None, "the stats at the end");
+        let handles = std::mem::take(&mut self.handles);
+        for (id, handle) in handles.into_iter().enumerate() {
+            let Some(handle) = handle else {
                 continue;
             };
             assert!(
@@ -1444,19 +2040,10 @@ impl PoolUnderTest {
             );
             let result = handle.join();
             let fate = end.fates[id];
-            let ok = match fate {
-                Fate::Ran if end.tasks[id].panics => {
-                    result.as_ref().is_err_and(workpool::TaskError::is_panic)
-                }
-                Fate::Ran => result.is_ok(),
-                Fate::Cancelled => result.as_ref().is_err_and(|e| e.is_cancelled()),
-                Fate::RanOrCancelled if self.stopped[id] == Some(true) => {
-                    result.as_ref().is_err_and(|e| e.is_cancelled())
-                }
-                Fate::RanOrCancelled => result.is_ok(),
-                Fate::Refused | Fate::Queued | Fate::Running => false,
-            };
-            assert!(ok, "task {id} ({fate:?}): its handle says {result:?}");
+            assert!(
+                self.result_is(&end, id, &result),
+                "task {id} ({fate:?}): its handle says {result:?}"
+            );
         }
         for (id, record) in self.records.iter().enumerate() {
             let runs = record.runs.load(Ordering::SeqCst);
@@ -1591,4 +2178,110 @@ fn reboot_right_after_release_keeps_task_deadlines() {
     );
     assert!(late.join().is_err_and(|e| e.is_deadline()));
     pool.release_timeout(PATIENCE).expect("release_timeout");
+}
+
+/// The settings of the hand-written cases below: `capacity` workers, a
+/// queue of 2, blocking, long expiry.
+fn small_pool(capacity: usize, min_workers: usize) -> Model {
+    Model::new(Settings {
+        capacity,
+        min_workers,
+        queue: 2,
+        nonblocking: false,
+        short_expiry: false,
+    })
+}
+
+/// Defect 2, through the model: a join from a task on a queued task whose
+/// parent token was cancelled ran it (the join must say `Cancelled`).
+#[test]
+fn a_join_never_runs_a_task_whose_parent_was_cancelled() {
+    let ops = vec![
+        Op::Held(Via::Submit),
+        Op::Quick {
+            via: Via::Child(0),
+            panics: false,
+        },
+        Op::CancelParent(0),
+        Op::Join {
+            joiner: 0,
+            target: 0,
+            bounded: false,
+        },
+    ];
+    PoolMachine::test_sequential(ProptestConfig::default(), small_pool(1, 0), ops, None);
+}
+
+/// Defect 2 again: the same after `release`, which cancels every task
+/// token of the pool's life.
+#[test]
+fn a_join_never_runs_a_task_cancelled_by_release() {
+    let ops = vec![
+        Op::Held(Via::Submit),
+        Op::Quick {
+            via: Via::Task,
+            panics: false,
+        },
+        Op::Release,
+        Op::Join {
+            joiner: 0,
+            target: 0,
+            bounded: false,
+        },
+    ];
+    PoolMachine::test_sequential(ProptestConfig::default(), small_pool(1, 0), ops, None);
+}
+
+/// Defect 3, through the model: `wait_timeout` from a task ran the queued
+/// task inline (and returned true).
+#[test]
+fn a_bounded_wait_from_a_task_runs_nothing_inline() {
+    let ops = vec![
+        Op::Held(Via::Submit),
+        Op::Quick {
+            via: Via::Spawn,
+            panics: false,
+        },
+        Op::Join {
+            joiner: 0,
+            target: 0,
+            bounded: true,
+        },
+    ];
+    PoolMachine::test_sequential(ProptestConfig::default(), small_pool(1, 0), ops, None);
+}
+
+/// Defect 7, through the model: after `tune` down, a worker still spinning
+/// for a next task took a task the capacity in force leaves queued (one
+/// task still runs, at the capacity of 1). A race (the worker takes it only
+/// if it looks before it sees the tune), so repeated.
+#[test]
+fn tune_down_holds_for_workers_still_spinning() {
+    let mut ops = Vec::new();
+    for _ in 0..100 {
+        ops.extend([
+            Op::Tune(2),
+            Op::Held(Via::Submit),
+            Op::Held(Via::Submit),
+            Op::SpinTune {
+                finish: 1,
+                capacity: 1,
+                held: 1,
+            },
+            Op::Finish(2),
+        ]);
+    }
+    PoolMachine::test_sequential(ProptestConfig::default(), small_pool(2, 0), ops, None);
+}
+
+/// Defect 5, through the model: a `release` while `reboot` started its
+/// `min_workers` left them parked on the closed pool, so `release_timeout`
+/// timed out. A race, so repeated.
+#[test]
+fn a_release_racing_reboot_leaves_no_worker_parked() {
+    let mut ops = vec![Op::Release];
+    for timeout in [true, false].repeat(10) {
+        ops.push(Op::RebootRelease { timeout });
+    }
+    PoolMachine::test_sequential(ProptestConfig::default(), small_pool(2, 2), ops, None);
 }
