@@ -1,8 +1,13 @@
-//! The command line: `workpool bench`, the hidden `workpool bench-one`
-//! that `bench` re-executes once per (implementation, workload) run, and
-//! `workpool soak`.
+//! The command line (clap): `workpool bench`, the hidden `workpool
+//! bench-one` that `bench` re-executes once per (implementation, workload)
+//! run, `workpool soak`, and `workpool redis` (whose arguments are
+//! [`crate::redis::RedisArgs`]); and the checks of their values.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::bench::plan::{Impl, Kind, Workload};
+use crate::duration::{parse_duration, DurationError};
+use crate::soak;
+use clap::{Args, Parser, Subcommand};
+use std::num::ParseIntError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,7 +77,7 @@ pub(crate) enum Command {
     BenchOne(OneArgs),
     /// Pools on many hosts draining one Redis stream (workpool-redis):
     /// `produce` pushes demo jobs, `work` runs them until SIGINT/SIGTERM.
-    Redis(crate::redis_cmd::RedisArgs),
+    Redis(crate::redis::RedisArgs),
 }
 
 /// Options of `workpool bench`.
@@ -150,6 +155,18 @@ pub(crate) struct SoakArgs {
     pub(crate) seed: Option<u64>,
 }
 
+impl SoakArgs {
+    /// What `soak::run` needs of them.
+    pub(crate) fn settings(&self) -> soak::Settings {
+        soak::Settings {
+            secs: self.secs,
+            threads: self.threads,
+            rss_slack_mb: self.rss_slack_mb,
+            seed: self.seed,
+        }
+    }
+}
+
 /// Options of the hidden `workpool bench-one`.
 #[derive(Debug, Args)]
 pub(crate) struct OneArgs {
@@ -182,200 +199,59 @@ pub(crate) struct OneArgs {
     pub(crate) hogs: usize,
 }
 
-/// The implementations `bench` compares. threadfin pins `once_cell <= 1.14`,
-/// so the workspace's lockfile holds once_cell 1.14 (which costs only older
-/// versions of the library's dev-dependencies: proptest 1.11, tempfile 3.10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub(crate) enum Impl {
-    /// workpool with default options (a bounded queue of
-    /// `PoolBuilder::DEFAULT_QUEUE_CAPACITY` tasks), capacity = cap.
-    Workpool,
-    /// workpool with `queue_capacity(0)`: no queue, every task handed to a
-    /// worker (ants' semantics).
-    #[value(name = "workpool-handoff", alias = "workpool_handoff")]
-    WorkpoolHandoff,
-    /// `std::thread::spawn` per task, at most `cap` alive.
-    Thread,
-    /// threadpool 1.8 with `cap` threads.
-    Threadpool,
-    /// `rayon::ThreadPool::spawn`, `cap` threads.
-    Rayon,
-    /// tokio `spawn_blocking` on a current-thread runtime,
-    /// `max_blocking_threads` = cap.
-    Tokio,
-    /// rusty_pool with core size min(cores, cap), max size `cap` and a 60 s
-    /// keep-alive: it grows on demand.
-    #[value(name = "rusty_pool", alias = "rusty-pool")]
-    RustyPool,
-    /// threadfin with 0 to `cap` threads, its default 60 s keep-alive and no
-    /// queue limit (the closest match in features: min/max threads, queue
-    /// limit, joinable tasks).
-    Threadfin,
-    /// No pool, the floor: one bounded crossbeam channel drained by `cap`
-    /// threads.
-    Crossbeam,
-    /// apalis 1.0 on its Redis backend (apalis-redis), a worker of
-    /// concurrency 64 per process: the `redis` workload's peer, and only
-    /// there.
-    Apalis,
+/// Why clap refused a value; it prints this after the flag and the value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArgError {
+    /// 0 where at least 1 is needed.
+    #[error("must be at least 1")]
+    Zero,
+    /// Not a `usize`.
+    #[error("not a whole number: {0}")]
+    NotWhole(#[source] ParseIntError),
+    /// `--runs`: the reason, and why it matters.
+    #[error("{0} (the median of zero runs is nothing)")]
+    Runs(#[source] Box<ArgError>),
+    /// `--threads` of `soak` past 64.
+    #[error("at most 64, got {0}")]
+    TooMany(usize),
+    /// A `--timeout` under 1 ms.
+    #[error("must be at least 1 ms")]
+    TooShort,
+    /// Not a duration at all.
+    #[error("{0}")]
+    Duration(#[from] DurationError),
 }
 
-impl Impl {
-    /// Every implementation, in table order.
-    pub(crate) const ALL: [Impl; 10] = [
-        Impl::Workpool,
-        Impl::WorkpoolHandoff,
-        Impl::Thread,
-        Impl::Threadpool,
-        Impl::Rayon,
-        Impl::Tokio,
-        Impl::RustyPool,
-        Impl::Threadfin,
-        Impl::Crossbeam,
-        Impl::Apalis,
-    ];
-
-    /// Whether it has a row in `workload`'s table: `redis` compares
-    /// workpool-redis with apalis, a job queue on Redis that the other
-    /// workloads leave out.
-    pub(crate) fn runs(self, workload: Workload) -> bool {
-        match workload {
-            Workload::Redis => matches!(self, Impl::Workpool | Impl::Apalis),
-            _ => self != Impl::Apalis,
-        }
-    }
-
-    /// Whether its tasks give results to join, so that it runs `join`:
-    /// threadpool and the crossbeam floor only fire and forget.
-    pub(crate) fn gives_results(self) -> bool {
-        !matches!(self, Impl::Threadpool | Impl::Crossbeam | Impl::Apalis)
-    }
-
-    /// The name on the command line (clap's, see [`value_name`]), in tables
-    /// and in JSON.
-    pub(crate) fn name(self) -> String {
-        value_name(&self)
-    }
-}
-
-/// The workloads of `bench`, in table order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub(crate) enum Workload {
-    /// Empty tasks, cap = cores: the cost of dispatch. Tasks/s.
-    Empty,
-    /// Tasks that sleep 10 ms, cap 10,000 (ants' benchmark). Wall ms.
-    Sleep,
-    /// 50 µs CPU tasks, cap = cores, beside the ideal time. Wall ms.
-    Burst,
-    /// 100 µs CPU tasks at half the pool's rate: submit-to-start p50/p99/max.
-    Latency,
-    /// `empty` over growing task counts, `sleep` over growing capacities.
-    Scaling,
-    /// CPU time burned while idle after a burst.
-    Idle,
-    /// Rounds of 100 empty tasks 20 ms apart, so workers park in between:
-    /// per-round wall time p50/p99.
-    Cold,
-    /// Tasks that return a u64, all spawned, then joined in order and
-    /// summed, cap = cores: the cost of a result. Tasks/s.
-    Join,
-    /// 10 ms sleep jobs through one local Redis (a `redis-server` of the
-    /// bench's own), drained by 1, 2 and 4 `workpool redis work` processes
-    /// of capacity 64, beside one in-process pool of 64 x processes (the
-    /// ceiling): jobs/s and pickup p99. workpool only.
-    Redis,
-}
-
-impl Workload {
-    /// Every workload, in table order.
-    pub(crate) const ALL: [Workload; 9] = [
-        Workload::Empty,
-        Workload::Sleep,
-        Workload::Burst,
-        Workload::Latency,
-        Workload::Scaling,
-        Workload::Idle,
-        Workload::Cold,
-        Workload::Join,
-        Workload::Redis,
-    ];
-
-    /// The name on the command line (clap's, see [`value_name`]), in tables
-    /// and in JSON.
-    pub(crate) fn name(self) -> String {
-        value_name(&self)
-    }
-}
-
-/// What one child process runs; `scaling` runs `empty` and `sleep` points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Kind {
-    /// Empty tasks.
-    Empty,
-    /// Tasks that sleep.
-    Sleep,
-    /// CPU tasks.
-    Burst,
-    /// Paced CPU tasks, submit-to-start latency.
-    Latency,
-    /// A burst of empty tasks, then idle CPU time.
-    Idle,
-    /// Rounds of empty tasks after idle gaps, per-round wall time.
-    Cold,
-    /// Tasks with results, spawned, then joined in order.
-    Join,
-    /// Jobs through Redis to consumer processes (run by `bench` itself).
-    Redis,
-}
-
-impl Kind {
-    /// The name on the command line (clap's, see [`value_name`]) and in JSON.
-    pub(crate) fn name(self) -> String {
-        value_name(&self)
-    }
-}
-
-/// The name clap gives `value` on the command line: its `#[value(name)]`, or
-/// else its variant's name in kebab-case. Aliases are accepted on the command
-/// line but never printed.
-fn value_name<T: ValueEnum>(value: &T) -> String {
-    value
-        .to_possible_value()
-        .expect("no variant is #[value(skip)]")
-        .get_name()
-        .to_owned()
-}
-
-fn positive(s: &str) -> Result<usize, String> {
+fn positive(s: &str) -> Result<usize, ArgError> {
     match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(0) => Err(ArgError::Zero),
         Ok(n) => Ok(n),
-        Err(e) => Err(format!("not a whole number: {e}")),
+        Err(e) => Err(ArgError::NotWhole(e)),
     }
 }
 
-fn positive_u64(s: &str) -> Result<u64, String> {
+fn positive_u64(s: &str) -> Result<u64, ArgError> {
     positive(s).map(|n| n as u64)
 }
 
 /// A `--timeout`: a humantime duration or a bare number of seconds (see
-/// [`crate::redis_cmd::parse_duration`]), of at least 1 ms.
-fn timeout(s: &str) -> Result<Duration, String> {
-    match crate::redis_cmd::parse_duration(s)? {
-        d if d < Duration::from_millis(1) => Err("must be at least 1 ms".to_owned()),
+/// [`parse_duration`]), of at least 1 ms.
+fn timeout(s: &str) -> Result<Duration, ArgError> {
+    match parse_duration(s)? {
+        d if d < Duration::from_millis(1) => Err(ArgError::TooShort),
         d => Ok(d),
     }
 }
 
-fn submitters(s: &str) -> Result<usize, String> {
+fn submitters(s: &str) -> Result<usize, ArgError> {
     match positive(s)? {
-        n if n > 64 => Err(format!("at most 64, got {n}")),
+        n if n > 64 => Err(ArgError::TooMany(n)),
         n => Ok(n),
     }
 }
 
-fn runs(s: &str) -> Result<usize, String> {
-    positive(s).map_err(|e| format!("{e} (the median of zero runs is nothing)"))
+fn runs(s: &str) -> Result<usize, ArgError> {
+    positive(s).map_err(|e| ArgError::Runs(Box::new(e)))
 }
 
 /// Removes repeats, keeping the first of each, so `--impl a,b --impl a` runs
@@ -394,6 +270,7 @@ pub(crate) fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
 mod tests {
     use super::*;
     use clap::error::ErrorKind;
+    use clap::ValueEnum;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("workpool").chain(args.iter().copied()))

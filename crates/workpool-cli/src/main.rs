@@ -7,43 +7,45 @@
 //! random mix for a while and checks that no task is lost or run twice and
 //! that threads and memory come back. Linux only: memory, threads and CPU
 //! time come from /proc.
+//!
+//! The modules follow the commands: [`cli`] parses, `main` dispatches;
+//! `bench/` holds everything only `bench` (and its `bench-one` child) uses,
+//! `soak/` the soak, `redis/` the `workpool redis` commands; [`duration`]
+//! and [`probe`] serve more than one of them.
 
-mod apalis_peer;
 mod bench;
-mod chart;
-mod child;
 mod cli;
-mod peers;
-mod plan;
+mod duration;
 mod probe;
-mod record;
-mod redis_bench;
-mod redis_cmd;
-mod report;
+mod redis;
 mod soak;
-mod stats;
-mod table;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let outcome = match &cli.command {
-        cli::Command::Bench(args) => bench::run(args),
-        cli::Command::Soak(args) => soak::run(args),
-        cli::Command::Redis(args) => redis_cmd::run(args),
-        cli::Command::BenchOne(args) => child::run(args).and_then(|report| {
-            serde_json::to_string(&report)
-                .map(|line| println!("{line}"))
-                .map_err(|e| e.to_string())
-        }),
-    };
-    match outcome {
+    match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Each error's text already names its cause (as the errors of
+            // workpool-redis do), so `{e}`, not the chain `{e:#}`.
             eprintln!("workpool: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; every error below comes up as an `anyhow::Error`.
+fn run(command: &cli::Command) -> anyhow::Result<()> {
+    match command {
+        cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Soak(args) => Ok(soak::run(&args.settings())?),
+        cli::Command::Redis(args) => redis::run(args),
+        cli::Command::BenchOne(args) => {
+            let report = bench::child::run(args)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
         }
     }
 }

@@ -11,7 +11,6 @@
 mod ledger;
 mod mix;
 
-use crate::cli::SoakArgs;
 use crate::probe;
 use ledger::{Ledger, Totals, C};
 use mix::{Leftovers, Rng, Submitter, HANDLE_PATIENCE};
@@ -21,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use workpool::{LoadBalancing, MultiPool, Pool, PoolBuilder};
+use workpool::{BuildError, LoadBalancing, MultiPool, Pool, PoolBuilder};
 
 /// What every deliberate panic throws; anything else is a failure.
 pub(crate) const DELIBERATE: &str = "soak: deliberate panic";
@@ -380,8 +379,66 @@ fn thread_names() -> Vec<String> {
     names
 }
 
+/// What one soak runs (`workpool soak`'s options).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// How long the submitters run, in seconds.
+    pub(crate) secs: u64,
+    /// Submitter threads; the odd-numbered ones also drive the multi-pool.
+    pub(crate) threads: usize,
+    /// How far the RSS may grow over its figure after the warm-up, in MiB.
+    pub(crate) rss_slack_mb: u64,
+    /// The seed of the random mix; `None`: from the clock.
+    pub(crate) seed: Option<u64>,
+}
+
+/// Why a soak failed (each broken invariant is printed before it returns).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SoakError {
+    /// One of the soak's pools could not be built.
+    #[error("cannot build the {what}: {source}")]
+    Build {
+        /// "pool", "multi-pool" or "cross multi-pool".
+        what: &'static str,
+        #[source]
+        source: BuildError,
+    },
+    /// A submitter, the tuner or the control thread could not be started.
+    #[error("cannot start a thread of the soak: {0}")]
+    Thread(#[source] std::io::Error),
+    /// Submitter, tuner or control threads still busy after the stop.
+    #[error(
+        "soak failed: threads of the soak still busy {secs} s after the stop (a hang in \
+         a submit or a release?): {stuck}; pool: {pool}; multi-pool: {multi}; cross \
+         multi-pool: {cross}"
+    )]
+    Hang {
+        secs: u64,
+        /// The busy threads' names, comma-separated.
+        stuck: String,
+        /// What each pool still holds, or its `Debug` when idle.
+        pool: String,
+        multi: String,
+        cross: String,
+    },
+    /// Invariants broken: the ledger's counts of each kind.
+    #[error(
+        "soak failed: {failures} failure(s) (the first and the last are listed above): \
+         lost={lost} duplicated={duplicated} refused_ran={refused_ran} \
+         cancelled_ran={cancelled_ran} mismatched={mismatched}"
+    )]
+    Failed {
+        failures: u64,
+        lost: u64,
+        duplicated: u64,
+        refused_ran: u64,
+        cancelled_ran: u64,
+        mismatched: u64,
+    },
+}
+
 /// Runs the soak `args` describes; an error names every invariant broken.
-pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
+pub(crate) fn run(args: &Settings) -> Result<(), SoakError> {
     let secs = args.secs;
     let run_for = Duration::from_secs(secs);
     let seed = args.seed.unwrap_or_else(|| {
@@ -432,7 +489,10 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         .expiry(Duration::from_millis(250))
         .task_deadline(FAR_DEADLINE)
         .build()
-        .map_err(|e| format!("cannot build the pool: {e}"))?;
+        .map_err(|source| SoakError::Build {
+            what: "pool",
+            source,
+        })?;
     let multi = MultiPool::with_builder(
         2,
         balancing,
@@ -443,7 +503,10 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             .queue_capacity(0)
             .expiry(Duration::from_millis(500)),
     )
-    .map_err(|e| format!("cannot build the multi-pool: {e}"))?;
+    .map_err(|source| SoakError::Build {
+        what: "multi-pool",
+        source,
+    })?;
     // Small and queued, so that its pools are often full of tasks joining
     // subtasks queued on the other pool. Round robin sends a task's
     // subtasks to both pools in turn.
@@ -458,7 +521,10 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             .expiry(Duration::from_millis(500))
             .task_deadline(FAR_DEADLINE),
     )
-    .map_err(|e| format!("cannot build the cross multi-pool: {e}"))?;
+    .map_err(|source| SoakError::Build {
+        what: "cross multi-pool",
+        source,
+    })?;
     let pools = Pools {
         pool: pool.clone(),
         multi: multi.clone(),
@@ -471,7 +537,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         thread::Builder::new()
             .name(name)
             .spawn(f)
-            .map_err(|e| format!("cannot start a thread of the soak: {e}"))
+            .map_err(SoakError::Thread)
     };
     let mut workers: Vec<JoinHandle<Leftovers>> = Vec::with_capacity(args.threads + 2);
     for index in 0..args.threads {
@@ -599,15 +665,13 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         for note in ledger.notes() {
             println!("soak: FAIL: {note}");
         }
-        return Err(format!(
-            "soak failed: threads of the soak still busy {} s after the stop (a hang in \
-             a submit or a release?): {}; pool: {}; multi-pool: {}; cross multi-pool: {}",
-            DRAIN.as_secs(),
-            stuck.join(", "),
-            pool_outstanding(&pool).unwrap_or_else(|| format!("idle: {pool:?}")),
-            multi_outstanding(&multi).unwrap_or_else(|| format!("idle: {multi:?}")),
-            multi_outstanding(&cross).unwrap_or_else(|| format!("idle: {cross:?}")),
-        ));
+        return Err(SoakError::Hang {
+            secs: DRAIN.as_secs(),
+            stuck: stuck.join(", "),
+            pool: pool_outstanding(&pool).unwrap_or_else(|| format!("idle: {pool:?}")),
+            multi: multi_outstanding(&multi).unwrap_or_else(|| format!("idle: {multi:?}")),
+            cross: multi_outstanding(&cross).unwrap_or_else(|| format!("idle: {cross:?}")),
+        });
     }
     let mut plain = Vec::new();
     let mut handles = Vec::new();
@@ -844,13 +908,12 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     for note in ledger.notes() {
         println!("soak: FAIL: {note}");
     }
-    Err(format!(
-        "soak failed: {failures} failure(s) (the first and the last are listed above): \
-         lost={} duplicated={} refused_ran={} cancelled_ran={} mismatched={}",
-        t.get(C::Lost),
-        t.get(C::Duplicated),
-        t.get(C::RefusedRan),
-        t.get(C::CancelledRan),
-        t.get(C::Mismatched),
-    ))
+    Err(SoakError::Failed {
+        failures,
+        lost: t.get(C::Lost),
+        duplicated: t.get(C::Duplicated),
+        refused_ran: t.get(C::RefusedRan),
+        cancelled_ran: t.get(C::CancelledRan),
+        mismatched: t.get(C::Mismatched),
+    })
 }

@@ -6,7 +6,7 @@
 //! most threads (`cap`) the workload allows: the README lists how, one line
 //! per peer, and each arm of [`Runner::start`] says why.
 
-use crate::cli::Impl;
+use super::plan::Impl;
 use crate::probe;
 use crossbeam_channel::Sender;
 use std::collections::VecDeque;
@@ -42,11 +42,54 @@ pub(crate) fn join_sum(tasks: usize) -> u64 {
     (0..tasks).fold(0, |sum, i| sum.wrapping_add(join_value(i)))
 }
 
+/// Why an implementation could not be built, take a task, give a result
+/// or stop; each keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    /// workpool's builder refused the options.
+    #[error("{0}")]
+    Build(#[source] workpool::BuildError),
+    /// rayon's pool could not be built.
+    #[error("{0}")]
+    Rayon(#[source] rayon::ThreadPoolBuildError),
+    /// tokio's runtime could not be built.
+    #[error("{0}")]
+    Runtime(#[source] std::io::Error),
+    /// A thread (a task's own, or one of the crossbeam floor's) could not be
+    /// started.
+    #[error("{0}")]
+    Spawn(#[source] std::io::Error),
+    /// `Runner::start(Impl::Apalis, ..)`: apalis runs only from `bench`.
+    #[error("apalis runs the redis workload only, from `bench` itself")]
+    ApalisHere,
+    /// workpool refused a task or did not release in time.
+    #[error("{0}")]
+    Pool(#[source] workpool::PoolError),
+    /// A workpool task gave no result.
+    #[error("{0}")]
+    Task(#[source] workpool::TaskError),
+    /// A tokio task gave no result.
+    #[error("{0}")]
+    Tokio(#[source] tokio::task::JoinError),
+    /// A task of a thread, rusty_pool or the crossbeam floor panicked.
+    #[error("a task panicked")]
+    TaskPanicked,
+    /// The crossbeam floor's channel closed under a submit.
+    #[error("the channel closed")]
+    ChannelClosed,
+    /// `join` on a runner whose tasks give no results (its `Debug`).
+    #[error("{0} gives no task results to join")]
+    NoResults(String),
+    /// threadfin's `join_timeout` ran out.
+    #[error("threadfin's threads did not exit in time")]
+    ThreadfinStuck,
+}
+
 /// Joins `handles` in order with `join` and sums their results.
 fn sum_in_order<H>(
     handles: impl IntoIterator<Item = H>,
-    mut join: impl FnMut(H) -> Result<u64, String>,
-) -> Result<u64, String> {
+    mut join: impl FnMut(H) -> Result<u64, PeerError>,
+) -> Result<u64, PeerError> {
     handles
         .into_iter()
         .try_fold(0u64, |sum, h| Ok(sum.wrapping_add(join(h)?)))
@@ -94,7 +137,7 @@ impl fmt::Debug for Runner {
 
 impl Runner {
     /// Builds `imp` with at most `cap` threads running tasks.
-    pub(crate) fn start(imp: Impl, cap: usize) -> Result<Runner, String> {
+    pub(crate) fn start(imp: Impl, cap: usize) -> Result<Runner, PeerError> {
         Ok(match imp {
             // The library's defaults: workers started on demand, a bounded
             // queue of `PoolBuilder::DEFAULT_QUEUE_CAPACITY` tasks.
@@ -102,7 +145,7 @@ impl Runner {
                 workpool::Pool::builder()
                     .capacity(cap)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(PeerError::Build)?,
             ),
             // No queue: every task is handed to a worker (ants' semantics).
             Impl::WorkpoolHandoff => Runner::Workpool(
@@ -110,7 +153,7 @@ impl Runner {
                     .capacity(cap)
                     .queue_capacity(0)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(PeerError::Build)?,
             ),
             Impl::Thread => Runner::Thread {
                 cap,
@@ -126,7 +169,7 @@ impl Runner {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(cap)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(PeerError::Rayon)?,
             ),
             // `spawn_blocking` threads are started on demand up to
             // `max_blocking_threads`, then tasks queue; tokio's docs say a
@@ -136,7 +179,7 @@ impl Runner {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .max_blocking_threads(cap)
                     .build()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(PeerError::Runtime)?;
                 let handle = runtime.handle().clone();
                 Runner::Tokio { runtime, handle }
             }
@@ -164,36 +207,34 @@ impl Runner {
                                     job();
                                 }
                             })
-                            .map_err(|e| e.to_string())
+                            .map_err(PeerError::Spawn)
                     })
                     .collect::<Result<_, _>>()?;
                 Runner::Crossbeam { jobs, threads }
             }
-            Impl::Apalis => {
-                return Err("apalis runs the redis workload only, from `bench` itself".to_owned())
-            }
+            Impl::Apalis => return Err(PeerError::ApalisHere),
         })
     }
 
     /// Hands `task` over, blocking where the implementation applies
     /// backpressure.
     #[inline]
-    pub(crate) fn submit<F>(&mut self, task: F) -> Result<(), String>
+    pub(crate) fn submit<F>(&mut self, task: F) -> Result<(), PeerError>
     where
         F: FnOnce() + Send + 'static,
     {
         match self {
-            Runner::Workpool(pool) => pool.submit(task).map_err(|e| e.to_string()),
+            Runner::Workpool(pool) => pool.submit(task).map_err(PeerError::Pool),
             Runner::Thread { cap, live } => {
                 if live.len() == *cap {
                     if let Some(oldest) = live.pop_front() {
-                        oldest.join().map_err(|_| "a task panicked".to_owned())?;
+                        oldest.join().map_err(|_| PeerError::TaskPanicked)?;
                     }
                 }
                 live.push_back(
                     thread::Builder::new()
                         .spawn(task)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(PeerError::Spawn)?,
                 );
                 Ok(())
             }
@@ -221,7 +262,7 @@ impl Runner {
             }
             Runner::Crossbeam { jobs, .. } => jobs
                 .send(Box::new(task))
-                .map_err(|_| "the channel closed".to_owned()),
+                .map_err(|_| PeerError::ChannelClosed),
         }
     }
 
@@ -242,17 +283,17 @@ impl Runner {
     /// - threadfin: `execute`, then `Task::join`.
     ///
     /// threadpool and the crossbeam floor give no results: an error.
-    pub(crate) fn spawn_join(&mut self, tasks: usize) -> Result<u64, String> {
+    pub(crate) fn spawn_join(&mut self, tasks: usize) -> Result<u64, PeerError> {
         match self {
             Runner::Workpool(pool) => {
                 let handles = (0..tasks)
                     .map(|i| pool.spawn(move || join_value(i)))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?;
-                sum_in_order(handles, |h| h.join().map_err(|e| e.to_string()))
+                    .map_err(PeerError::Pool)?;
+                sum_in_order(handles, |h| h.join().map_err(PeerError::Task))
             }
             Runner::Thread { cap, .. } => {
-                let join = |h: JoinHandle<u64>| h.join().map_err(|_| "a task panicked".to_owned());
+                let join = |h: JoinHandle<u64>| h.join().map_err(|_| PeerError::TaskPanicked);
                 let mut sum = 0u64;
                 let mut live = VecDeque::with_capacity(*cap);
                 for i in 0..tasks {
@@ -264,7 +305,7 @@ impl Runner {
                     live.push_back(
                         thread::Builder::new()
                             .spawn(move || join_value(i))
-                            .map_err(|e| e.to_string())?,
+                            .map_err(PeerError::Spawn)?,
                     );
                 }
                 Ok(sum.wrapping_add(sum_in_order(live, join)?))
@@ -282,15 +323,14 @@ impl Runner {
                 let handles: Vec<_> = (0..tasks)
                     .map(|i| handle.spawn_blocking(move || join_value(i)))
                     .collect();
-                sum_in_order(handles, |h| runtime.block_on(h).map_err(|e| e.to_string()))
+                sum_in_order(handles, |h| runtime.block_on(h).map_err(PeerError::Tokio))
             }
             Runner::RustyPool(pool) => {
                 let handles: Vec<_> = (0..tasks)
                     .map(|i| pool.evaluate(move || join_value(i)))
                     .collect();
                 sum_in_order(handles, |h| {
-                    h.try_await_complete()
-                        .map_err(|_| "a task panicked".to_owned())
+                    h.try_await_complete().map_err(|_| PeerError::TaskPanicked)
                 })
             }
             Runner::Threadfin(pool) => {
@@ -300,18 +340,18 @@ impl Runner {
                 sum_in_order(handles, |h| Ok(h.join()))
             }
             Runner::Threadpool(_) | Runner::Crossbeam { .. } => {
-                Err(format!("{self:?} gives no task results to join"))
+                Err(PeerError::NoResults(format!("{self:?}")))
             }
         }
     }
 
     /// Stops the implementation and, where it can, waits for its threads.
-    pub(crate) fn shutdown(self) -> Result<(), String> {
+    pub(crate) fn shutdown(self) -> Result<(), PeerError> {
         match self {
-            Runner::Workpool(pool) => pool.release_timeout(SHUTDOWN).map_err(|e| e.to_string()),
+            Runner::Workpool(pool) => pool.release_timeout(SHUTDOWN).map_err(PeerError::Pool),
             Runner::Thread { live, .. } => {
                 for handle in live {
-                    handle.join().map_err(|_| "a task panicked".to_owned())?;
+                    handle.join().map_err(|_| PeerError::TaskPanicked)?;
                 }
                 Ok(())
             }
@@ -338,13 +378,13 @@ impl Runner {
                 if pool.join_timeout(SHUTDOWN) {
                     Ok(())
                 } else {
-                    Err("threadfin's threads did not exit in time".to_owned())
+                    Err(PeerError::ThreadfinStuck)
                 }
             }
             Runner::Crossbeam { jobs, threads } => {
                 drop(jobs);
                 for handle in threads {
-                    handle.join().map_err(|_| "a task panicked".to_owned())?;
+                    handle.join().map_err(|_| PeerError::TaskPanicked)?;
                 }
                 Ok(())
             }
@@ -355,7 +395,7 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Workload;
+    use crate::bench::plan::Workload;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -389,6 +429,7 @@ mod tests {
             let mut runner = Runner::start(imp, 3).unwrap();
             let joined = runner.spawn_join(500);
             if imp.gives_results() {
+                let joined = joined.map_err(|e| e.to_string());
                 assert_eq!(joined, Ok(join_sum(500)), "{}", imp.name());
             } else {
                 assert!(joined.is_err(), "{}", imp.name());

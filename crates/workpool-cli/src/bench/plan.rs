@@ -1,8 +1,174 @@
-//! What `bench` runs: the sizes of each workload, full or `--quick`, and the
-//! list of points (one child process per implementation and run each).
+//! What `bench` runs: the implementations, workloads and kinds of run (the
+//! domain's enums, which clap parses), the sizes of each workload, full or
+//! `--quick`, and the list of points (one child process per implementation
+//! and run each), with why an implementation skips a point.
 
-use crate::cli::{Impl, Kind, Workload};
-use crate::table::count;
+use super::table::count;
+use clap::ValueEnum;
+
+/// The implementations `bench` compares. threadfin pins `once_cell <= 1.14`,
+/// so the workspace's lockfile holds once_cell 1.14 (which costs only older
+/// versions of the library's dev-dependencies: proptest 1.11, tempfile 3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum Impl {
+    /// workpool with default options (a bounded queue of
+    /// `PoolBuilder::DEFAULT_QUEUE_CAPACITY` tasks), capacity = cap.
+    Workpool,
+    /// workpool with `queue_capacity(0)`: no queue, every task handed to a
+    /// worker (ants' semantics).
+    #[value(name = "workpool-handoff", alias = "workpool_handoff")]
+    WorkpoolHandoff,
+    /// `std::thread::spawn` per task, at most `cap` alive.
+    Thread,
+    /// threadpool 1.8 with `cap` threads.
+    Threadpool,
+    /// `rayon::ThreadPool::spawn`, `cap` threads.
+    Rayon,
+    /// tokio `spawn_blocking` on a current-thread runtime,
+    /// `max_blocking_threads` = cap.
+    Tokio,
+    /// rusty_pool with core size min(cores, cap), max size `cap` and a 60 s
+    /// keep-alive: it grows on demand.
+    #[value(name = "rusty_pool", alias = "rusty-pool")]
+    RustyPool,
+    /// threadfin with 0 to `cap` threads, its default 60 s keep-alive and no
+    /// queue limit (the closest match in features: min/max threads, queue
+    /// limit, joinable tasks).
+    Threadfin,
+    /// No pool, the floor: one bounded crossbeam channel drained by `cap`
+    /// threads.
+    Crossbeam,
+    /// apalis 1.0 on its Redis backend (apalis-redis), a worker of
+    /// concurrency 64 per process: the `redis` workload's peer, and only
+    /// there.
+    Apalis,
+}
+
+impl Impl {
+    /// Every implementation, in table order.
+    pub(crate) const ALL: [Impl; 10] = [
+        Impl::Workpool,
+        Impl::WorkpoolHandoff,
+        Impl::Thread,
+        Impl::Threadpool,
+        Impl::Rayon,
+        Impl::Tokio,
+        Impl::RustyPool,
+        Impl::Threadfin,
+        Impl::Crossbeam,
+        Impl::Apalis,
+    ];
+
+    /// Whether it has a row in `workload`'s table: `redis` compares
+    /// workpool-redis with apalis, a job queue on Redis that the other
+    /// workloads leave out.
+    pub(crate) fn runs(self, workload: Workload) -> bool {
+        match workload {
+            Workload::Redis => matches!(self, Impl::Workpool | Impl::Apalis),
+            _ => self != Impl::Apalis,
+        }
+    }
+
+    /// Whether its tasks give results to join, so that it runs `join`:
+    /// threadpool and the crossbeam floor only fire and forget.
+    pub(crate) fn gives_results(self) -> bool {
+        !matches!(self, Impl::Threadpool | Impl::Crossbeam | Impl::Apalis)
+    }
+
+    /// The name on the command line (clap's, see [`value_name`]), in tables
+    /// and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
+    }
+}
+
+/// The workloads of `bench`, in table order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum Workload {
+    /// Empty tasks, cap = cores: the cost of dispatch. Tasks/s.
+    Empty,
+    /// Tasks that sleep 10 ms, cap 10,000 (ants' benchmark). Wall ms.
+    Sleep,
+    /// 50 µs CPU tasks, cap = cores, beside the ideal time. Wall ms.
+    Burst,
+    /// 100 µs CPU tasks at half the pool's rate: submit-to-start p50/p99/max.
+    Latency,
+    /// `empty` over growing task counts, `sleep` over growing capacities.
+    Scaling,
+    /// CPU time burned while idle after a burst.
+    Idle,
+    /// Rounds of 100 empty tasks 20 ms apart, so workers park in between:
+    /// per-round wall time p50/p99.
+    Cold,
+    /// Tasks that return a u64, all spawned, then joined in order and
+    /// summed, cap = cores: the cost of a result. Tasks/s.
+    Join,
+    /// 10 ms sleep jobs through one local Redis (a `redis-server` of the
+    /// bench's own), drained by 1, 2 and 4 `workpool redis work` processes
+    /// of capacity 64, beside one in-process pool of 64 x processes (the
+    /// ceiling): jobs/s and pickup p99. workpool only.
+    Redis,
+}
+
+impl Workload {
+    /// Every workload, in table order.
+    pub(crate) const ALL: [Workload; 9] = [
+        Workload::Empty,
+        Workload::Sleep,
+        Workload::Burst,
+        Workload::Latency,
+        Workload::Scaling,
+        Workload::Idle,
+        Workload::Cold,
+        Workload::Join,
+        Workload::Redis,
+    ];
+
+    /// The name on the command line (clap's, see [`value_name`]), in tables
+    /// and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
+    }
+}
+
+/// What one child process runs; `scaling` runs `empty` and `sleep` points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// Empty tasks.
+    Empty,
+    /// Tasks that sleep.
+    Sleep,
+    /// CPU tasks.
+    Burst,
+    /// Paced CPU tasks, submit-to-start latency.
+    Latency,
+    /// A burst of empty tasks, then idle CPU time.
+    Idle,
+    /// Rounds of empty tasks after idle gaps, per-round wall time.
+    Cold,
+    /// Tasks with results, spawned, then joined in order.
+    Join,
+    /// Jobs through Redis to consumer processes (run by `bench` itself).
+    Redis,
+}
+
+impl Kind {
+    /// The name on the command line (clap's, see [`value_name`]) and in JSON.
+    pub(crate) fn name(self) -> String {
+        value_name(&self)
+    }
+}
+
+/// The name clap gives `value` on the command line: its `#[value(name)]`, or
+/// else its variant's name in kebab-case. Aliases are accepted on the command
+/// line but never printed.
+fn value_name<T: ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .expect("no variant is #[value(skip)]")
+        .get_name()
+        .to_owned()
+}
 
 /// Task counts and capacities of one bench.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,22 +369,39 @@ pub(crate) fn points(
     out
 }
 
+/// Why an implementation has no run at a point; its row reads "skipped"
+/// with this text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum Skip {
+    /// apalis beside thread pools, or a thread pool on `redis`.
+    #[error("{} does not run {}", imp.name(), workload.name())]
+    NotItsWorkload { imp: Impl, workload: Workload },
+    /// The `redis` workload's in-process ceiling.
+    #[error("the in-process ceiling is one workpool Pool")]
+    Ceiling,
+    /// `join` on a pool that only fires and forgets.
+    #[error("its tasks give no results to join (fire and forget only)")]
+    NoResults,
+    /// A thread per task over the `scaling` sweep's larger counts.
+    #[error("over {} empty tasks, one OS thread each", count(*max))]
+    ThreadPerTask { max: usize },
+}
+
 /// The task count `imp` runs at `point`, or why it is skipped: a thread per
 /// task would take minutes over a million empty tasks, and `join` needs
 /// tasks that give results.
-pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize, String> {
+pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize, Skip> {
     if !imp.runs(point.workload) {
-        return Err(format!(
-            "{} does not run {}",
-            imp.name(),
-            point.workload.name()
-        ));
+        return Err(Skip::NotItsWorkload {
+            imp,
+            workload: point.workload,
+        });
     }
     if point.workload == Workload::Redis && point.kind == Kind::Sleep && imp != Impl::Workpool {
-        return Err("the in-process ceiling is one workpool Pool".to_owned());
+        return Err(Skip::Ceiling);
     }
     if point.kind == Kind::Join && !imp.gives_results() {
-        return Err("its tasks give no results to join (fire and forget only)".to_owned());
+        return Err(Skip::NoResults);
     }
     let cut = imp == Impl::Thread
         && matches!(point.kind, Kind::Empty | Kind::Join)
@@ -226,10 +409,9 @@ pub(crate) fn tasks_for(imp: Impl, point: &Point, sizes: &Sizes) -> Result<usize
         && point.tasks > sizes.thread_empty_max;
     match (cut, point.workload) {
         (false, _) => Ok(point.tasks),
-        (true, Workload::Scaling) => Err(format!(
-            "over {} empty tasks, one OS thread each",
-            count(sizes.thread_empty_max)
-        )),
+        (true, Workload::Scaling) => Err(Skip::ThreadPerTask {
+            max: sizes.thread_empty_max,
+        }),
         (true, _) => Ok(sizes.thread_empty_max),
     }
 }
@@ -279,7 +461,10 @@ mod tests {
         assert_eq!(tasks_for(Impl::Workpool, &ps[0], &sizes), Ok(1_000_000));
         assert_eq!(tasks_for(Impl::Thread, &ps[1], &sizes), Ok(10_000));
         let skipped = tasks_for(Impl::Thread, &ps[3], &sizes).unwrap_err();
-        assert_eq!(skipped, "over 100,000 empty tasks, one OS thread each");
+        assert_eq!(
+            skipped.to_string(),
+            "over 100,000 empty tasks, one OS thread each"
+        );
         let given = points(&[Workload::Empty], &sizes, Some(2_000_000), None, 2, 0);
         assert_eq!(tasks_for(Impl::Thread, &given[0], &sizes), Ok(2_000_000));
     }
@@ -336,9 +521,9 @@ mod tests {
         assert_eq!(tasks_for(Impl::Apalis, &ps[0], &sizes), Ok(2_000));
         assert_eq!(tasks_for(Impl::Workpool, &ps[1], &sizes), Ok(2_000));
         let why = tasks_for(Impl::Apalis, &ps[1], &sizes).unwrap_err();
-        assert!(why.contains("ceiling"), "{why}");
+        assert!(why.to_string().contains("ceiling"), "{why}");
         let why = tasks_for(Impl::Rayon, &ps[0], &sizes).unwrap_err();
-        assert_eq!(why, "rayon does not run redis");
+        assert_eq!(why.to_string(), "rayon does not run redis");
         let empty = points(&[Workload::Empty], &sizes, None, None, 2, 0);
         assert!(tasks_for(Impl::Apalis, &empty[0], &sizes).is_err());
     }
@@ -370,7 +555,7 @@ mod tests {
             ]
         );
         let why = tasks_for(Impl::Crossbeam, &ps[0], &sizes).unwrap_err();
-        assert!(why.contains("no results"), "{why}");
+        assert!(why.to_string().contains("no results"), "{why}");
         // A thread per task is cut as on `empty`, unless --tasks set the count.
         assert_eq!(tasks_for(Impl::Thread, &ps[0], &sizes), Ok(10_000));
         let given = points(&[Workload::Join], &sizes, Some(30_000), None, 2, 0);

@@ -1,10 +1,11 @@
 //! `workpool bench-one`: one run of one workload on one implementation, in a
 //! process of its own, reported as one JSON line on stdout.
 
-use crate::cli::{Kind, OneArgs};
-use crate::peers::{self, Runner};
+use super::peers::{self, PeerError, Runner};
+use super::plan::Kind;
+use super::stats::quantile_sorted;
+use crate::cli::OneArgs;
 use crate::probe::{self, ThreadSampler};
-use crate::stats::quantile_sorted;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -137,6 +138,27 @@ pub(crate) fn busy_for(work: Duration) {
     }
 }
 
+/// Why a `bench-one` run failed; `bench` prints it in the pair's row.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChildError {
+    /// `--hogs`: a busy-looping thread could not be started.
+    #[error("cannot start a hog thread: {0}")]
+    Hog(#[source] std::io::Error),
+    /// The implementation failed to build, take a task, join or stop.
+    #[error("{0}")]
+    Peer(#[from] PeerError),
+    /// `--kind redis`, which `bench` runs itself.
+    #[error("redis runs from `workpool bench` itself, not bench-one")]
+    RedisHere,
+    /// `join`'s results do not add up.
+    #[error("join: the {tasks} results sum to {sum}, not {expected}")]
+    WrongSum {
+        tasks: usize,
+        sum: u64,
+        expected: u64,
+    },
+}
+
 /// Threads that busy-loop, never yielding, from before the implementation is
 /// built until the run ends: they compete with its workers and its submitter
 /// for the cores, as other work on an oversubscribed machine does.
@@ -147,7 +169,7 @@ struct Hogs {
 }
 
 impl Hogs {
-    fn start(n: usize) -> Result<Hogs, String> {
+    fn start(n: usize) -> Result<Hogs, ChildError> {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..n)
             .map(|i| {
@@ -159,7 +181,7 @@ impl Hogs {
                             std::hint::spin_loop();
                         }
                     })
-                    .map_err(|e| format!("cannot start a hog thread: {e}"))
+                    .map_err(ChildError::Hog)
             })
             .collect::<Result<_, _>>()?;
         Ok(Hogs { stop, threads })
@@ -186,8 +208,8 @@ fn cold(
     tasks: usize,
     round: usize,
     gap: Duration,
-) -> Result<(usize, RoundTimes), String> {
-    let run_round = |runner: &mut Runner, n: usize| -> Result<(usize, u64), String> {
+) -> Result<(usize, RoundTimes), PeerError> {
+    let run_round = |runner: &mut Runner, n: usize| -> Result<(usize, u64), PeerError> {
         // One counter per round, so the submitter waits for its own round.
         let done = Done::leak(n);
         let start = Instant::now();
@@ -228,7 +250,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs one workload once and returns its figures.
-pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
+pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
     let work = Duration::from_micros(args.work_us);
     let tasks = args.tasks;
     let done = Done::leak(tasks);
@@ -303,9 +325,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
             rounds = Some(cold(&mut runner, tasks, args.round_tasks, gap)?);
         }
         Kind::Join => joined = Some(runner.spawn_join(tasks)?),
-        Kind::Redis => {
-            return Err("redis runs from `workpool bench` itself, not bench-one".to_owned())
-        }
+        Kind::Redis => return Err(ChildError::RedisHere),
     }
     if rounds.is_none() && joined.is_none() {
         done.wait();
@@ -314,9 +334,11 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, String> {
     if let Some(sum) = joined {
         let expected = peers::join_sum(tasks);
         if sum != expected {
-            return Err(format!(
-                "join: the {tasks} results sum to {sum}, not {expected}"
-            ));
+            return Err(ChildError::WrongSum {
+                tasks,
+                sum,
+                expected,
+            });
         }
     }
     let peak_threads = sampler.finish().saturating_sub(hogs.count());
@@ -390,7 +412,7 @@ fn percentiles(starts: &[AtomicU64], due: &[u64], submit: &[u64]) -> Percentiles
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Impl;
+    use crate::bench::plan::Impl;
 
     fn one(kind: Kind, tasks: usize) -> OneArgs {
         OneArgs {

@@ -2,7 +2,7 @@
 //! local Redis (a `redis-server` the bench starts and stops) and drained by
 //! `workpool redis work` processes, each of [`REDIS_CAPACITY`] workers, or
 //! by as many `workpool redis apalis-work` processes (apalis, the peer; see
-//! [`crate::apalis_peer`]), each of that concurrency.
+//! [`crate::redis::apalis`]), each of that concurrency.
 //!
 //! Each run has two phases, each with fresh consumer processes on a fresh
 //! stream: throughput (every job pushed as fast as the producer can, timed
@@ -10,16 +10,15 @@
 //! at 80 % of the consumers' capacity rate; the consumers' own pickup
 //! figures, enqueue to start, read from the line `work` prints at exit).
 
-use crate::apalis_peer::{self, ApalisProducer};
-use crate::child::{ChildReport, Percentiles};
-use crate::cli::Impl;
-use crate::plan::{Point, REDIS_CAPACITY, REDIS_READ_AHEAD};
+use super::child::{ChildReport, Percentiles};
+use super::plan::{Impl, Point, REDIS_CAPACITY, REDIS_READ_AHEAD};
 use crate::probe;
-use crate::redis_cmd::{demo_producer, push_demo};
+use crate::redis::apalis::{self, ApalisError, ApalisProducer};
+use crate::redis::demo::{demo_producer, push_demo, DemoError};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
@@ -31,6 +30,62 @@ pub(crate) const PACE: f64 = 0.8;
 /// How long a server or a consumer may take to start answering.
 const READY: Duration = Duration::from_secs(10);
 
+/// Why the bench's Redis, or one `redis` run, failed; each keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RedisBenchError {
+    /// No `redis-server` to start: every `redis` row is skipped.
+    #[error("redis-server is not on PATH (Debian: apt-get install -y redis-server)")]
+    NoServer,
+    /// No loopback port for it.
+    #[error("no free port: {0}")]
+    NoPort(#[source] std::io::Error),
+    /// `redis-server` did not start.
+    #[error("cannot start redis-server: {0}")]
+    StartServer(#[source] std::io::Error),
+    /// It started, but never answered.
+    #[error("redis-server on port {port} never answered PING")]
+    NoPing { port: u16 },
+    /// A command of the bench's own failed.
+    #[error("{0}")]
+    Redis(#[from] redis::RedisError),
+    /// A consumer process did not start.
+    #[error("cannot start a consumer: {0}")]
+    StartConsumer(#[source] std::io::Error),
+    /// A consumer process exited before it joined.
+    #[error("a consumer exited at start: {0}")]
+    ExitedAtStart(ExitStatus),
+    /// Not every consumer joined within [`READY`].
+    #[error("{procs} consumers did not join within {:?}", READY)]
+    NotJoined { procs: usize },
+    /// `kill` could not be run.
+    #[error("cannot run kill: {0}")]
+    Kill(#[source] std::io::Error),
+    /// `kill -TERM pid` failed.
+    #[error("kill -TERM {0} failed")]
+    KillFailed(u32),
+    /// Waiting for a consumer failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// A consumer still ran after SIGTERM and the timeout.
+    #[error("a consumer did not exit after SIGTERM")]
+    NoExit,
+    /// A consumer exited with an error after SIGTERM.
+    #[error("a consumer exited with {0}")]
+    ExitedWith(ExitStatus),
+    /// workpool-redis's producer failed.
+    #[error("{0}")]
+    Demo(#[from] DemoError),
+    /// apalis's producer failed.
+    #[error("{0}")]
+    Apalis(#[from] ApalisError),
+    /// Not every job ran before the run's deadline.
+    #[error("timed out with {ran} of {jobs} jobs run")]
+    NotAllRan { ran: usize, jobs: usize },
+    /// A consumer's exit line lacks its pickup figures (its whole stdout).
+    #[error("no pickup figures in {0:?}")]
+    NoPickup(String),
+}
+
 /// The bench's own `redis-server`, on a free loopback port, nothing kept on
 /// disk; killed when dropped.
 #[derive(Debug)]
@@ -41,7 +96,7 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts one, or says why not (no `redis-server` on PATH).
-    pub(crate) fn start() -> Result<Server, String> {
+    pub(crate) fn start() -> Result<Server, RedisBenchError> {
         let found = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -49,14 +104,12 @@ impl Server {
             .status()
             .is_ok();
         if !found {
-            return Err(
-                "redis-server is not on PATH (Debian: apt-get install -y redis-server)".to_owned(),
-            );
+            return Err(RedisBenchError::NoServer);
         }
         // A port the OS just handed out, free again once the listener drops.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
+            .map_err(RedisBenchError::NoPort)?
             .port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -65,7 +118,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+            .map_err(RedisBenchError::StartServer)?;
         let server = Server {
             child,
             url: format!("redis://127.0.0.1:{port}"),
@@ -73,21 +126,19 @@ impl Server {
         let until = Instant::now() + READY;
         while server.cmd::<String>(&mut redis::cmd("PING")).is_err() {
             if Instant::now() > until {
-                return Err(format!("redis-server on port {port} never answered PING"));
+                return Err(RedisBenchError::NoPing { port });
             }
             thread::sleep(Duration::from_millis(20));
         }
         Ok(server)
     }
 
-    fn conn(&self) -> Result<redis::Connection, String> {
-        redis::Client::open(self.url.as_str())
-            .and_then(|c| c.get_connection())
-            .map_err(|e| e.to_string())
+    fn conn(&self) -> Result<redis::Connection, redis::RedisError> {
+        redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
     }
 
-    fn cmd<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> Result<T, String> {
-        cmd.query(&mut self.conn()?).map_err(|e| e.to_string())
+    fn cmd<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> Result<T, redis::RedisError> {
+        cmd.query(&mut self.conn()?)
     }
 }
 
@@ -133,7 +184,7 @@ impl Consumers {
         imp: Impl,
         stream: &str,
         procs: usize,
-    ) -> Result<Consumers, String> {
+    ) -> Result<Consumers, RedisBenchError> {
         let mut me = Consumers {
             children: Vec::with_capacity(procs),
         };
@@ -155,14 +206,14 @@ impl Consumers {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| format!("cannot start a consumer: {e}"))?;
+                .map_err(RedisBenchError::StartConsumer)?;
             me.children.push(child);
         }
         let until = Instant::now() + READY;
         loop {
             let joined = if imp == Impl::Apalis {
                 server
-                    .cmd::<usize>(redis::cmd("ZCARD").arg(apalis_peer::workers_key(stream)))
+                    .cmd::<usize>(redis::cmd("ZCARD").arg(apalis::workers_key(stream)))
                     .is_ok_and(|n| n == procs)
             } else {
                 server
@@ -179,18 +230,18 @@ impl Consumers {
             }
             for c in &mut me.children {
                 if let Ok(Some(status)) = c.try_wait() {
-                    return Err(format!("a consumer exited at start: {status}"));
+                    return Err(RedisBenchError::ExitedAtStart(status));
                 }
             }
             if Instant::now() > until {
-                return Err(format!("{procs} consumers did not join within {READY:?}"));
+                return Err(RedisBenchError::NotJoined { procs });
             }
             thread::sleep(Duration::from_millis(5));
         }
     }
 
     /// SIGTERM to each, then waits for each to finish its jobs and exit.
-    fn stop(mut self, timeout: Duration) -> Result<Stopped, String> {
+    fn stop(mut self, timeout: Duration) -> Result<Stopped, RedisBenchError> {
         let mut peak_rss_kb = 0;
         let mut peak_threads = 0;
         for c in &self.children {
@@ -203,19 +254,19 @@ impl Consumers {
             let sent = Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
                 .status()
-                .map_err(|e| format!("cannot run kill: {e}"))?;
+                .map_err(RedisBenchError::Kill)?;
             if !sent.success() {
-                return Err(format!("kill -TERM {} failed", c.id()));
+                return Err(RedisBenchError::KillFailed(c.id()));
             }
         }
         let mut stdouts = Vec::with_capacity(self.children.len());
         for c in &mut self.children {
             let status = c
                 .wait_timeout(timeout)
-                .map_err(|e| e.to_string())?
-                .ok_or("a consumer did not exit after SIGTERM")?;
+                .map_err(RedisBenchError::Wait)?
+                .ok_or(RedisBenchError::NoExit)?;
             if !status.success() {
-                return Err(format!("a consumer exited with {status}"));
+                return Err(RedisBenchError::ExitedWith(status));
             }
             let mut out = String::new();
             if let Some(mut pipe) = c.stdout.take() {
@@ -241,7 +292,7 @@ enum Pusher {
 }
 
 impl Pusher {
-    fn new(server: &Server, imp: Impl, stream: &str) -> Result<Pusher, String> {
+    fn new(server: &Server, imp: Impl, stream: &str) -> Result<Pusher, RedisBenchError> {
         Ok(if imp == Impl::Apalis {
             Pusher::Apalis(ApalisProducer::new(&server.url, stream)?)
         } else {
@@ -250,28 +301,30 @@ impl Pusher {
     }
 
     /// Pushes the demo jobs `ids`, in batches of at most 1,000.
-    fn push(&mut self, ids: std::ops::Range<u64>, sleep_ms: u64) -> Result<(), String> {
+    fn push(&mut self, ids: std::ops::Range<u64>, sleep_ms: u64) -> Result<(), RedisBenchError> {
         match self {
-            Pusher::Apalis(p) => p.push(ids, sleep_ms),
-            Pusher::Workpool(p) => push_demo(p, ids, sleep_ms, |_| false).map(|_| ()),
+            Pusher::Apalis(p) => Ok(p.push(ids, sleep_ms)?),
+            Pusher::Workpool(p) => Ok(push_demo(p, ids, sleep_ms, |_| false).map(|_| ())?),
         }
     }
 }
 
 /// Until every job has run once (`HLEN {stream}:runs`, by demo id).
-fn wait_all_ran(server: &Server, stream: &str, jobs: usize, until: Instant) -> Result<(), String> {
+fn wait_all_ran(
+    server: &Server,
+    stream: &str,
+    jobs: usize,
+    until: Instant,
+) -> Result<(), RedisBenchError> {
     let mut conn = server.conn()?;
     let runs = format!("{stream}:runs");
     loop {
-        let ran: usize = redis::cmd("HLEN")
-            .arg(&runs)
-            .query(&mut conn)
-            .map_err(|e| e.to_string())?;
+        let ran: usize = redis::cmd("HLEN").arg(&runs).query(&mut conn)?;
         if ran >= jobs {
             return Ok(());
         }
         if Instant::now() > until {
-            return Err(format!("timed out with {ran} of {jobs} jobs run"));
+            return Err(RedisBenchError::NotAllRan { ran, jobs });
         }
         thread::sleep(Duration::from_millis(1));
     }
@@ -304,7 +357,7 @@ pub(crate) fn run(
     point: &Point,
     run: usize,
     timeout: Duration,
-) -> Result<ChildReport, String> {
+) -> Result<ChildReport, RedisBenchError> {
     let deadline = Instant::now() + timeout;
     let n = point.tasks as u64;
     server.cmd::<()>(&mut redis::cmd("FLUSHALL"))?;
@@ -352,7 +405,7 @@ pub(crate) fn run(
     let mut p50 = 0f64;
     let mut p99 = 0f64;
     for out in &paced.stdouts {
-        let (a, b) = pickup_us(out).ok_or_else(|| format!("no pickup figures in {out:?}"))?;
+        let (a, b) = pickup_us(out).ok_or_else(|| RedisBenchError::NoPickup(out.clone()))?;
         (p50, p99) = (p50.max(a), p99.max(b));
     }
 

@@ -6,7 +6,8 @@
 //! sleeps, records the run with `HINCRBY {stream}:runs {id} 1`, then fails
 //! if `fail`, else succeeds (and is acked).
 
-use clap::{Args, Subcommand};
+use crate::duration::parse_duration;
+use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,27 +15,44 @@ use std::sync::Arc;
 use std::time::Duration;
 use workpool_redis::{Consumer, Job, Producer};
 
-/// `workpool redis ...`.
-#[derive(Debug, Args)]
-pub(crate) struct RedisArgs {
-    #[command(subcommand)]
-    pub(crate) command: RedisCommand,
+/// Why `produce` or `work` stopped; each keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DemoError {
+    /// The producer could not connect or load its scripts.
+    #[error("{0}")]
+    Producer(#[source] workpool_redis::Error),
+    /// A batch of demo jobs was refused.
+    #[error("{0}")]
+    Push(#[source] workpool_redis::Error),
+    /// `--url` is not a Redis URL.
+    #[error("{0}")]
+    Url(#[source] redis::RedisError),
+    /// The consumer could not be built (connection, group, pool).
+    #[error("{0}")]
+    Consumer(#[source] workpool_redis::Error),
+    /// SIGINT or SIGTERM could not be watched.
+    #[error("{0}")]
+    Signal(#[source] std::io::Error),
+    /// The consumer stopped with an error.
+    #[error("{0}")]
+    Run(#[source] workpool_redis::Error),
 }
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum RedisCommand {
-    /// Pushes --count demo jobs `{"id", "sleep_ms", "fail"}` onto --stream.
-    Produce(ProduceArgs),
-    /// Runs the demo jobs of --stream in consumer group --group on a pool of
-    /// --capacity workers, until SIGINT or SIGTERM; then stops reading,
-    /// finishes and acks its running jobs, and exits 0. Each run is counted
-    /// with `HINCRBY {stream}:runs {id} 1`; failed jobs are retried, and
-    /// after --max-deliveries moved to `{stream}:dead`.
-    Work(WorkArgs),
-    /// The `redis` workload's peer: an apalis worker (apalis-redis) running
-    /// the demo job; `bench` starts these.
-    #[command(name = "apalis-work", hide = true)]
-    ApalisWork(crate::apalis_peer::ApalisWorkArgs),
+/// Why one demo job failed; workpool-redis retries it, then dead-letters it.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    /// Not a demo job.
+    #[error("{0}")]
+    Decode(#[source] workpool_redis::Error),
+    /// The worker thread's own connection, for the run count.
+    #[error("{0}")]
+    Connect(#[source] redis::RedisError),
+    /// `HINCRBY {stream}:runs` failed (the connection is remade next job).
+    #[error("{0}")]
+    Count(#[source] redis::RedisError),
+    /// A job pushed with `fail: true`.
+    #[error("demo job {0} fails (--fail-every)")]
+    Fails(u64),
 }
 
 /// Options of `workpool redis produce`.
@@ -89,21 +107,6 @@ pub(crate) struct WorkArgs {
     pub(crate) consumer: Option<String>,
 }
 
-/// A duration as humantime reads it (`500ms`, `5s`, `2m`, `1.5s`,
-/// `1m 30s`), or a bare number of seconds (`2`, `0.5`).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let bare = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    if bare {
-        let secs: f64 = text
-            .parse()
-            .map_err(|_| format!("not a number of seconds: {text:?}"))?;
-        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"));
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("not a duration: {text:?}: {e} (try 500ms, 90s, 2m)"))
-}
-
 /// The demo job.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Demo {
@@ -112,15 +115,8 @@ pub(crate) struct Demo {
     pub(crate) fail: bool,
 }
 
-pub(crate) fn run(args: &RedisArgs) -> Result<(), String> {
-    match &args.command {
-        RedisCommand::Produce(p) => produce(p),
-        RedisCommand::Work(w) => work(w),
-        RedisCommand::ApalisWork(a) => crate::apalis_peer::work(a),
-    }
-}
-
-fn produce(args: &ProduceArgs) -> Result<(), String> {
+/// `workpool redis produce`.
+pub(crate) fn produce(args: &ProduceArgs) -> Result<(), DemoError> {
     let producer = demo_producer(&args.url, &args.stream)?;
     let failing = push_demo(&producer, 0..args.count, args.sleep_ms, |id| {
         args.fail_every.is_some_and(|k| k > 0 && (id + 1) % k == 0)
@@ -133,11 +129,11 @@ fn produce(args: &ProduceArgs) -> Result<(), String> {
 }
 
 /// A producer of demo jobs (job name `demo`) onto `stream`.
-pub(crate) fn demo_producer(url: &str, stream: &str) -> Result<Producer, String> {
+pub(crate) fn demo_producer(url: &str, stream: &str) -> Result<Producer, DemoError> {
     Producer::builder(url, stream)
         .job_name("demo")
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(DemoError::Producer)
 }
 
 /// Pushes the demo jobs `ids`, in batches of at most 1,000; `fails(id)`
@@ -147,7 +143,7 @@ pub(crate) fn push_demo(
     ids: std::ops::Range<u64>,
     sleep_ms: u64,
     fails: impl Fn(u64) -> bool,
-) -> Result<usize, String> {
+) -> Result<usize, DemoError> {
     let mut failing = 0;
     let mut next = ids.start;
     while next < ids.end {
@@ -160,7 +156,7 @@ pub(crate) fn push_demo(
             })
             .collect();
         failing += jobs.iter().filter(|j| j.fail).count();
-        producer.push_batch(&jobs).map_err(|e| e.to_string())?;
+        producer.push_batch(&jobs).map_err(DemoError::Push)?;
         next = end;
     }
     Ok(failing)
@@ -171,16 +167,17 @@ thread_local! {
     static CONN: RefCell<Option<redis::Connection>> = const { RefCell::new(None) };
 }
 
-fn work(args: &WorkArgs) -> Result<(), String> {
-    let client = redis::Client::open(args.url.as_str()).map_err(|e| e.to_string())?;
+/// `workpool redis work`: runs until SIGINT or SIGTERM.
+pub(crate) fn work(args: &WorkArgs) -> Result<(), DemoError> {
+    let client = redis::Client::open(args.url.as_str()).map_err(DemoError::Url)?;
     let runs = format!("{}:runs", args.stream);
-    let handler = move |job: Job| -> Result<(), String> {
-        let demo: Demo = job.decode().map_err(|e| e.to_string())?;
+    let handler = move |job: Job| -> Result<(), JobError> {
+        let demo: Demo = job.decode().map_err(JobError::Decode)?;
         std::thread::sleep(Duration::from_millis(demo.sleep_ms));
         CONN.with(|cell| {
             let mut cell = cell.borrow_mut();
             if cell.is_none() {
-                *cell = Some(client.get_connection().map_err(|e| e.to_string())?);
+                *cell = Some(client.get_connection().map_err(JobError::Connect)?);
             }
             let conn = cell.as_mut().expect("just connected");
             let counted = redis::cmd("HINCRBY")
@@ -190,12 +187,12 @@ fn work(args: &WorkArgs) -> Result<(), String> {
                 .query::<i64>(conn);
             if let Err(e) = counted {
                 *cell = None; // reconnect on the next job
-                return Err(e.to_string());
+                return Err(JobError::Count(e));
             }
             Ok(())
         })?;
         if demo.fail {
-            return Err(format!("demo job {} fails (--fail-every)", demo.id));
+            return Err(JobError::Fails(demo.id));
         }
         Ok(())
     };
@@ -207,10 +204,10 @@ fn work(args: &WorkArgs) -> Result<(), String> {
     if let Some(name) = &args.consumer {
         builder = builder.consumer_name(name);
     }
-    let consumer: Consumer = builder.build(handler).map_err(|e| e.to_string())?;
+    let consumer: Consumer = builder.build(handler).map_err(DemoError::Consumer)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(DemoError::Signal)?;
     }
     let handle = consumer.handle();
     eprintln!(
@@ -252,7 +249,7 @@ fn work(args: &WorkArgs) -> Result<(), String> {
         eprintln!("workpool redis work: stopping: finishing the jobs it holds");
         handle.shutdown();
     });
-    let stats = consumer.run().map_err(|e| e.to_string())?;
+    let stats = consumer.run().map_err(DemoError::Run)?;
     let _ = watcher.join();
     println!(
         "read {} acked {} retried {} dead-lettered {} reclaimed {} left pending {}; pickup p50 {:?} p99 {:?}",
@@ -266,37 +263,4 @@ fn work(args: &WorkArgs) -> Result<(), String> {
         stats.pickup_latency.p99
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration(" 5s "), Ok(Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn bare_numbers_are_seconds() {
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
-    }
-
-    #[test]
-    fn nonsense_is_refused_with_the_text() {
-        for bad in ["", "5 parsecs", "fast", "1..2", "-1s", "5x"] {
-            let err = parse_duration(bad).unwrap_err();
-            assert!(err.contains(&format!("{:?}", bad.trim())), "{bad:?}: {err}");
-        }
-    }
 }

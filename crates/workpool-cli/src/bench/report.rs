@@ -1,10 +1,10 @@
 //! The tables `bench` prints: one per workload (two for the `scaling` sweep).
 
-use crate::cli::{Impl, Kind, Workload};
-use crate::plan::{Point, REDIS_CAPACITY, REDIS_PROCS, REDIS_READ_AHEAD};
-use crate::record::{Record, Status};
-use crate::redis_bench::PACE;
-use crate::table::{count, rate, ratio, sig3, Table};
+use super::plan::{Impl, Kind, Workload};
+use super::plan::{Point, REDIS_CAPACITY, REDIS_PROCS, REDIS_READ_AHEAD};
+use super::record::{Record, Status};
+use super::redis::PACE;
+use super::table::{count, rate, ratio, sig3, Table};
 
 fn opt(v: Option<f64>, f: fn(f64) -> String) -> String {
     v.map_or_else(|| "-".to_owned(), f)
@@ -564,10 +564,10 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::{ChildReport, RoundTimes};
-    use crate::cli::Impl;
-    use crate::plan::{points, Sizes};
-    use crate::record::fill_ratios;
+    use crate::bench::child::{ChildReport, RoundTimes};
+    use crate::bench::plan::Impl;
+    use crate::bench::plan::{points, Sizes};
+    use crate::bench::record::fill_ratios;
 
     fn report(tasks: usize, run_ms: f64) -> ChildReport {
         ChildReport {
@@ -715,9 +715,11 @@ crossbeam    40.0     150     300            1.50x          2.0             3
         let ps = points(&[Workload::Join], &sizes, None, None, 2, 0);
         let p = &ps[0];
         let mut records = vec![[Impl::Workpool, Impl::Thread, Impl::Threadpool]
-            .map(|imp| match crate::plan::tasks_for(imp, p, &sizes) {
+            .map(|imp| match crate::bench::plan::tasks_for(imp, p, &sizes) {
                 Ok(n) => Record::from_runs(p, imp, n, true, &[report(n, n as f64 / 1e4)]),
-                Err(why) => Record::not_run(p, imp, p.tasks, true, 1, Status::Skipped, why),
+                Err(why) => {
+                    Record::not_run(p, imp, p.tasks, true, 1, Status::Skipped, why.to_string())
+                }
             })
             .into()];
         fill_ratios(&mut records);
@@ -745,13 +747,13 @@ threadpool  skipped
             .map(|p| {
                 [Impl::Workpool, Impl::Apalis]
                     .into_iter()
-                    .map(|imp| match crate::plan::tasks_for(imp, p, &sizes) {
+                    .map(|imp| match crate::bench::plan::tasks_for(imp, p, &sizes) {
                         Ok(n) => {
                             // workpool: 2,000 jobs in 500 ms x procs^-0.9; apalis 1 s.
                             let ms = if imp == Impl::Apalis { 1000.0 } else { 500.0 };
                             let ms = if p.kind == Kind::Sleep { 400.0 } else { ms };
                             let run = ChildReport {
-                                latency_us: Some(crate::child::Percentiles {
+                                latency_us: Some(crate::bench::child::Percentiles {
                                     p50: 1e3,
                                     p99: if imp == Impl::Apalis { 100e3 } else { 5e3 },
                                     max: f64::NAN,
@@ -763,7 +765,15 @@ threadpool  skipped
                             };
                             Record::from_runs(p, imp, n, true, &[run])
                         }
-                        Err(why) => Record::not_run(p, imp, p.tasks, true, 1, Status::Skipped, why),
+                        Err(why) => Record::not_run(
+                            p,
+                            imp,
+                            p.tasks,
+                            true,
+                            1,
+                            Status::Skipped,
+                            why.to_string(),
+                        ),
                     })
                     .collect()
             })
@@ -802,6 +812,6 @@ threadpool  skipped
     }
 
     fn tasks_or_skip(p: &Point) -> Option<usize> {
-        crate::plan::tasks_for(Impl::Thread, p, &Sizes::quick()).ok()
+        crate::bench::plan::tasks_for(Impl::Thread, p, &Sizes::quick()).ok()
     }
 }

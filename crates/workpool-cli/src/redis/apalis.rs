@@ -17,14 +17,37 @@
 //! The job sleeps with `tokio::time::sleep`, the way an apalis handler waits;
 //! it costs apalis no thread, where each workpool job holds a worker thread.
 
-use crate::redis_cmd::parse_duration;
+use crate::duration::parse_duration;
 use apalis::prelude::{BackendExt, BoxDynError, TaskSink, WorkerBuilder, WorkerBuilderExt};
-use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use apalis_core::backend::TaskSinkError;
+use apalis_core::error::WorkerError;
+use apalis_redis::{Config, ConnectionManager, RedisError, RedisStorage};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why the apalis worker or producer stopped; each keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApalisError {
+    /// The tokio runtime could not be built.
+    #[error("{0}")]
+    Runtime(#[source] std::io::Error),
+    /// apalis-redis could not connect (`apalis_redis::connect`), or the
+    /// peer's own connection (for the run counts, for `ZCARD`) failed.
+    #[error("{0}")]
+    Redis(#[source] RedisError),
+    /// SIGTERM could not be watched.
+    #[error("{0}")]
+    Signal(#[source] std::io::Error),
+    /// The worker stopped with an error.
+    #[error("apalis worker: {0}")]
+    Worker(#[source] WorkerError),
+    /// apalis's `TaskSink::push_bulk` refused a batch.
+    #[error("{0}")]
+    Push(#[source] TaskSinkError<apalis_redis::Error>),
+}
 
 /// Most jobs the producer lets wait in apalis's scheduled set. apalis-redis
 /// 1.0's fetch script moves every due job of that set to its queue with one
@@ -72,13 +95,13 @@ pub(crate) struct ApalisWorkArgs {
     pub(crate) poll: Duration,
 }
 
-fn runtime(multi: bool) -> Result<tokio::runtime::Runtime, String> {
+fn runtime(multi: bool) -> Result<tokio::runtime::Runtime, ApalisError> {
     let mut b = if multi {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
-    b.enable_all().build().map_err(|e| e.to_string())
+    b.enable_all().build().map_err(ApalisError::Runtime)
 }
 
 fn storage(conn: ConnectionManager, queue: &str) -> RedisStorage<ApalisDemo> {
@@ -86,17 +109,17 @@ fn storage(conn: ConnectionManager, queue: &str) -> RedisStorage<ApalisDemo> {
 }
 
 /// Runs apalis's worker until SIGTERM, then prints the line
-/// `redis_bench` reads: `ran N; pickup p50 X p99 Y`.
-pub(crate) fn work(args: &ApalisWorkArgs) -> Result<(), String> {
+/// `bench`'s `redis` workload reads: `ran N; pickup p50 X p99 Y`.
+pub(crate) fn work(args: &ApalisWorkArgs) -> Result<(), ApalisError> {
     runtime(true)?.block_on(async {
         let conn = apalis_redis::connect(args.url.as_str())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ApalisError::Redis)?;
         let counter = redis1::Client::open(args.url.as_str())
-            .map_err(|e| e.to_string())?
+            .map_err(ApalisError::Redis)?
             .get_multiplexed_async_connection()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ApalisError::Redis)?;
         let runs = Arc::new(format!("{}:runs", args.queue));
         let pickups = Arc::new(Mutex::new(Vec::<Duration>::new()));
         let seen = Arc::clone(&pickups);
@@ -126,14 +149,14 @@ pub(crate) fn work(args: &ApalisWorkArgs) -> Result<(), String> {
             .concurrency(args.concurrency)
             .build(handler);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| e.to_string())?;
+            .map_err(ApalisError::Signal)?;
         worker
             .run_until(async move {
                 term.recv().await;
                 Ok::<(), std::io::Error>(())
             })
             .await
-            .map_err(|e| format!("apalis worker: {e}"))?;
+            .map_err(ApalisError::Worker)?;
         let mut all = std::mem::take(&mut *pickups.lock().expect("not poisoned"));
         all.sort_unstable();
         let at = |q: f64| {
@@ -161,11 +184,11 @@ pub(crate) struct ApalisProducer {
 }
 
 impl ApalisProducer {
-    pub(crate) fn new(url: &str, queue: &str) -> Result<ApalisProducer, String> {
+    pub(crate) fn new(url: &str, queue: &str) -> Result<ApalisProducer, ApalisError> {
         let rt = runtime(false)?;
         let conn = rt
             .block_on(apalis_redis::connect(url))
-            .map_err(|e| e.to_string())?;
+            .map_err(ApalisError::Redis)?;
         let storage = storage(conn, queue);
         let scheduled = storage.get_config().scheduled_jobs_set();
         Ok(ApalisProducer {
@@ -176,7 +199,7 @@ impl ApalisProducer {
     }
 
     /// Pushes the jobs `ids` (at most [`SCHEDULED_MAX`] at a time).
-    pub(crate) fn push(&mut self, ids: Range<u64>, sleep_ms: u64) -> Result<(), String> {
+    pub(crate) fn push(&mut self, ids: Range<u64>, sleep_ms: u64) -> Result<(), ApalisError> {
         let ApalisProducer {
             rt,
             storage,
@@ -191,7 +214,7 @@ impl ApalisProducer {
                         .arg(scheduled.as_str())
                         .query_async(storage.get_connection())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(ApalisError::Redis)?;
                     if waiting + (end - next) as usize <= SCHEDULED_MAX {
                         break;
                     }
@@ -205,7 +228,7 @@ impl ApalisProducer {
                         enqueued_at_ms,
                     })
                     .collect();
-                storage.push_bulk(jobs).await.map_err(|e| e.to_string())?;
+                storage.push_bulk(jobs).await.map_err(ApalisError::Push)?;
                 next = end;
             }
             Ok(())

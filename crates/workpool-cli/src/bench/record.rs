@@ -1,10 +1,10 @@
 //! The result of one implementation at one workload point: what a table row
 //! shows and what `--json` writes.
 
-use crate::child::ChildReport;
-use crate::cli::{Impl, Kind, Workload};
-use crate::plan::Point;
-use crate::stats;
+use super::child::ChildReport;
+use super::plan::Point;
+use super::plan::{Impl, Kind, Workload};
+use super::stats;
 use serde::{Deserialize, Serialize};
 
 /// One line of `workpool bench --json FILE`: one implementation on one
@@ -279,8 +279,8 @@ pub(crate) fn fill_ratios(points: &mut [Vec<Record>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::{IdleReport, Percentiles, RoundTimes};
-    use crate::plan::{points, Sizes};
+    use crate::bench::child::{IdleReport, Percentiles, RoundTimes};
+    use crate::bench::plan::{points, Sizes};
 
     fn report(run_ms: f64, rss_kb: u64, threads: usize) -> ChildReport {
         ChildReport {

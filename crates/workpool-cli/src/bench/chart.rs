@@ -2,18 +2,23 @@
 //! Without a font feature plotters estimates text sizes itself and the SVG
 //! carries text as `<text>` elements, so no font or system library is needed.
 
-use crate::cli::{Impl, Kind, Workload};
-use crate::plan::Point;
+use super::plan::{Impl, Kind, Point, Workload};
+use super::record::{Record, Status};
+use super::table::sig3;
 use crate::probe::Machine;
-use crate::record::{Record, Status};
-use crate::table::sig3;
 use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{SegmentValue, ValueFormatter};
 use plotters::prelude::*;
 use std::error::Error;
 use std::path::Path;
 
-type Res = Result<(), Box<dyn Error>>;
+/// What plotters reports, from any backend (only the SVG one is used).
+type Res = Result<(), Box<dyn Error + Send + Sync>>;
+
+/// Why the SVG could not be drawn or written: plotters' error, boxed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ChartError(#[source] Box<dyn Error + Send + Sync>);
 
 const PANEL: (u32, u32) = (640, 340);
 const FONT: &str = "sans-serif";
@@ -283,7 +288,11 @@ pub(crate) fn draw(
     points: &[Point],
     records: &[Vec<Record>],
     machine: &Machine,
-) -> Res {
+) -> Result<(), ChartError> {
+    draw_svg(path, points, records, machine).map_err(ChartError)
+}
+
+fn draw_svg(path: &Path, points: &[Point], records: &[Vec<Record>], machine: &Machine) -> Res {
     let panels = panels(points, records);
     let cols = 2;
     let rows = panels.len().div_ceil(cols).max(1);
@@ -313,8 +322,8 @@ pub(crate) fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::child::ChildReport;
-    use crate::plan::{points, Sizes};
+    use crate::bench::child::ChildReport;
+    use crate::bench::plan::{points, Sizes};
 
     #[test]
     fn draws_bars_and_sweeps_into_an_svg() {

@@ -1,23 +1,93 @@
 //! `workpool bench`: plans the points, runs every run of every pair in a
 //! child process of its own, and prints, writes and draws the results.
+//!
+//! - [`plan`]: the implementations, workloads and sizes, and the points;
+//! - [`child`] (`workpool bench-one`, one run in a process of its own) on
+//!   [`peers`] (each implementation behind one `Runner`); [`redis`]: the
+//!   `redis` workload, which runs from here, not in a child;
+//! - [`record`]: one JSON line per pair; [`report`] and [`table`]: the
+//!   tables; [`chart`]: the SVG; [`stats`]: medians and quantiles.
 
-use crate::child::ChildReport;
-use crate::cli::{dedup, BenchArgs, Impl, Kind, Workload};
-use crate::plan::{self, Point, Sizes};
+pub(crate) mod chart;
+pub(crate) mod child;
+pub(crate) mod peers;
+pub(crate) mod plan;
+pub(crate) mod record;
+pub(crate) mod redis;
+pub(crate) mod report;
+pub(crate) mod stats;
+pub(crate) mod table;
+
+use crate::cli::{dedup, BenchArgs};
 use crate::probe::{self, Machine};
-use crate::record::{fill_ratios, Record, Status};
-use crate::{chart, redis_bench, report};
+use chart::ChartError;
+use child::ChildReport;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use plan::{Impl, Kind, Point, Sizes, Workload};
+use record::{fill_ratios, Record, Status};
+use redis::RedisBenchError;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
+/// Why `bench` stopped (a failed run only fails its row: see [`RunError`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BenchError {
+    /// `current_exe`, which every child runs, is unknown.
+    #[error("cannot find this program: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    /// `--json`.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteJson {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--svg`.
+    #[error("cannot draw {}: {source}", path.display())]
+    Draw {
+        path: PathBuf,
+        #[source]
+        source: ChartError,
+    },
+}
+
+/// Why one run failed; its row reads "failed" with this text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    /// The child process did not start.
+    #[error("cannot start: {0}")]
+    Start(#[source] std::io::Error),
+    /// Waiting for it failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// It ran past `--timeout` (as [`describe`] writes it) and was killed.
+    #[error("timed out after {0}, killed")]
+    TimedOut(String),
+    /// It failed: its status and the last line of its stderr.
+    #[error("{status}: {why}")]
+    Exited { status: ExitStatus, why: String },
+    /// Its last line is not a report.
+    #[error("unreadable report {line:?}: {source}")]
+    Unreadable {
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Fewer tasks ran than were submitted.
+    #[error("{completed} of {tasks} tasks ran")]
+    Incomplete { completed: usize, tasks: usize },
+    /// A `redis` run.
+    #[error("{0}")]
+    Redis(#[from] RedisBenchError),
+}
+
 /// Runs the bench `args` describes and prints its tables to stdout.
-pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let cores = probe::cores();
     let sizes = if args.quick {
@@ -37,10 +107,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         dedup(&args.workload)
     };
     let points = plan::points(&workloads, &sizes, args.tasks, args.cap, cores, args.hogs);
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
     let timeout = args.timeout;
 
-    let planned: Vec<Vec<Result<usize, String>>> = points
+    let planned: Vec<Vec<Result<usize, plan::Skip>>> = points
         .iter()
         .map(|p| {
             impls
@@ -63,7 +133,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         .iter()
         .zip(&points)
         .any(|(t, p)| p.kind == Kind::Redis && t.iter().any(Result::is_ok))
-        .then(redis_bench::Server::start);
+        .then(redis::Server::start);
 
     let mut records: Vec<Vec<Record>> = Vec::with_capacity(points.len());
     for (point, tasks) in points.iter().zip(&planned) {
@@ -78,8 +148,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 (Kind::Redis, Some(Ok(server))) => Some(server),
                 _ => None,
             };
-            let tasks = match (tasks, &redis) {
-                (Ok(_), Some(Err(why))) if point.kind == Kind::Redis => {
+            // Why it is skipped: the plan's reason, or no redis-server.
+            let planned = match (tasks, &redis) {
+                (Ok(_), Some(Err(why))) if point.kind == Kind::Redis => Err(why.to_string()),
+                (Ok(tasks), _) => Ok(*tasks),
+                (Err(why), _) => Err(why.to_string()),
+            };
+            let tasks = match planned {
+                Ok(tasks) => tasks,
+                Err(why) => {
                     row.push(Record::not_run(
                         point,
                         imp,
@@ -87,20 +164,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                         args.quick,
                         runs,
                         Status::Skipped,
-                        why.clone(),
-                    ));
-                    continue;
-                }
-                (Ok(tasks), _) => *tasks,
-                (Err(why), _) => {
-                    row.push(Record::not_run(
-                        point,
-                        imp,
-                        point.tasks,
-                        args.quick,
-                        runs,
-                        Status::Skipped,
-                        why.clone(),
+                        why,
                     ));
                     continue;
                 }
@@ -116,7 +180,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                     point.cap
                 ));
                 let report = match server {
-                    Some(server) => redis_bench::run(&exe, server, imp, point, run, timeout),
+                    Some(server) => {
+                        redis::run(&exe, server, imp, point, run, timeout).map_err(RunError::from)
+                    }
                     None => run_child(&exe, imp, point, tasks, timeout),
                 };
                 match report {
@@ -171,11 +237,16 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     print!("{out}");
 
     if let Some(path) = &args.json {
-        write_json(path, &records).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_json(path, &records).map_err(|source| BenchError::WriteJson {
+            path: path.clone(),
+            source,
+        })?;
     }
     if let Some(path) = &args.svg {
-        chart::draw(path, &points, &records, &machine)
-            .map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
+        chart::draw(path, &points, &records, &machine).map_err(|source| BenchError::Draw {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -196,7 +267,7 @@ fn run_child(
     point: &Point,
     tasks: usize,
     timeout: Duration,
-) -> Result<ChildReport, String> {
+) -> Result<ChildReport, RunError> {
     let mut child = Command::new(exe)
         .arg("bench-one")
         .args(["--impl", &imp.name()])
@@ -213,7 +284,7 @@ fn run_child(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(RunError::Start)?;
     // Read both pipes on their own threads, so a chatty child never blocks
     // on a full pipe while we wait for it to exit.
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
@@ -237,12 +308,12 @@ fn run_child(
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let status = match child.wait_timeout(timeout).map_err(|e| e.to_string())? {
+    let status = match child.wait_timeout(timeout).map_err(RunError::Wait)? {
         Some(status) => status,
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {}, killed", describe(timeout)));
+            return Err(RunError::TimedOut(describe(timeout)));
         }
     };
     let stdout = stdout.join().unwrap_or_default();
@@ -253,7 +324,10 @@ fn run_child(
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
-        return Err(format!("{status}: {why}"));
+        return Err(RunError::Exited {
+            status,
+            why: why.to_owned(),
+        });
     }
     let line = stdout
         .lines()
@@ -261,9 +335,15 @@ fn run_child(
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
     let report: ChildReport =
-        serde_json::from_str(line).map_err(|e| format!("unreadable report {line:?}: {e}"))?;
+        serde_json::from_str(line).map_err(|source| RunError::Unreadable {
+            line: line.to_owned(),
+            source,
+        })?;
     if report.completed != tasks {
-        return Err(format!("{} of {tasks} tasks ran", report.completed));
+        return Err(RunError::Incomplete {
+            completed: report.completed,
+            tasks,
+        });
     }
     Ok(report)
 }
