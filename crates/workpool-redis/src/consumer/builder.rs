@@ -235,12 +235,12 @@ impl ConsumerBuilder {
     /// it holds to finish and be acked. Past it (a stuck handler, or Redis
     /// gone so that acks cannot be sent), `run` returns anyway: the
     /// entries not acked stay pending in Redis, counted in
-    /// [`ConsumerStats::in_flight`], and another consumer reclaims them
-    /// after the visibility timeout (or this one re-reads them when it
-    /// starts again under the same name). Default: the
-    /// [visibility timeout](Self::visibility_timeout), after which others
-    /// would reclaim them anyway, since a consumer that stopped reading no
-    /// longer renews its leases.
+    /// [`ConsumerStats::in_flight`](crate::ConsumerStats::in_flight), and
+    /// another consumer reclaims them after the visibility timeout (or
+    /// this one re-reads them when it starts again under the same name).
+    /// Default: the [visibility timeout](Self::visibility_timeout), after
+    /// which others would reclaim them anyway, since a consumer that
+    /// stopped reading no longer renews its leases.
     ///
     /// # Examples
     ///

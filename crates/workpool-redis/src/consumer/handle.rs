@@ -1,7 +1,7 @@
 //! `Consumer` and `ConsumerHandle`, the types users hold: every public
-//! method of both is declared here (a build, the run, a shutdown, the
-//! figures) and hands the work to `builder.rs`, `reader.rs` or
-//! `state.rs` in a line or two.
+//! method of both is declared here (the builder's defaults, the run, a
+//! shutdown, the figures) and hands the work to `builder.rs`,
+//! `reader.rs` or `state.rs` in a line or two.
 
 use super::builder::ConsumerBuilder;
 use super::state::{Config, Shared};

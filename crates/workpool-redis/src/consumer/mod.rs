@@ -47,5 +47,6 @@ pub use handle::{Consumer, ConsumerHandle};
 use crate::job::Job;
 
 /// The user's handler, its error turned into text (the dead letter's
-/// `error` field). Shared by the reader, which hands it to each task.
+/// `error` field): wrapped by `builder.rs`, held by the `Consumer`, called
+/// in each pool task that `reader.rs` spawns.
 type Handler = dyn Fn(Job) -> Result<(), String> + Send + Sync;
