@@ -65,6 +65,7 @@
 //! [`Pool::export_metrics`]: workpool::Pool::export_metrics
 //! [`HealthPolicy`]: workpool::HealthPolicy
 
+mod batch;
 mod deadline;
 mod figures;
 mod parallel;
@@ -74,11 +75,10 @@ mod serve;
 mod service;
 mod writer;
 
+pub use batch::HandlerError;
 pub use deadline::{Deadline, DeadlineRejection, DefaultDeadline};
 pub use figures::{HealthJson, LatencyJson, StatsJson};
-pub use parallel::{
-    handler, parallel_execute, stream_execute, Handler, HandlerError, ParallelResults,
-};
+pub use parallel::{handler, parallel_execute, stream_execute, Handler, ParallelResults};
 pub use router::PoolRouter;
 pub use serve::{serve, shutdown_signal, ServeError, ShutdownLimits};
 pub use service::Service;

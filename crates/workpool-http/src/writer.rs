@@ -7,9 +7,14 @@
 //! returns its response. So the shared writer here is a buffer behind a
 //! mutex that becomes the body when the handler answers, or a channel that
 //! feeds a streaming body chunk by chunk.
+//!
+//! Dependencies go one way: this module uses `batch.rs` (for
+//! `ConcurrentResponse::run`) and is used by `parallel.rs`
+//! (`stream_execute` writes into a streaming writer); it never imports
+//! `parallel`.
 
+use crate::batch::{Batch, HandlerError};
 use crate::deadline::Deadline;
-use crate::parallel::{Batch, HandlerError};
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

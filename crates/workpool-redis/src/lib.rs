@@ -99,6 +99,7 @@ mod error;
 mod job;
 mod producer;
 mod stats;
+mod wire;
 
 pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle};
 pub use error::Error;

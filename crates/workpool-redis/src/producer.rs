@@ -1,11 +1,11 @@
 //! `Producer`: jobs into a stream with `XADD`.
 
 use crate::error::Error;
-use crate::job::{Envelope, JobId, FIELD};
+use crate::job::{Envelope, JobId};
+use crate::wire;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Pushes jobs onto a Redis stream, each an entry whose `job` field holds
 /// the JSON envelope `{"name", "attempt", "enqueued_at_ms", "payload"}`.
@@ -120,7 +120,7 @@ impl ProducerBuilder {
     /// ```
     pub fn build(self) -> Result<Producer, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let conn = connect(&client)?;
+        let conn = wire::connect(&client)?;
         Ok(Producer {
             client,
             conn: Mutex::new(Some(conn)),
@@ -277,13 +277,7 @@ impl Producer {
     }
 
     fn xadd(&self, text: &str) -> redis::Cmd {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&self.stream);
-        if let Some(maxlen) = self.maxlen {
-            cmd.arg("MAXLEN").arg("~").arg(maxlen);
-        }
-        cmd.arg("*").arg(FIELD).arg(text);
-        cmd
+        wire::push(&self.stream, self.maxlen, text)
     }
 
     /// Runs `f` on the connection, connecting first if the last call lost
@@ -294,7 +288,7 @@ impl Producer {
     ) -> Result<T, Error> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if conn.is_none() {
-            *conn = Some(connect(&self.client)?);
+            *conn = Some(wire::connect(&self.client)?);
         }
         let result = f(conn.as_mut().expect("just connected"));
         if let Err(e) = &result {
@@ -304,14 +298,4 @@ impl Producer {
         }
         Ok(result?)
     }
-}
-
-/// The longest one connect or round trip may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
-    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(conn)
 }

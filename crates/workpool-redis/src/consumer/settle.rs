@@ -8,6 +8,7 @@
 use super::state::Shared;
 use crate::job::now_ms;
 use crate::stats::Counters;
+use crate::wire::{self, DeadLetter};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,23 +22,6 @@ pub(crate) struct Settle {
     pub(crate) deliveries: u64,
     pub(crate) outcome: Result<(), String>,
 }
-
-/// Acks a failed entry and copies it to the dead-letter stream, once: the
-/// copy is made only by the call whose `XACK` took the entry off the pending
-/// list, so a batch sent again after its reply was lost (a dropped
-/// connection, a restarted server) adds no second copy.
-/// KEYS: stream, dead-letter stream; ARGV: group, entry id, the copy's
-/// field-value pairs.
-const DEAD_LETTER: &str = "\
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-    redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
-    return 1
-end
-return 0";
-
-/// The longest one connect or one round trip of the settler may take, so
-/// that a shutdown that gives up on Redis is not stuck in a socket call.
-pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Settle>) {
     let mut conn = None;
@@ -63,13 +47,6 @@ pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Se
     }
 }
 
-pub(crate) fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
-    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(conn)
-}
-
 /// Settles one batch; `false` when it gave up because a shutdown ran out
 /// of time (the batch's entries stay held, and pending in Redis).
 fn settle(
@@ -87,26 +64,21 @@ fn settle(
             Ok(()) => acks.push(s.id),
             Err(error) if s.deliveries >= c.max_deliveries => {
                 tracing::warn!(id = %s.id, deliveries = s.deliveries, %error, "workpool-redis: dead-lettered");
-                pipe.cmd("EVAL")
-                    .arg(DEAD_LETTER)
-                    .arg(2)
-                    .arg(&c.stream)
-                    .arg(&c.dead_stream)
-                    .arg(&c.group)
-                    .arg(&s.id)
-                    .arg("id")
-                    .arg(&s.id)
-                    .arg("job")
-                    .arg(&s.job)
-                    .arg("error")
-                    .arg(&error)
-                    .arg("deliveries")
-                    .arg(s.deliveries)
-                    .arg("consumer")
-                    .arg(&c.consumer)
-                    .arg("failed_at_ms")
-                    .arg(now_ms())
-                    .ignore();
+                let copy = DeadLetter {
+                    id: &s.id,
+                    job: &s.job,
+                    error: &error,
+                    deliveries: s.deliveries,
+                    consumer: &c.consumer,
+                    failed_at_ms: now_ms(),
+                };
+                pipe.add_command(wire::dead_letter(
+                    &c.stream,
+                    &c.dead_stream,
+                    &c.group,
+                    &copy,
+                ))
+                .ignore();
                 dead.push(s.id);
             }
             Err(error) => {
@@ -116,10 +88,7 @@ fn settle(
         }
     }
     if !acks.is_empty() {
-        pipe.cmd("XACK")
-            .arg(&c.stream)
-            .arg(&c.group)
-            .arg(&acks)
+        pipe.add_command(wire::ack(&c.stream, &c.group, &acks))
             .ignore();
     }
     let done = acks.len() + dead.len();
@@ -130,7 +99,7 @@ fn settle(
         loop {
             let result = match conn {
                 Some(conn) => pipe.query::<()>(conn),
-                None => connect(client).and_then(|mut fresh| {
+                None => wire::connect(client).and_then(|mut fresh| {
                     let r = pipe.query::<()>(&mut fresh);
                     *conn = Some(fresh);
                     r
@@ -172,7 +141,7 @@ mod common;
 #[cfg(test)]
 mod tests {
     use super::common::{self, redis_or_skip};
-    use super::DEAD_LETTER;
+    use crate::wire::{self, DeadLetter};
 
     /// A settle batch sent again after its reply was lost must not copy a
     /// dead entry twice.
@@ -204,18 +173,16 @@ mod tests {
             .arg(">")
             .query(&mut conn)
             .unwrap();
+        let copy = DeadLetter {
+            id: &id,
+            job: "{}",
+            error: "boom",
+            deliveries: 5,
+            consumer: "c",
+            failed_at_ms: 7,
+        };
         let dead_letter = |conn: &mut redis::Connection| -> i64 {
-            redis::cmd("EVAL")
-                .arg(DEAD_LETTER)
-                .arg(2)
-                .arg("s")
-                .arg("s:dead")
-                .arg("g")
-                .arg(&id)
-                .arg("id")
-                .arg(&id)
-                .arg("error")
-                .arg("boom")
+            wire::dead_letter("s", "s:dead", "g", &copy)
                 .query(conn)
                 .unwrap()
         };
@@ -231,6 +198,22 @@ mod tests {
             .query(&mut conn)
             .map(|v: Vec<(String, Vec<String>)>| vec![v])
             .unwrap();
-        assert_eq!(fields[0][0].1, ["id", id.as_str(), "error", "boom"]);
+        assert_eq!(
+            fields[0][0].1,
+            [
+                "id",
+                id.as_str(),
+                "job",
+                "{}",
+                "error",
+                "boom",
+                "deliveries",
+                "5",
+                "consumer",
+                "c",
+                "failed_at_ms",
+                "7"
+            ]
+        );
     }
 }

@@ -1,10 +1,93 @@
-//! The Redis commands the consumer sends, and the parsing of their replies
-//! (by hand from `redis::Value`, so that an entry trimmed from the stream,
-//! which comes back with nil fields, is seen rather than failing the read).
+//! Every Redis command this crate sends (the producer's and the
+//! consumer's), each built by a function named after what it does, and the
+//! parsing of their replies (by hand from `redis::Value`, so that an entry
+//! trimmed from the stream, which comes back with nil fields, is seen
+//! rather than failing the read). The Lua scripts are in `lua/*.lua`.
 
 use crate::job::FIELD;
-use redis::{Connection, RedisResult, Value};
+use redis::{Client, Cmd, Connection, RedisResult, Value};
 use std::time::Duration;
+
+/// `lua/dead_letter.lua`: acks an entry and copies it to the dead-letter
+/// stream, only if that `XACK` took it off the pending list.
+const DEAD_LETTER: &str = include_str!("lua/dead_letter.lua");
+
+/// The longest one connect or one round trip may take: a producer's call
+/// fails rather than hang, and a shutdown that gives up on Redis is not
+/// stuck in a settler's socket call.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection whose connect, reads and writes time out after
+/// [`IO_TIMEOUT`].
+pub(crate) fn connect(client: &Client) -> RedisResult<Connection> {
+    let conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(conn)
+}
+
+/// `XADD s [MAXLEN ~ n] * job text`: pushes one job (for a query or a
+/// pipeline); its reply is the new entry's ID.
+pub(crate) fn push(stream: &str, maxlen: Option<usize>, text: &str) -> Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream);
+    if let Some(maxlen) = maxlen {
+        cmd.arg("MAXLEN").arg("~").arg(maxlen);
+    }
+    cmd.arg("*").arg(FIELD).arg(text);
+    cmd
+}
+
+/// `XACK s g id..`: takes the entries off the group's pending list (for a
+/// query or a pipeline).
+pub(crate) fn ack(stream: &str, group: &str, ids: &[String]) -> Cmd {
+    let mut cmd = redis::cmd("XACK");
+    cmd.arg(stream).arg(group).arg(ids);
+    cmd
+}
+
+/// A failed entry's copy in the dead-letter stream: its fields, in order.
+#[derive(Debug)]
+pub(crate) struct DeadLetter<'a> {
+    pub(crate) id: &'a str,
+    /// The job's JSON, as read.
+    pub(crate) job: &'a str,
+    pub(crate) error: &'a str,
+    pub(crate) deliveries: u64,
+    pub(crate) consumer: &'a str,
+    pub(crate) failed_at_ms: u64,
+}
+
+/// `EVAL lua/dead_letter.lua`: acks `copy.id` and, if that took it off the
+/// pending list, adds `copy` to `dead_stream` (for a query or a pipeline;
+/// its reply is 1 when copied, 0 when the entry was no longer pending).
+pub(crate) fn dead_letter(
+    stream: &str,
+    dead_stream: &str,
+    group: &str,
+    copy: &DeadLetter<'_>,
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(DEAD_LETTER)
+        .arg(2)
+        .arg(stream)
+        .arg(dead_stream)
+        .arg(group)
+        .arg(copy.id)
+        .arg("id")
+        .arg(copy.id)
+        .arg("job")
+        .arg(copy.job)
+        .arg("error")
+        .arg(copy.error)
+        .arg("deliveries")
+        .arg(copy.deliveries)
+        .arg("consumer")
+        .arg(copy.consumer)
+        .arg("failed_at_ms")
+        .arg(copy.failed_at_ms);
+    cmd
+}
 
 /// One stream entry: its ID and its `job` field, `None` when the entry was
 /// deleted (trimmed) while pending, or has no such field.
