@@ -1,6 +1,6 @@
 //! `parallel_execute` and `stream_execute`: handlers run on a pool, their
 //! results answered in order or streamed as they end (FastGo's
-//! `ParallelExecute` and streaming responses, seed 003).
+//! `ParallelExecute` and streaming responses).
 //!
 //! Both rest on `Batch`: it submits each handler with
 //! [`Pool::spawn_async`] (which waits for room without blocking the async
