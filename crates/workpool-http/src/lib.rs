@@ -1,7 +1,7 @@
 //! A [workpool] pool over HTTP, with axum: its figures for Prometheus, its
 //! health for a load balancer, a live dashboard for a person, and
 //! responses built by many pool tasks at once (FastGo's concurrent
-//! responses, seed 003).
+//! responses).
 //!
 //! - [`PoolRouter`]: `/metrics` (Prometheus text, rendered by
 //!   `metrics-exporter-prometheus` from [`Pool::export_metrics`]),
@@ -17,8 +17,9 @@
 //!   the async runtime never blocks, and both honour a [`Deadline`]
 //!   (`?deadline_ms=`): past it the answer is 504 with the results that
 //!   arrived.
-//! - [`Service`]: seed 003's service, the `workpool-http` binary's router;
-//!   [`serve`] runs a router and shuts down in layers (seed 002): stop
+//! - [`Service`]: the parallel HTTP response service (five endpoints that
+//!   answer from pool tasks), the `workpool-http` binary's router;
+//!   [`serve`] runs a router and shuts down in layers: stop
 //!   accepting, let requests finish, release the pool.
 //!
 //! # Examples

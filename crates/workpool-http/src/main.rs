@@ -1,6 +1,6 @@
-//! `workpool-http`: seed 003's service on a workpool pool, with the pool's
-//! `/metrics`, `/health` and dashboard; shuts down in layers on SIGINT or
-//! SIGTERM (seed 002).
+//! `workpool-http`: the parallel HTTP response service on a workpool pool,
+//! with the pool's `/metrics`, `/health` and dashboard; shuts down in layers
+//! on SIGINT or SIGTERM.
 
 use clap::Parser;
 use std::fmt;
@@ -76,7 +76,7 @@ async fn run(args: Args) -> Result<(), RunError> {
         .build()
         .map_err(RunError::Pool)?;
     let policy = HealthPolicy::default();
-    // Seed 002's periodic health check, in the log; the pool's release
+    // A periodic health check, in the log; the pool's release
     // (the last layer of the shutdown) stops it.
     let monitor = pool.monitor(Duration::from_secs(10), policy.clone(), |health, _| {
         if !health.healthy {

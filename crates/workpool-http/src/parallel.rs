@@ -1,6 +1,6 @@
 //! `parallel_execute` and `stream_execute`: handlers run on a pool, their
 //! results answered in order or streamed as they end (FastGo's
-//! `ParallelExecute` and streaming responses, seed 003).
+//! `ParallelExecute` and streaming responses).
 //!
 //! Both rest on `Batch` (`batch.rs`), which submits the handlers and
 //! awaits them as they end; `stream_execute` writes into a streaming

@@ -1,4 +1,4 @@
-//! `serve`: an axum server whose shutdown goes in layers (seed 002): stop
+//! `serve`: an axum server whose shutdown goes in layers: stop
 //! accepting, let the requests in flight finish, then release the pool.
 
 use axum::Router;
@@ -68,7 +68,7 @@ impl std::error::Error for ServeError {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then shuts
-/// down in layers (seed 002):
+/// down in layers:
 ///
 /// 1. stop accepting connections, and close idle keep-alive ones;
 /// 2. let the requests in flight finish, for [`ShutdownLimits::grace`] at

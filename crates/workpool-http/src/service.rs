@@ -1,5 +1,6 @@
-//! `Service`: seed 003's five endpoints, each answering from handlers run
-//! on the pool, beside the pool's `/metrics`, `/health`, `/stats` and `/`.
+//! `Service`: the parallel HTTP response service, five endpoints each
+//! answering from handlers run on the pool, beside the pool's `/metrics`,
+//! `/health`, `/stats` and `/`.
 //!
 //! The handlers stand in for real work: they wait on their
 //! [`CancelToken`] rather than sleep, the way a blocking call with a timeout
@@ -160,7 +161,7 @@ impl Service {
     /// # }
     /// ```
     pub fn router(self) -> Router {
-        let seed = Router::new()
+        let endpoints = Router::new()
             .route("/concurrent/basic", get(basic))
             .route("/concurrent/advanced", get(advanced))
             .route("/parallel/execute", get(execute))
@@ -168,7 +169,7 @@ impl Service {
             .route("/stream/concurrent", get(stream))
             .layer(Extension(DefaultDeadline(self.default_deadline)))
             .with_state(self.pool.clone());
-        seed.merge(
+        endpoints.merge(
             PoolRouter::new(self.pool)
                 .health_policy(self.policy)
                 .into_router(),
@@ -219,7 +220,8 @@ fn worker_name() -> String {
         .to_owned()
 }
 
-/// Seed 003's `ConcurrentWrite`: five tasks write into one writer.
+/// `/concurrent/basic` (FastGo's `ConcurrentWrite`): five tasks write into
+/// one writer.
 async fn basic(State(pool): State<Pool>, deadline: Deadline) -> Response {
     let writer = ConcurrentWriter::new();
     let handlers = (0..5).map(|id| {
@@ -238,8 +240,8 @@ async fn basic(State(pool): State<Pool>, deadline: Deadline) -> Response {
     text_response(results.status(), body)
 }
 
-/// Seed 003's `WithConcurrentResponse`: parallel tasks, a slow database and
-/// a slower API write into one response.
+/// `/concurrent/advanced` (FastGo's `WithConcurrentResponse`): parallel
+/// tasks, a slow database and a slower API write into one response.
 async fn advanced(State(pool): State<Pool>, deadline: Deadline) -> Response {
     let tasks: Vec<ResponseTask> = vec![
         Box::new(|cr, _| {
@@ -261,8 +263,8 @@ async fn advanced(State(pool): State<Pool>, deadline: Deadline) -> Response {
     ConcurrentResponse::run(&pool, deadline, tasks).await
 }
 
-/// Seed 003's `ParallelExecute`: results in the order given, whatever
-/// order the handlers end in.
+/// `/parallel/execute` (FastGo's `ParallelExecute`): results in the order
+/// given, whatever order the handlers end in.
 async fn execute(State(pool): State<Pool>, deadline: Deadline) -> Response {
     let handlers: Vec<Handler<Bytes, DemoError>> = [(1, 100), (2, 150), (3, 50)]
         .into_iter()
@@ -276,7 +278,7 @@ async fn execute(State(pool): State<Pool>, deadline: Deadline) -> Response {
     axum::response::IntoResponse::into_response(parallel_execute(&pool, deadline, handlers).await)
 }
 
-/// Seed 003's error handling: a failing and a panicking handler are
+/// `/concurrent/error`: a failing and a panicking handler are
 /// reported while the others' results still arrive.
 async fn errors(State(pool): State<Pool>, deadline: Deadline) -> Response {
     let handlers: Vec<Handler<Bytes, DemoError>> = vec![
@@ -294,7 +296,7 @@ async fn errors(State(pool): State<Pool>, deadline: Deadline) -> Response {
     axum::response::IntoResponse::into_response(parallel_execute(&pool, deadline, handlers).await)
 }
 
-/// Seed 003's streaming response: each result as its handler ends.
+/// `/stream/concurrent`, a streaming response: each result as its handler ends.
 async fn stream(State(pool): State<Pool>, deadline: Deadline) -> Response {
     let handlers = [250u64, 50, 200, 100, 150]
         .into_iter()

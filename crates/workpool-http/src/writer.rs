@@ -1,6 +1,6 @@
 //! `ConcurrentWriter` and `ConcurrentResponse`: one response that many
 //! tasks write into at once (FastGo's `ConcurrentWrite` and
-//! `WithConcurrentResponse`, seed 003).
+//! `WithConcurrentResponse`).
 //!
 //! Go's `http.ResponseWriter` is not safe to share between goroutines, so
 //! FastGo wraps it in a mutex. An axum handler owns no writer at all: it

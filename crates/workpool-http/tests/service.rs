@@ -1,6 +1,6 @@
-//! Seed 003's service over real HTTP: each endpoint's status, content type
-//! and body; deadlines; streaming; 200 concurrent requests; and the layered
-//! shutdown of seed 002.
+//! The parallel HTTP response service over real HTTP: each endpoint's
+//! status, content type and body; deadlines; streaming; 200 concurrent
+//! requests; and the layered shutdown.
 
 mod common;
 

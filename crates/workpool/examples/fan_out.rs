@@ -1,4 +1,4 @@
-//! Fan-out/fan-in with a deadline and a parent token (seed 001's context
+//! Fan-out/fan-in with a deadline and a parent token (Go-style context
 //! cancellation, `WithTimeout` and fan-out/fan-in, on a pool).
 //!
 //! One request queries 20 simulated backends at once, each a task. Their

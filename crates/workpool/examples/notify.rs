@@ -1,5 +1,5 @@
 //! NotifyHub on a pool: 1,000 messages sent asynchronously to a slow sink,
-//! each with a completion callback (seed 000's `SendAsync` and
+//! each with a completion callback (NotifyHub's `SendAsync` and
 //! `SendAsyncBatch`).
 //!
 //! - Half of the messages go one by one, each as a task with its own handle

@@ -1,5 +1,5 @@
 //! `CancelToken`: cooperative cancellation, with child tokens for fan-out
-//! (Go's `context.WithCancel`, seed 001).
+//! (like Go's `context.WithCancel`).
 
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::thread::{self, Thread};

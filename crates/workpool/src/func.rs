@@ -434,6 +434,7 @@ impl<A> Clone for PoolWithFunc<A> {
 impl<A> fmt::Debug for PoolWithFunc<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolWithFunc")
+            .field("name", &self.pool.name())
             .field("pool", &self.pool)
             .finish_non_exhaustive()
     }

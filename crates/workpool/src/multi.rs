@@ -992,7 +992,10 @@ impl MultiPool {
 
 impl fmt::Debug for MultiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The pools share one builder, so the first pool's name is the
+        // builder's (and every pool's); `with_builder` refuses 0 pools.
         f.debug_struct("MultiPool")
+            .field("name", &self.inner.pools[0].name())
             .field("len", &self.len())
             .field("balancing", &self.inner.balancing)
             .field("workers", &self.workers())

@@ -177,7 +177,7 @@ where
     /// Runs the task again after each `Err`, waiting as `retry` says
     /// between attempts, until it returns `Ok`, the attempts run out (the
     /// last `Err` is the result), or its token is cancelled (which also ends
-    /// a wait between attempts at once). Seed 001's `WithRetry`.
+    /// a wait between attempts at once): a `WithRetry` for pool tasks.
     ///
     /// # Examples
     ///

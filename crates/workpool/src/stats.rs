@@ -1,5 +1,5 @@
 //! What the pool has done and how long it took: `Stats`, latency
-//! histograms, and the `HealthPolicy` that judges them (seed 002).
+//! histograms, and the `HealthPolicy` that judges them.
 //!
 //! Recording is always on, so it must cost the hot path next to nothing:
 //! - a worker counts the tasks it takes and completes on a cache line of
@@ -840,8 +840,8 @@ fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
     }
 }
 
-/// Thresholds a pool is judged by ([`Pool::health`](crate::Pool::health)),
-/// with seed 002's defaults. Build one with struct update syntax:
+/// Thresholds a pool is judged by ([`Pool::health`](crate::Pool::health));
+/// each field gives its default. Build one with struct update syntax:
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Building pools: option defaults, every `BuildError` and `PoolError` with its
-//! exact message, `tune`'s refusals, and the builder's `Clone` and `Debug`.
+//! exact message, `tune`'s refusals, the builder's `Clone` and `Debug`, and
+//! the pools' `Debug`, which names them.
 
 mod common;
 
@@ -283,6 +284,43 @@ fn builder_debug_shows_the_options() {
     let plain = format!("{:?}", Pool::builder());
     assert!(plain.contains("panic_handler: None"), "{plain}");
     assert!(plain.contains("expiry: 1s"), "{plain}");
+}
+
+#[test]
+fn debug_of_a_named_pool_says_its_name_first() {
+    let pool = Pool::builder().name("ingest").capacity(2).build().unwrap();
+    let text = format!("{pool:?}");
+    assert!(text.starts_with("Pool { name: \"ingest\", "), "{text}");
+
+    let with_func = Pool::builder()
+        .name("resize")
+        .capacity(2)
+        .build_with_func(|_: u32| ())
+        .unwrap();
+    let text = format!("{with_func:?}");
+    assert!(
+        text.starts_with("PoolWithFunc { name: \"resize\", "),
+        "{text}"
+    );
+
+    let pools = MultiPool::with_builder(
+        3,
+        LoadBalancing::RoundRobin,
+        Pool::builder().name("fetch").capacity(2),
+    )
+    .unwrap();
+    let text = format!("{pools:?}");
+    assert!(text.starts_with("MultiPool { name: \"fetch\", "), "{text}");
+
+    // An unnamed pool shows the builder's default name.
+    let plain = Pool::new(1).unwrap();
+    let text = format!("{plain:?}");
+    assert!(text.contains("name: \"workpool\""), "{text}");
+
+    pool.release_timeout(PATIENCE).unwrap();
+    with_func.release_timeout(PATIENCE).unwrap();
+    pools.release_timeout(PATIENCE).unwrap();
+    plain.release_timeout(PATIENCE).unwrap();
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `workpool redis produce` and `workpool redis work`: the demo of
-//! workpool-redis (DESIGN.md, "Beyond one machine"), for a user to watch
+//! workpool-redis (the README's "Beyond one machine"), for a user to watch
 //! several processes share a stream, and for a test to kill one.
 //!
 //! A demo job is `{"id": u64, "sleep_ms": u64, "fail": bool}`; the worker

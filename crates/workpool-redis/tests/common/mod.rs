@@ -164,7 +164,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// The demo job of DESIGN.md.
+/// The demo job of `workpool redis produce` and `workpool redis work`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Demo {
     pub id: u64,

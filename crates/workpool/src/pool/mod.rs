@@ -569,6 +569,7 @@ impl Drop for Pool {
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
+            .field("name", &self.name())
             .field("capacity", &self.capacity())
             .field("workers", &self.workers())
             .field("idle", &self.idle())

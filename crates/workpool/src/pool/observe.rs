@@ -201,8 +201,8 @@ impl Pool {
     }
 
     /// Checks the pool's health every `interval` on a thread of its own and
-    /// calls `callback` with the verdict and the figures it was drawn from
-    /// (seed 002's periodic health check). It stops when the returned
+    /// calls `callback` with the verdict and the figures it was drawn from:
+    /// a periodic health check. It stops when the returned
     /// [`Monitor`] is stopped or dropped, or when the pool is released; the
     /// pool counts its thread, so `release_timeout` waits for it.
     ///
@@ -315,7 +315,7 @@ impl MonitorShared {
 }
 
 /// A periodic health check started by [`Pool::monitor`]; stops when
-/// dropped (seed 002's `MonitorStop`).
+/// dropped.
 #[must_use = "the monitor stops when this handle is dropped"]
 pub struct Monitor {
     shared: Arc<MonitorShared>,

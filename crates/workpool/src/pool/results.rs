@@ -531,7 +531,7 @@ impl Pool {
 
     /// Runs every closure of `fns` on the pool and returns their results in
     /// the order given, a panic as [`TaskError::Panicked`] (FastGo's
-    /// `ParallelExecute`, seed 003). The closures may borrow from the
+    /// `ParallelExecute`). The closures may borrow from the
     /// caller: it returns once all have run (see [`scope`](Self::scope)).
     ///
     /// # Examples
