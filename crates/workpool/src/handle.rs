@@ -3,11 +3,11 @@
 
 use crate::error::TaskError;
 use crate::job::{self, Group, Outcome, Why};
+use crate::pool::worker;
 use crate::pool::Inner;
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::sync::MutexGuard;
-use crate::worker;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,14 +22,14 @@ pub(crate) struct Stealer {
 
 impl Stealer {
     pub(crate) fn run_here(&self) {
-        if let Some(true) = self.job.steal(&self.inner, true) {
+        if let Some(true) = self.job.steal(&*self.inner, true) {
             self.inner.room_freed();
         }
     }
 
     /// Runs a task the pool refused on the calling thread.
     pub(crate) fn run_refused(&self) {
-        let _ = self.job.steal(&self.inner, false);
+        let _ = self.job.steal(&*self.inner, false);
     }
 }
 

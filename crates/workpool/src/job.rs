@@ -1,6 +1,6 @@
 //! A task with a result: one allocation that holds the closure, its state,
 //! its result and whoever waits for it. The queue carries it as a
-//! tracked [`Task`](crate::task::Task); the handle holds the same `Arc`.
+//! tracked [`Task`](crate::pool::task::Task); the handle holds the same `Arc`.
 //!
 //! Its state says who may do what, so that a task runs at most once and its
 //! handle always learns what happened:
@@ -16,10 +16,14 @@
 //! scope's caller) while the flag is set is still physically in the queue:
 //! a *ghost*. Its slot is counted free at once (`TaskQueue::ghost_made`),
 //! and whoever pops it drops it (`TaskQueue::pop`).
+//!
+//! This layer never sees the pool: what the pool must hear of (a panic, a
+//! ghost, a cancel, a completion on a caller, a timer no longer needed) it
+//! reports through [`Host`], which the pool's `Inner` implements
+//! (`pool/host.rs`) and the tests below fake.
 
 use crate::cancel::CancelToken;
 use crate::error::TaskError;
-use crate::pool::Inner;
 use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar, Mutex};
 use std::any::Any;
@@ -41,16 +45,44 @@ pub(crate) type OnComplete<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + '
 /// A batch's callback, shared by its tasks: the task's index, its result.
 pub(crate) type OnEachComplete<T> = Arc<dyn Fn(usize, &Result<T, TaskError>) + Send + Sync>;
 
+/// What a task tells the pool it runs in: each method is an event, named
+/// after what happened, and the host decides what it counts and whom it
+/// tells. A task calls none of them on its common path (run to the end, no
+/// deadline), so [`Job`] takes `&dyn Host`: a generic host would make `Job`
+/// unusable as `dyn Job`, which the queue and the timers hold, for no gain
+/// on that path.
+pub(crate) trait Host {
+    /// A task panicked and nobody will join it (its handle was dropped), or
+    /// its `on_complete` callback panicked: count the panic and hand
+    /// `payload` to the panic handler.
+    fn panicked_unjoined(&self, payload: Payload);
+    /// A panic whose payload the host does not get: a task's, kept for its
+    /// handle, or the `Drop` of a cancelled task's closure. Count it only.
+    fn panic_counted(&self);
+    /// A task still in the queue was taken out of turn (cancelled, or run
+    /// by a caller): a ghost, whose slot is free from now on. Reported
+    /// before the task's handle hears of the task's end.
+    fn ghost_made(&self);
+    /// A task was stopped before it started (`why`): it never runs.
+    fn cancelled(&self, why: Why);
+    /// A task of the pool ran to its end on a caller that took it (a
+    /// scope, or a join from a worker), not on a worker.
+    fn completed_aside(&self);
+    /// A task with a deadline ended: the timer filed under `key`
+    /// ([`Job::arm_deadline`]) is not needed any more.
+    fn timer_done(&self, key: TimerKey);
+}
+
 /// What the pool's side needs of a tracked task, whatever its types.
 pub(crate) trait Job: Send + Sync + 'static {
     fn stage(&self) -> &AtomicU8;
-    /// Runs the task on a worker of `inner`, or, if it was cancelled before
+    /// Runs the task on a worker of `host`, or, if it was cancelled before
     /// it could start, reports that to its handle. Returns whether it ran
     /// to its end without panicking.
-    fn run(self: Arc<Self>, inner: &Inner) -> bool;
+    fn run(self: Arc<Self>, host: &dyn Host) -> bool;
     /// Cancels the task if it has not started; a ghost left in the queue
-    /// is counted (its slot freed) before the handle hears of it.
-    fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel;
+    /// is reported (its slot freed) before the handle hears of it.
+    fn cancel_before_start(&self, why: Why, host: &dyn Host) -> Cancel;
     /// The task's token, if it has one: cancelled too when its deadline
     /// passes, so that a running task sees it.
     fn token(&self) -> Option<&CancelToken>;
@@ -62,7 +94,7 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// ghost, counted already). `accepted`: the pool took the task (not one
     /// it refused, run by its caller), so its completion and its panic count
     /// in the pool's figures.
-    fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool>;
+    fn steal(&self, host: &dyn Host, accepted: bool) -> Option<bool>;
     /// Whether the task has run to the end or been cancelled.
     fn has_ended(&self) -> bool;
     /// Records the deadline the maintenance thread fires at `at`, so that a
@@ -70,8 +102,8 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// maintenance thread has stopped, or before the thread woke) is
     /// stopped there. Then, unless the task has ended already, calls `arm`
     /// (which files the timer and returns its key) under the task's lock,
-    /// and keeps the key: the task's end takes its timer back
-    /// (`Inner::forget_deadline`), so that a finished task's memory is not
+    /// and keeps the key: the task's end gives its timer back
+    /// ([`Host::timer_done`]), so that a finished task's memory is not
     /// held until its deadline is due.
     fn arm_deadline(&self, at: Instant, arm: &mut dyn FnMut() -> TimerKey);
 }
@@ -286,12 +318,12 @@ where
         &self,
         result: Result<T, TaskError>,
         on_complete: Option<OnComplete<T>>,
-        inner: &Inner,
+        host: &dyn Host,
         accepted: bool,
     ) {
         if let Some(callback) = on_complete {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| callback(&result))) {
-                inner.task_panicked(payload);
+                host.panicked_unjoined(payload);
             }
         }
         let shared = &self.shared;
@@ -300,13 +332,13 @@ where
             // Nobody can join it any more: the panic handler gets the panic.
             Err(TaskError::Panicked(payload)) if slot.detached => {
                 drop(slot);
-                inner.task_panicked(payload.into_inner());
+                host.panicked_unjoined(payload.into_inner());
                 slot = crate::sync::lock(&shared.slot);
                 None
             }
             Err(TaskError::Panicked(payload)) => {
                 if accepted {
-                    inner.count_panic();
+                    host.panic_counted();
                 }
                 Some(Err(TaskError::Panicked(payload)))
             }
@@ -321,7 +353,7 @@ where
         let threads = slot.waiters.threads;
         drop(slot);
         if let Some(key) = timer {
-            inner.forget_deadline(key);
+            host.timer_done(key);
         }
         if threads > 0 {
             shared.finished.notify_all();
@@ -336,7 +368,7 @@ where
 
     /// Runs the closure of a task claimed for RUNNING, and ends it. Returns
     /// whether it ran to its end without panicking.
-    fn run_claimed(&self, inner: &Inner, accepted: bool) -> bool {
+    fn run_claimed(&self, host: &dyn Host, accepted: bool) -> bool {
         let Some(Body { f, on_complete }) = self.take_body() else {
             return false;
         };
@@ -351,18 +383,12 @@ where
             panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
         shared.stage.store(DONE, Ordering::SeqCst);
         let completed = result.is_ok();
-        self.finish(result, on_complete, inner, accepted);
+        self.finish(result, on_complete, host, accepted);
         completed
     }
 
-    fn cancelled(&self, why: Why, inner: &Inner) {
-        inner.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-        if why == Why::Deadline {
-            inner
-                .stats
-                .timed_out
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+    fn cancelled(&self, why: Why, host: &dyn Host) {
+        host.cancelled(why);
         let body = self.take_body();
         let error = match why {
             Why::Cancelled => TaskError::Cancelled,
@@ -372,11 +398,11 @@ where
             // The closure is dropped here, unrun.
             let Body { f, on_complete } = body;
             if panic::catch_unwind(AssertUnwindSafe(move || drop(f))).is_err() {
-                inner.count_panic();
+                host.panic_counted();
             }
             on_complete
         });
-        self.finish(Err(error), on_complete, inner, true);
+        self.finish(Err(error), on_complete, host, true);
     }
 
     /// Why the task must not start now, if it must not: its token is
@@ -405,7 +431,7 @@ where
         &self.shared.stage
     }
 
-    fn run(self: Arc<Self>, inner: &Inner) -> bool {
+    fn run(self: Arc<Self>, host: &dyn Host) -> bool {
         let shared = &self.shared;
         // A task with a token is cancelled with it: by its handle, a parent,
         // its deadline, or `release` (the pool's root token). One without a
@@ -415,7 +441,7 @@ where
         // released pool's has stopped).
         if let Some(why) = self.stopped_at_start() {
             if claim(&shared.stage, CANCELLED).is_some() {
-                self.cancelled(why, inner);
+                self.cancelled(why, host);
             }
             return false;
         }
@@ -424,10 +450,10 @@ where
             // told the handle.
             return false;
         }
-        self.run_claimed(inner, true)
+        self.run_claimed(host, true)
     }
 
-    fn steal(&self, inner: &Inner, accepted: bool) -> Option<bool> {
+    fn steal(&self, host: &dyn Host, accepted: bool) -> Option<bool> {
         // The same checks as a worker's `run`: a helping join must not run
         // a task that a worker would have stopped.
         let stopped = self.stopped_at_start();
@@ -440,13 +466,13 @@ where
             },
         )?;
         if in_queue {
-            inner.count_ghost();
+            host.ghost_made();
         }
         match stopped {
-            Some(why) => self.cancelled(why, inner),
+            Some(why) => self.cancelled(why, host),
             None => {
-                if self.run_claimed(inner, accepted) && accepted {
-                    inner.stats.completed_aside();
+                if self.run_claimed(host, accepted) && accepted {
+                    host.completed_aside();
                 }
             }
         }
@@ -464,15 +490,15 @@ where
         }
     }
 
-    fn cancel_before_start(&self, why: Why, inner: &Inner) -> Cancel {
+    fn cancel_before_start(&self, why: Why, host: &dyn Host) -> Cancel {
         match claim(&self.shared.stage, CANCELLED) {
             None => Cancel::TooLate,
             Some(in_queue) => {
                 // The slot is free before the handle hears of it.
                 if in_queue {
-                    inner.count_ghost();
+                    host.ghost_made();
                 }
-                self.cancelled(why, inner);
+                self.cancelled(why, host);
                 if in_queue {
                     Cancel::Ghost
                 } else {
@@ -547,6 +573,505 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize as Counter;
+    use std::sync::mpsc;
+
+    /// What the task layer reported, in order.
+    #[derive(Debug, PartialEq)]
+    enum Event {
+        PanickedUnjoined(String),
+        PanicCounted,
+        GhostMade,
+        Cancelled(Why),
+        CompletedAside,
+        TimerDone(TimerKey),
+    }
+
+    /// A host that records each event instead of counting it.
+    #[derive(Default)]
+    struct FakeHost {
+        events: std::sync::Mutex<Vec<Event>>,
+    }
+
+    impl FakeHost {
+        fn record(&self, event: Event) {
+            lock(&self.events).push(event);
+        }
+
+        /// The events reported since the last call.
+        fn take(&self) -> Vec<Event> {
+            std::mem::take(&mut *lock(&self.events))
+        }
+    }
+
+    impl Host for FakeHost {
+        fn panicked_unjoined(&self, payload: Payload) {
+            self.record(Event::PanickedUnjoined(message(&payload)));
+        }
+        fn panic_counted(&self) {
+            self.record(Event::PanicCounted);
+        }
+        fn ghost_made(&self) {
+            self.record(Event::GhostMade);
+        }
+        fn cancelled(&self, why: Why) {
+            self.record(Event::Cancelled(why));
+        }
+        fn completed_aside(&self) {
+            self.record(Event::CompletedAside);
+        }
+        fn timer_done(&self, key: TimerKey) {
+            self.record(Event::TimerDone(key));
+        }
+    }
+
+    fn message(payload: &Payload) -> String {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The test tasks' closure, one type for them all.
+    type Counted = Arc<Cell<Box<dyn FnOnce(&CancelToken) -> u32 + Send>, u32>>;
+
+    /// A task that counts its runs in `runs` and returns 42.
+    fn counted(runs: &Arc<Counter>, spec: Spec<u32>) -> Counted {
+        let runs = Arc::clone(runs);
+        Cell::new(
+            Box::new(move |_: &CancelToken| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                42
+            }),
+            spec,
+        )
+    }
+
+    /// A fake host, and a task that counts its runs and returns 42.
+    fn setup(spec: Spec<u32>) -> (FakeHost, Arc<Counter>, Counted) {
+        let runs = Arc::new(Counter::new(0));
+        let cell = counted(&runs, spec);
+        (FakeHost::default(), runs, cell)
+    }
+
+    /// The error of a task that ended without running.
+    fn never_ran<F>(cell: &Cell<F, u32>, runs: &Counter) -> TaskError {
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "the task ran");
+        result(cell).unwrap().unwrap_err()
+    }
+
+    fn with_token(token: &CancelToken) -> Spec<u32> {
+        Spec {
+            token: Some(token.clone()),
+            ..Spec::default()
+        }
+    }
+
+    /// The result the handle would take.
+    fn result<F, T>(cell: &Cell<F, T>) -> Option<Result<T, TaskError>> {
+        crate::sync::lock(&cell.shared.slot).result.take()
+    }
+
+    fn stage<F, T>(cell: &Cell<F, T>) -> u8 {
+        cell.shared.stage.load(Ordering::SeqCst)
+    }
+
+    fn detach<F, T>(cell: &Cell<F, T>) {
+        crate::sync::lock(&cell.shared.slot).detached = true;
+    }
+
+    #[test]
+    fn a_task_run_to_its_end_keeps_its_result_and_reports_nothing() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert_eq!(stage(&cell), NEW);
+        assert!(!cell.has_ended());
+        assert!(Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), DONE);
+        assert!(cell.has_ended());
+        assert!(cell.shared.is_finished());
+        assert_eq!(result(&cell).unwrap().unwrap(), 42);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_second_run_after_done_does_nothing() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert!(Arc::clone(&cell).run(&host));
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(cell.steal(&host, true), None);
+        assert_eq!(
+            cell.cancel_before_start(Why::Cancelled, &host),
+            Cancel::TooLate
+        );
+        assert!(!enter_queue(cell.stage()));
+        assert_eq!(stage(&cell), DONE);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(result(&cell).unwrap().unwrap(), 42);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_joined_panic_is_counted_and_kept_for_the_handle() {
+        let host = FakeHost::default();
+        let cell = Cell::new(|_: &CancelToken| -> u32 { panic!("boom") }, Spec::default());
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), DONE);
+        let error = result(&cell).unwrap().unwrap_err();
+        assert_eq!(error.panic_message(), Some("boom"));
+        assert_eq!(host.take(), [Event::PanicCounted]);
+    }
+
+    #[test]
+    fn a_detached_panic_goes_to_the_panic_handler() {
+        let host = FakeHost::default();
+        let cell = Cell::new(|_: &CancelToken| -> u32 { panic!("boom") }, Spec::default());
+        detach(&cell);
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), DONE);
+        assert!(cell.shared.is_finished());
+        assert!(result(&cell).is_none(), "nobody would take it");
+        assert_eq!(host.take(), [Event::PanickedUnjoined("boom".to_owned())]);
+    }
+
+    #[test]
+    fn cancelled_before_it_was_queued_it_never_runs_and_makes_no_ghost() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert_eq!(
+            cell.cancel_before_start(Why::Cancelled, &host),
+            Cancel::Cancelled
+        );
+        assert_eq!(stage(&cell), CANCELLED);
+        assert!(cell.has_ended());
+        assert_eq!(host.take(), [Event::Cancelled(Why::Cancelled)]);
+        // It needs no place in the queue, and whoever reaches it later
+        // neither runs it nor reports it again.
+        assert!(!enter_queue(cell.stage()));
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(cell.steal(&host, true), None);
+        assert_eq!(
+            cell.cancel_before_start(Why::Deadline, &host),
+            Cancel::TooLate
+        );
+        assert!(never_ran(&cell, &runs).is_cancelled());
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn cancelled_in_the_queue_it_is_a_ghost_that_must_not_run() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert!(enter_queue(cell.stage()));
+        assert_eq!(stage(&cell), NEW | IN_QUEUE);
+        assert_eq!(
+            cell.cancel_before_start(Why::Cancelled, &host),
+            Cancel::Ghost
+        );
+        assert_eq!(stage(&cell), CANCELLED | IN_QUEUE);
+        // The slot is free before the handle hears of the end.
+        assert_eq!(
+            host.take(),
+            [Event::GhostMade, Event::Cancelled(Why::Cancelled)]
+        );
+        // Popped: a ghost, which the worker drops.
+        assert!(!leave_queue(cell.stage()));
+        assert_eq!(stage(&cell), CANCELLED);
+        assert!(!Arc::clone(&cell).run(&host));
+        assert!(never_ran(&cell, &runs).is_cancelled());
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_task_that_leaves_the_queue_uncancelled_runs() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert!(enter_queue(cell.stage()));
+        assert!(!enter_queue(cell.stage()), "queued twice");
+        assert!(leave_queue(cell.stage()));
+        assert_eq!(stage(&cell), NEW);
+        assert!(Arc::clone(&cell).run(&host));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_deadline_passed_at_the_start_stops_the_task_and_gives_its_timer_back() {
+        let (host, runs, cell) = setup(Spec::default());
+        let at = Instant::now();
+        let key = (at, 7);
+        cell.arm_deadline(at, &mut || key);
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), CANCELLED);
+        assert!(never_ran(&cell, &runs).is_deadline());
+        assert_eq!(
+            host.take(),
+            [Event::Cancelled(Why::Deadline), Event::TimerDone(key)]
+        );
+    }
+
+    #[test]
+    fn a_deadline_not_yet_due_lets_the_task_run_and_gives_its_timer_back() {
+        let (host, runs, cell) = setup(Spec::default());
+        let at = Instant::now() + Duration::from_secs(3600);
+        let key = (at, 3);
+        cell.arm_deadline(at, &mut || key);
+        assert!(Arc::clone(&cell).run(&host));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(result(&cell).unwrap().unwrap(), 42);
+        assert_eq!(host.take(), [Event::TimerDone(key)]);
+    }
+
+    #[test]
+    fn a_deadline_armed_on_an_ended_task_files_no_timer() {
+        let host = FakeHost::default();
+        let cell = counted(&Arc::new(Counter::new(0)), Spec::default());
+        assert!(Arc::clone(&cell).run(&host));
+        let mut filed = false;
+        cell.arm_deadline(Instant::now(), &mut || {
+            filed = true;
+            (Instant::now(), 0)
+        });
+        assert!(!filed);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_token_cancelled_before_the_start_stops_the_task() {
+        let host = FakeHost::default();
+        let runs = Arc::new(Counter::new(0));
+        let token = CancelToken::new();
+        let cell = counted(&runs, with_token(&token));
+        assert!(enter_queue(cell.stage()));
+        token.cancel();
+        // Popped: still a task, not a ghost; the worker finds it stopped.
+        assert!(leave_queue(cell.stage()));
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), CANCELLED);
+        assert!(never_ran(&cell, &runs).is_cancelled());
+        assert_eq!(host.take(), [Event::Cancelled(Why::Cancelled)]);
+    }
+
+    #[test]
+    fn cancelled_while_running_the_task_sees_its_token_and_runs_to_its_end() {
+        let host = FakeHost::default();
+        let token = CancelToken::new();
+        let (started, on_started) = mpsc::channel();
+        let (go, on_go) = mpsc::channel::<()>();
+        let cell = Cell::new(
+            move |token: &CancelToken| {
+                started.send(()).unwrap();
+                on_go.recv().unwrap();
+                token.is_cancelled()
+            },
+            Spec {
+                token: Some(token.clone()),
+                ..Spec::default()
+            },
+        );
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| Arc::clone(&cell).run(&host));
+            on_started.recv().unwrap();
+            assert_eq!(stage(&cell), RUNNING);
+            // What `TaskHandle::cancel` does: too late to stop it, so
+            // only its token says so.
+            assert_eq!(
+                cell.cancel_before_start(Why::Cancelled, &host),
+                Cancel::TooLate
+            );
+            token.cancel();
+            go.send(()).unwrap();
+            assert!(worker.join().unwrap());
+        });
+        assert_eq!(stage(&cell), DONE);
+        assert!(result(&cell).unwrap().unwrap(), "the task saw its token");
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_caller_that_steals_an_accepted_task_counts_its_completion_aside() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert_eq!(cell.steal(&host, true), Some(false));
+        assert_eq!(stage(&cell), DONE);
+        assert_eq!(host.take(), [Event::CompletedAside]);
+        // Whoever reaches it next finds it done.
+        assert_eq!(cell.steal(&host, true), None);
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(result(&cell).unwrap().unwrap(), 42);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_caller_that_steals_a_queued_task_leaves_a_ghost() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert!(enter_queue(cell.stage()));
+        assert_eq!(cell.steal(&host, true), Some(true));
+        assert_eq!(host.take(), [Event::GhostMade, Event::CompletedAside]);
+        assert!(!leave_queue(cell.stage()), "a ghost must not run");
+        assert!(!Arc::clone(&cell).run(&host));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_refused_task_run_by_its_caller_counts_nothing() {
+        let (host, runs, cell) = setup(Spec::default());
+        assert_eq!(cell.steal(&host, false), Some(false));
+        assert_eq!(result(&cell).unwrap().unwrap(), 42);
+        // Its panic is not the pool's either.
+        let panics = Cell::new(|_: &CancelToken| -> u32 { panic!("boom") }, Spec::default());
+        assert_eq!(panics.steal(&host, false), Some(false));
+        assert!(result(&panics).unwrap().unwrap_err().is_panic());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn an_accepted_task_that_panics_on_its_caller_is_counted_not_completed() {
+        let host = FakeHost::default();
+        let cell = Cell::new(|_: &CancelToken| -> u32 { panic!("boom") }, Spec::default());
+        assert_eq!(cell.steal(&host, true), Some(false));
+        assert!(result(&cell).unwrap().unwrap_err().is_panic());
+        assert_eq!(host.take(), [Event::PanicCounted]);
+    }
+
+    #[test]
+    fn a_caller_does_not_run_a_stopped_task() {
+        let host = FakeHost::default();
+        let runs = Arc::new(Counter::new(0));
+        let token = CancelToken::new();
+        let cell = counted(&runs, with_token(&token));
+        token.cancel();
+        assert_eq!(cell.steal(&host, true), Some(false));
+        assert_eq!(stage(&cell), CANCELLED);
+        assert!(result(&cell).unwrap().unwrap_err().is_cancelled());
+        // A deadline passed, on a queued task: a ghost, ended by the caller.
+        let late = counted(&runs, Spec::default());
+        late.arm_deadline(Instant::now(), &mut || (Instant::now(), 1));
+        assert!(enter_queue(late.stage()));
+        assert_eq!(late.steal(&host, true), Some(true));
+        assert!(result(&late).unwrap().unwrap_err().is_deadline());
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        let events = host.take();
+        assert_eq!(
+            events[..3],
+            [
+                Event::Cancelled(Why::Cancelled),
+                Event::GhostMade,
+                Event::Cancelled(Why::Deadline),
+            ]
+        );
+        assert!(matches!(events[3..], [Event::TimerDone((_, 1))]));
+    }
+
+    #[test]
+    fn on_complete_sees_the_result_and_its_panic_is_reported() {
+        let host = FakeHost::default();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let on_complete = |seen: &Arc<std::sync::Mutex<Vec<String>>>| -> OnComplete<u32> {
+            let seen = Arc::clone(seen);
+            Box::new(move |result: &Result<u32, TaskError>| {
+                lock(&seen).push(format!("{result:?}"));
+            })
+        };
+        let ran = counted(
+            &Arc::new(Counter::new(0)),
+            Spec {
+                on_complete: Some(on_complete(&seen)),
+                ..Spec::default()
+            },
+        );
+        assert!(Arc::clone(&ran).run(&host));
+        let cancelled = counted(
+            &Arc::new(Counter::new(0)),
+            Spec {
+                on_complete: Some(on_complete(&seen)),
+                ..Spec::default()
+            },
+        );
+        cancelled.cancel_before_start(Why::Cancelled, &host);
+        assert_eq!(
+            *lock(&seen),
+            ["Ok(42)".to_owned(), "Err(Cancelled)".to_owned()]
+        );
+        assert_eq!(host.take(), [Event::Cancelled(Why::Cancelled)]);
+
+        // A callback that panics: reported, and the handle still gets the
+        // result.
+        let panics = counted(
+            &Arc::new(Counter::new(0)),
+            Spec {
+                on_complete: Some(Box::new(|_: &Result<u32, TaskError>| panic!("callback"))),
+                ..Spec::default()
+            },
+        );
+        assert!(Arc::clone(&panics).run(&host), "the task itself completed");
+        assert_eq!(result(&panics).unwrap().unwrap(), 42);
+        assert_eq!(
+            host.take(),
+            [Event::PanickedUnjoined("callback".to_owned())]
+        );
+    }
+
+    #[test]
+    fn dropping_the_closure_of_a_cancelled_task_counts_its_panic() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("drop");
+            }
+        }
+        let host = FakeHost::default();
+        let bomb = Bomb;
+        let cell = Cell::new(
+            move |_: &CancelToken| {
+                let _bomb = &bomb;
+            },
+            Spec::default(),
+        );
+        assert_eq!(
+            cell.cancel_before_start(Why::Cancelled, &host),
+            Cancel::Cancelled
+        );
+        assert!(result(&cell).unwrap().unwrap_err().is_cancelled());
+        assert_eq!(
+            host.take(),
+            [Event::Cancelled(Why::Cancelled), Event::PanicCounted]
+        );
+    }
+
+    #[test]
+    fn a_group_counts_each_task_of_the_batch_that_ends() {
+        let host = FakeHost::default();
+        assert!(lock_group(&Group::new(0)), "an empty batch is done at once");
+        let group = Arc::new(Group::new(3));
+        let spec = || Spec {
+            group: Some(Arc::clone(&group)),
+            ..Spec::default()
+        };
+        let runs = Arc::new(Counter::new(0));
+        let tasks = [
+            counted(&runs, spec()),
+            counted(&runs, spec()),
+            counted(&runs, spec()),
+        ];
+        assert!(Arc::clone(&tasks[0]).run(&host));
+        assert_eq!(group.done.load(Ordering::SeqCst), 1);
+        tasks[1].cancel_before_start(Why::Cancelled, &host);
+        assert_eq!(group.done.load(Ordering::SeqCst), 2);
+        // A task that ended counts once, however often it is reached.
+        assert!(!Arc::clone(&tasks[1]).run(&host));
+        assert!(!Arc::clone(&tasks[0]).run(&host));
+        assert_eq!(group.done.load(Ordering::SeqCst), 2);
+        assert!(!lock_group(&group));
+        assert_eq!(tasks[2].steal(&host, true), Some(false));
+        assert_eq!(group.done.load(Ordering::SeqCst), 3);
+        assert!(lock_group(&group));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    fn lock_group(group: &Group) -> bool {
+        crate::sync::lock(&group.waiter).finished
+    }
 
     /// What a handle costs in memory: every task with a result holds one
     /// cell until its handle is joined or dropped.

@@ -202,7 +202,6 @@ mod compile_fail;
 mod error;
 mod func;
 mod handle;
-mod idle;
 mod job;
 mod multi;
 mod pool;
@@ -210,8 +209,6 @@ mod scope;
 mod spawn;
 mod stats;
 mod sync;
-mod task;
-mod worker;
 
 pub use builder::PoolBuilder;
 pub use cancel::{CancelToken, Cancelled};

@@ -6,9 +6,9 @@ use crate::cancel::CancelToken;
 use crate::error::{BuildError, PoolError};
 use crate::handle::TaskHandle;
 use crate::job::{Cell, Job, Outcome};
+use crate::pool::task::Task;
 use crate::pool::{Pool, Wait};
 use crate::sync::{self, Condvar, Mutex};
-use crate::task::Task;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -446,7 +446,7 @@ impl MultiPool {
             .inner
             .pools
             .iter()
-            .any(|pool| crate::worker::is_worker_of(&pool.inner))
+            .any(|pool| crate::pool::worker::is_worker_of(&pool.inner))
         {
             // Blocking here could only end once a task of these pools ends,
             // maybe the caller's own: refuse, as `Pool::submit` does.

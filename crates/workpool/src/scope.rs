@@ -6,9 +6,9 @@
 use crate::cancel::CancelToken;
 use crate::handle::TaskHandle;
 use crate::job::{self, Spec};
+use crate::pool::task::Task;
+use crate::pool::worker;
 use crate::pool::{Pool, Wait};
-use crate::task::Task;
-use crate::worker;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};

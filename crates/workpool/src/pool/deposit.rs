@@ -12,11 +12,11 @@
 
 use super::dispatch::Placed;
 use super::state::{Inner, State};
+use super::task::Task;
+use super::worker::Next;
 use crate::error::PoolError;
 use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, Condvar};
-use crate::task::Task;
-use crate::worker::Next;
 
 /// A submitter blocked in `submit`, with its task.
 pub(crate) struct Deposit {

@@ -15,11 +15,11 @@
 use super::deposit::Deposit;
 use super::state::StateGuard;
 use super::state::{Inner, State, CLOSED};
+use super::task::Task;
+use super::worker::{self, Next, Parker};
 use crate::error::PoolError;
 use crate::sync::atomic::{fence, Ordering};
 use crate::sync::{self, Arc, Condvar};
-use crate::task::Task;
-use crate::worker::{self, Next, Parker};
 use crossbeam_utils::Backoff;
 use std::time::{Duration, Instant};
 

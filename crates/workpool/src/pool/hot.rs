@@ -10,9 +10,9 @@
 //! finds nothing. At most a core's worth of workers spin at once.
 
 use super::state::Inner;
+use super::task::Task;
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::sync::{self};
-use crate::task::Task;
 use crossbeam_utils::{Backoff, CachePadded};
 use std::time::{Duration, Instant};
 

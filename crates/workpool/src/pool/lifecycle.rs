@@ -2,10 +2,10 @@
 //! `drain_timeout` and `reboot`.
 
 use super::state::{Inner, CLOSED, UNBOUNDED};
+use super::worker::{self, Next};
 use crate::error::PoolError;
 use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc};
-use crate::worker::{self, Next};
 use crossbeam_utils::Backoff;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;

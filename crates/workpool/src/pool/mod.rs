@@ -15,12 +15,19 @@
 //! - `observe.rs`: `stats`, `health`, monitors, metrics export;
 //! - `results.rs`: tasks with handles, batches, `try_submit`,
 //!   `submit_timeout`, async submits and `wait_idle`;
+//! - `task.rs`: [`Task`], what travels from a submitter to a worker;
+//! - `worker.rs`: a worker thread's loop, and where it parks;
+//! - `idle.rs`: the idle list, ordered by the moment each worker went idle;
+//! - `host.rs`: what the task layer (`job.rs`) reports to the pool, the
+//!   [`Host`](crate::job::Host) trait, implemented by [`Inner`];
 //! - `loom.rs`: the loom models, one per pair and per defect once found
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`).
 
 mod deposit;
 mod dispatch;
+mod host;
 mod hot;
+mod idle;
 mod lifecycle;
 mod next;
 mod observe;
@@ -28,8 +35,10 @@ mod purge;
 mod queue;
 mod results;
 mod state;
+pub(crate) mod task;
 mod threads;
 mod timer;
+pub(crate) mod worker;
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -46,10 +55,10 @@ use crate::builder::PoolBuilder;
 use crate::error::{BuildError, PoolError};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
-use crate::task::Task;
 use state::UNBOUNDED;
 use std::fmt;
 use std::time::Duration;
+use task::Task;
 
 /// A pool of reusable worker threads with a hard capacity.
 ///

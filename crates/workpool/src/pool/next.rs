@@ -3,10 +3,10 @@
 //! and it leaves when the pool is above its capacity or closed and drained.
 
 use super::state::{Inner, State};
+use super::task::Task;
+use super::worker::{Next, Parker};
 use crate::sync::atomic::{fence, Ordering};
 use crate::sync::Arc;
-use crate::task::Task;
-use crate::worker::{Next, Parker};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;

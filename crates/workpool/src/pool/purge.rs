@@ -3,8 +3,8 @@
 //! first, keeping `min_workers` (ants' `purgeStaleWorkers`).
 
 use super::state::{Inner, StateGuard};
+use super::worker::Next;
 use crate::sync::Arc;
-use crate::worker::Next;
 use std::time::Instant;
 
 impl Inner {

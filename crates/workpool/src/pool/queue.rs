@@ -27,9 +27,9 @@
 //!   its waiters instead, and such pools' tasks are long enough that its
 //!   cost does not show.
 
+use super::task::Task;
 use crate::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
 use crate::sync::{self, ArrayQueue, Mutex, SegQueue};
-use crate::task::Task;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 

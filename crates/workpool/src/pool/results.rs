@@ -3,6 +3,8 @@
 
 use super::dispatch::Wait;
 use super::state::{Inner, State};
+use super::task::Task;
+use super::worker;
 use super::Pool;
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError, TrySubmitError};
@@ -11,8 +13,6 @@ use crate::job::{self, Cell, Group, Job, OnComplete, OnEachComplete, Outcome, Sp
 use crate::spawn::{BatchBuilder, TaskBuilder};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
-use crate::task::Task;
-use crate::worker;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -3,15 +3,15 @@
 //! together.
 
 use super::hot::Spinners;
+use super::idle::IdleWorkers;
 use super::queue::TaskQueue;
 use super::threads::Registry;
 use super::timer::Timers;
+use super::worker::Parker;
 use crate::builder::{PanicHandler, PoolBuilder};
 use crate::cancel::CancelToken;
-use crate::idle::IdleWorkers;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{self, Condvar, Mutex, MutexGuard};
-use crate::worker::Parker;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize as ReportUsize;

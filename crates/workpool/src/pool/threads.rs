@@ -2,10 +2,10 @@
 //! and joining them, so that `release_timeout` can promise none is left.
 
 use super::state::Inner;
+use super::task::Task;
+use super::worker::{self, Next, Parker};
 use crate::error::PoolError;
 use crate::sync::{self, thread, Arc};
-use crate::task::Task;
-use crate::worker::{self, Next, Parker};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -189,7 +189,7 @@ impl Inner {
     /// Cancels a tracked task that has not started, leaving its token
     /// alone; returns whether it had not started.
     pub(crate) fn stop_before_start(self: &Arc<Self>, job: &dyn Job, why: Why) -> bool {
-        match job.cancel_before_start(why, self) {
+        match job.cancel_before_start(why, &**self) {
             Cancel::Ghost => {
                 self.room_freed();
                 true
@@ -197,13 +197,6 @@ impl Inner {
             Cancel::Cancelled => true,
             Cancel::TooLate => false,
         }
-    }
-
-    /// A queued task was taken out of turn (cancelled, or run by a caller):
-    /// its slot is free from now on, though it stays in the queue until
-    /// popped. The caller then tells waiters (`room_freed`).
-    pub(crate) fn count_ghost(&self) {
-        self.queue.ghost_made();
     }
 
     /// `release`: drops every pending timer, since the maintenance thread

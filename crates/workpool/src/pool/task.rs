@@ -1,7 +1,6 @@
 //! What travels from a submitter to a worker.
 
-use crate::job::{self, Job};
-use crate::pool::Inner;
+use crate::job::{self, Host, Job};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -72,14 +71,15 @@ impl Task {
     /// Runs a plain task on the calling thread; a panic propagates (the
     /// worker catches it: `Inner::run_task`). A tracked task catches its
     /// own and tells its handle. Returns whether the task ran to its end
-    /// (false for a tracked task that panicked or was cancelled).
-    pub(crate) fn run(self, inner: &Inner) -> bool {
+    /// (false for a tracked task that panicked or was cancelled). `host`
+    /// hears what the task reports ([`Host`]); a plain task reports nothing.
+    pub(crate) fn run(self, host: &dyn Host) -> bool {
         match self.kind {
             Kind::Plain(f) => {
                 f.call();
                 true
             }
-            Kind::Tracked(job) => job.run(inner),
+            Kind::Tracked(job) => job.run(host),
         }
     }
 

@@ -1,14 +1,14 @@
 //! A worker thread's loop: take a task, run it, spin for the next, park or
-//! exit. `PROTOCOL.md` beside `src/pool/` tells how this meets the submitters.
+//! exit. `PROTOCOL.md` beside it tells how this meets the submitters.
 //!
 //! [`Next`] is the one answer to "what does this worker do now", whoever
 //! decides it: the worker itself after a task (`Inner::next_task`), or the
 //! submitter, `tune`, purge or `release` that took it off the idle list and
 //! sent it an order through its [`Parker`].
 
-use crate::pool::Inner;
+use super::state::Inner;
+use super::task::Task;
 use crate::sync::{self, Arc, Condvar, Mutex};
-use crate::task::Task;
 use std::cell::Cell;
 
 /// What a worker does next.
@@ -178,5 +178,5 @@ pub(crate) fn run(inner: Arc<Inner>, parker: Arc<Parker>, first: Option<Task>, p
         };
     }
     ctx.counted = false;
-    crate::pool::log_quietly(|| tracing::trace!(tasks = ctx.ran, "workpool: a worker exits"));
+    super::log_quietly(|| tracing::trace!(tasks = ctx.ran, "workpool: a worker exits"));
 }

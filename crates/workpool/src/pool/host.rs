@@ -1,0 +1,38 @@
+//! What the task layer reports to the pool: [`Host`] for [`Inner`]. Each
+//! event goes to the part of `Inner` whose state it changes, in one line,
+//! so `job.rs` never sees the pool.
+
+use super::state::Inner;
+use crate::job::{Host, Payload, TimerKey, Why};
+use std::sync::atomic::Ordering;
+
+impl Host for Inner {
+    fn panicked_unjoined(&self, payload: Payload) {
+        self.task_panicked(payload);
+    }
+
+    fn panic_counted(&self) {
+        self.count_panic();
+    }
+
+    fn ghost_made(&self) {
+        // The slot is free from now on, though the ghost stays in the queue
+        // until popped; the caller then tells waiters (`room_freed`).
+        self.queue.ghost_made();
+    }
+
+    fn cancelled(&self, why: Why) {
+        self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        if why == Why::Deadline {
+            self.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn completed_aside(&self) {
+        self.stats.completed_aside();
+    }
+
+    fn timer_done(&self, key: TimerKey) {
+        self.forget_deadline(key);
+    }
+}
