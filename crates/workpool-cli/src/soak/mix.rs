@@ -354,6 +354,23 @@ impl Submitter {
         self.handles.push_back(pending);
     }
 
+    /// Holds the handle of a task once accepted, or counts why it was
+    /// refused.
+    fn hold_spawned(&mut self, rec: Arc<Rec>, spawned: Result<TaskHandle<Out>, PoolError>) {
+        match spawned {
+            Ok(handle) => {
+                rec.accepted();
+                self.hold(Pending::One {
+                    rec,
+                    handle,
+                    stopped: None,
+                    retry: None,
+                });
+            }
+            Err(e) => self.refused(&rec, &e),
+        }
+    }
+
     /// Joins the handles that have finished, oldest first, and waits for
     /// the oldest while too many are held; adopts what tasks submitted.
     fn reap(&mut self) {
@@ -530,18 +547,7 @@ impl Submitter {
             token.wait_timeout(wait);
             Ok(0)
         };
-        match self.pool.task(task).deadline(deadline).spawn() {
-            Ok(handle) => {
-                rec.accepted();
-                self.hold(Pending::One {
-                    rec,
-                    handle,
-                    stopped: None,
-                    retry: None,
-                });
-            }
-            Err(e) => self.refused(&rec, &e),
-        }
+        self.hold_spawned(rec, self.pool.task(task).deadline(deadline).spawn());
     }
 
     /// `pool.task(..).retry(..)`: fails until a chosen attempt (perhaps

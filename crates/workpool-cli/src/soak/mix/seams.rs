@@ -348,18 +348,7 @@ impl Submitter {
             }
             Ok(joined)
         };
-        match self.cross.spawn(task) {
-            Ok(handle) => {
-                rec.accepted();
-                self.hold(Pending::One {
-                    rec,
-                    handle,
-                    stopped: None,
-                    retry: None,
-                });
-            }
-            Err(e) => self.refused(&rec, &e),
-        }
+        self.hold_spawned(rec, self.cross.spawn(task));
     }
 
     /// A task of the cross multi-pool submits to it, blocking: with every
@@ -395,18 +384,7 @@ impl Submitter {
             }
             Ok(0)
         };
-        match self.cross.spawn(task) {
-            Ok(handle) => {
-                rec.accepted();
-                self.hold(Pending::One {
-                    rec,
-                    handle,
-                    stopped: None,
-                    retry: None,
-                });
-            }
-            Err(e) => self.refused(&rec, &e),
-        }
+        self.hold_spawned(rec, self.cross.spawn(task));
     }
 
     /// A task that returns a 4 KiB block, on the pool or (mostly) the
