@@ -2,6 +2,8 @@
 
 use std::any::Any;
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use sync_wrapper::SyncWrapper;
 
@@ -10,7 +12,14 @@ use sync_wrapper::SyncWrapper;
 /// [`MultiPool::new`](crate::MultiPool::new)) refused to make a pool.
 ///
 /// The `Display` text names the option and the value at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`source`](std::error::Error::source) is the [`io::Error`] of
+/// [`SpawnFailed`](BuildError::SpawnFailed), and `None` for every other
+/// variant.
+///
+/// Two errors are equal when their variants and values are; two
+/// `SpawnFailed` when their `io::Error`s have the same
+/// [`kind`](io::Error::kind) and message.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum BuildError {
     /// `capacity(0)`: a pool must be allowed at least one worker. Use
@@ -93,12 +102,13 @@ pub enum BuildError {
         /// The largest accepted.
         max: usize,
     },
-    /// The operating system refused to start a thread (the purge thread or
-    /// one of `min_workers`); nothing of the pool is left running.
-    SpawnFailed {
-        /// The operating system's reason.
-        reason: String,
-    },
+    /// The operating system (or
+    /// [`PoolBuilder::thread_limit`](crate::PoolBuilder::thread_limit))
+    /// refused to start a thread (the purge thread or one of
+    /// `min_workers`); nothing of the pool is left running. Holds the
+    /// refusal, which [`source`](std::error::Error::source) returns too
+    /// (in an `Arc`, so that the error stays `Clone`).
+    SpawnFailed(Arc<io::Error>),
 }
 
 impl fmt::Display for BuildError {
@@ -153,20 +163,157 @@ impl fmt::Display for BuildError {
                 f,
                 "queue_capacity must be at most {max}, got {queue_capacity} (its slots are allocated up front)"
             ),
-            BuildError::SpawnFailed { reason } => {
-                write!(f, "the pool could not start a thread: {reason}")
+            BuildError::SpawnFailed(error) => {
+                write!(f, "the pool could not start a thread: {error}")
             }
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::SpawnFailed(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}
+
+/// Whether two refusals read the same: the same kind and message. (An
+/// `io::Error` is not `PartialEq`; an OS error's message holds its code.)
+fn same_io_error(a: &io::Error, b: &io::Error) -> bool {
+    a.kind() == b.kind() && a.to_string() == b.to_string()
+}
+
+// By hand only because `io::Error` is not `PartialEq`: each arm compares
+// what `#[derive(PartialEq)]` would, and the match on `self` is exhaustive,
+// so a new variant cannot be forgotten.
+impl PartialEq for BuildError {
+    fn eq(&self, other: &BuildError) -> bool {
+        use BuildError as E;
+        match self {
+            E::ZeroCapacity => matches!(other, E::ZeroCapacity),
+            E::ZeroExpiry => matches!(other, E::ZeroExpiry),
+            E::CapacityTooLarge { capacity, max } => matches!(
+                other,
+                E::CapacityTooLarge { capacity: c, max: m } if (c, m) == (capacity, max)
+            ),
+            E::ExpiryTooLong { expiry, max } => matches!(
+                other,
+                E::ExpiryTooLong { expiry: e, max: m } if (e, m) == (expiry, max)
+            ),
+            E::TooManyMinWorkers { min_workers, max } => matches!(
+                other,
+                E::TooManyMinWorkers { min_workers: w, max: m } if (w, m) == (min_workers, max)
+            ),
+            E::ThreadNameHasNul { thread_name } => matches!(
+                other,
+                E::ThreadNameHasNul { thread_name: n } if n == thread_name
+            ),
+            E::StackSizeOutOfRange {
+                stack_size,
+                min,
+                max,
+            } => matches!(
+                other,
+                E::StackSizeOutOfRange { stack_size: s, min: lo, max: hi }
+                    if (s, lo, hi) == (stack_size, min, max)
+            ),
+            E::MinWorkersAboveCapacity {
+                min_workers,
+                capacity,
+            } => matches!(
+                other,
+                E::MinWorkersAboveCapacity { min_workers: w, capacity: c }
+                    if (w, c) == (min_workers, capacity)
+            ),
+            E::ZeroPools => matches!(other, E::ZeroPools),
+            E::TooManyPools { pools, max } => matches!(
+                other,
+                E::TooManyPools { pools: p, max: m } if (p, m) == (pools, max)
+            ),
+            E::QueueTooLarge {
+                queue_capacity,
+                max,
+            } => matches!(
+                other,
+                E::QueueTooLarge { queue_capacity: q, max: m } if (q, m) == (queue_capacity, max)
+            ),
+            E::SpawnFailed(error) => matches!(
+                other,
+                E::SpawnFailed(e) if same_io_error(e, error)
+            ),
+        }
+    }
+}
+
+impl Eq for BuildError {}
 
 /// Why a pool refused a call.
 ///
 /// Every task that [`Pool::submit`](crate::Pool::submit) refuses comes back as
 /// one of these at the call, and the task is not run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// One type for every call of a pool, so each method's `# Errors` section
+/// says which variants it can return; this table gathers them.
+/// [`PoolWithFunc`]'s methods return what the [`Pool`] methods of the same
+/// name do (`invoke` as `submit`), and the futures of `submit_async` and
+/// `spawn_async` resolve to these too. [`source`](std::error::Error::source)
+/// is `Some` for [`SpawnFailed`](PoolError::SpawnFailed) only.
+///
+/// | Variant | Returned by |
+/// |---|---|
+/// | [`Closed`](PoolError::Closed) | [`Pool::submit`], [`Pool::spawn`], [`TaskBuilder::spawn`], [`Pool::spawn_batch`], [`BatchBuilder::spawn`], [`Pool::submit_timeout`], [`Pool::submit_async`], [`Pool::spawn_async`], [`Pool::release_timeout`], [`Pool::drain_timeout`], [`Pool::monitor`]; [`MultiPool::submit`], [`MultiPool::spawn`], [`MultiPool::release_timeout`] |
+/// | [`Overloaded`](PoolError::Overloaded) | [`Pool::submit`], [`Pool::spawn`], [`TaskBuilder::spawn`], [`Pool::spawn_batch`], [`BatchBuilder::spawn`], [`Pool::submit_timeout`]; [`Pool::submit_async`] and [`Pool::spawn_async`] on a nonblocking pool; [`MultiPool::submit`], [`MultiPool::spawn`] |
+/// | [`Timeout`](PoolError::Timeout) | [`Pool::submit_timeout`], [`Pool::wait_idle`], [`Pool::release_timeout`], [`Pool::drain_timeout`]; [`MultiPool::wait_idle`], [`MultiPool::release_timeout`] |
+/// | [`WouldDeadlock`](PoolError::WouldDeadlock) | from a task of the pool: [`Pool::submit`], [`Pool::spawn`], [`TaskBuilder::spawn`], [`Pool::spawn_batch`], [`BatchBuilder::spawn`], [`Pool::submit_timeout`], [`Pool::wait_idle`], [`Pool::release_timeout`], [`Pool::drain_timeout`]; [`MultiPool::submit`], [`MultiPool::spawn`], [`MultiPool::wait_idle`], [`MultiPool::release_timeout`] |
+/// | [`InvalidCapacity`](PoolError::InvalidCapacity) | [`Pool::tune`], [`MultiPool::tune`] |
+/// | [`CapacityTooLarge`](PoolError::CapacityTooLarge) | [`Pool::tune`], [`MultiPool::tune`] |
+/// | [`Unbounded`](PoolError::Unbounded) | [`Pool::tune`], [`MultiPool::tune`] |
+/// | [`InvalidIndex`](PoolError::InvalidIndex) | the `*_by_index` methods of [`MultiPool`] ([`MultiPool::workers_by_index`] and the like) |
+/// | [`SpawnFailed`](PoolError::SpawnFailed) | [`Pool::submit`], [`Pool::spawn`], [`TaskBuilder::spawn`], [`Pool::spawn_batch`], [`BatchBuilder::spawn`], [`Pool::submit_timeout`], [`Pool::submit_async`], [`Pool::spawn_async`], [`Pool::reboot`], [`Pool::monitor`]; [`MultiPool::submit`], [`MultiPool::spawn`], [`MultiPool::reboot`] |
+///
+/// [`try_submit`](crate::Pool::try_submit) has its own error,
+/// [`TrySubmitError`], which gives the task back.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// use workpool::{Pool, PoolError};
+/// let pool = Pool::new(1)?;
+/// assert_eq!(pool.tune(0), Err(PoolError::InvalidCapacity));
+/// assert!(pool.tune(0).unwrap_err().source().is_none());
+/// pool.release();
+/// assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
+/// # Ok::<(), Box<dyn Error>>(())
+/// ```
+///
+/// [`Pool`]: crate::Pool
+/// [`PoolWithFunc`]: crate::PoolWithFunc
+/// [`MultiPool`]: crate::MultiPool
+/// [`Pool::submit`]: crate::Pool::submit
+/// [`Pool::spawn`]: crate::Pool::spawn
+/// [`TaskBuilder::spawn`]: crate::TaskBuilder::spawn
+/// [`Pool::spawn_batch`]: crate::Pool::spawn_batch
+/// [`BatchBuilder::spawn`]: crate::BatchBuilder::spawn
+/// [`Pool::submit_timeout`]: crate::Pool::submit_timeout
+/// [`Pool::submit_async`]: crate::Pool::submit_async
+/// [`Pool::spawn_async`]: crate::Pool::spawn_async
+/// [`Pool::wait_idle`]: crate::Pool::wait_idle
+/// [`Pool::release_timeout`]: crate::Pool::release_timeout
+/// [`Pool::drain_timeout`]: crate::Pool::drain_timeout
+/// [`Pool::tune`]: crate::Pool::tune
+/// [`Pool::reboot`]: crate::Pool::reboot
+/// [`Pool::monitor`]: crate::Pool::monitor
+/// [`MultiPool::submit`]: crate::MultiPool::submit
+/// [`MultiPool::spawn`]: crate::MultiPool::spawn
+/// [`MultiPool::wait_idle`]: crate::MultiPool::wait_idle
+/// [`MultiPool::release_timeout`]: crate::MultiPool::release_timeout
+/// [`MultiPool::tune`]: crate::MultiPool::tune
+/// [`MultiPool::reboot`]: crate::MultiPool::reboot
+/// [`MultiPool::workers_by_index`]: crate::MultiPool::workers_by_index
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum PoolError {
     /// The pool has been released; it takes no new tasks until
@@ -177,16 +324,19 @@ pub enum PoolError {
     Overloaded,
     /// A call with a time limit ran out of time:
     /// [`release_timeout`](crate::Pool::release_timeout) before every thread
-    /// of the pool had exited, [`wait_idle`](crate::Pool::wait_idle) before
-    /// every task had finished, or
-    /// [`submit_timeout`](crate::Pool::submit_timeout) before there was room
-    /// (its task is dropped without running).
+    /// of the pool had exited, [`drain_timeout`](crate::Pool::drain_timeout)
+    /// before the queue was drained and every thread had exited,
+    /// [`wait_idle`](crate::Pool::wait_idle) before every task had finished,
+    /// or [`submit_timeout`](crate::Pool::submit_timeout) before there was
+    /// room (its task is dropped without running).
     Timeout,
     /// The call would block until a task of this same pool ends, and it was
     /// made from a task of the pool: a task submitting to its own full pool,
-    /// or calling [`release_timeout`](crate::Pool::release_timeout) (which
-    /// would wait for its own thread). Blocking could hang for ever, so the
-    /// call fails at once.
+    /// or calling [`wait_idle`](crate::Pool::wait_idle),
+    /// [`release_timeout`](crate::Pool::release_timeout) or
+    /// [`drain_timeout`](crate::Pool::drain_timeout) (which would wait for
+    /// its own thread). Blocking could hang for ever, so the call fails at
+    /// once.
     WouldDeadlock,
     /// [`tune`](crate::Pool::tune) was asked for a capacity of 0; a pool must
     /// be allowed at least one worker.
@@ -210,12 +360,15 @@ pub enum PoolError {
         /// How many pools there are.
         len: usize,
     },
-    /// The operating system refused to start a worker thread; the task was not
-    /// run.
-    SpawnFailed {
-        /// The operating system's reason.
-        reason: String,
-    },
+    /// The operating system (or
+    /// [`PoolBuilder::thread_limit`](crate::PoolBuilder::thread_limit))
+    /// refused to start a thread: a worker for a task (the task was not
+    /// run), the purge thread or a `min_workers` worker of a
+    /// [`reboot`](crate::Pool::reboot) (the pool is closed again), or the
+    /// thread of a [`monitor`](crate::Pool::monitor). Holds the refusal,
+    /// which [`source`](std::error::Error::source) returns too (in an
+    /// `Arc`, so that the error stays `Clone`).
+    SpawnFailed(Arc<io::Error>),
 }
 
 impl fmt::Display for PoolError {
@@ -242,14 +395,50 @@ impl fmt::Display for PoolError {
                 f,
                 "pool index {index} is out of range for a multi-pool of {len} pools"
             ),
-            PoolError::SpawnFailed { reason } => {
-                write!(f, "the pool could not start a worker thread: {reason}")
+            PoolError::SpawnFailed(error) => {
+                write!(f, "the pool could not start a thread: {error}")
             }
         }
     }
 }
 
-impl std::error::Error for PoolError {}
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolError::SpawnFailed(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}
+
+// By hand for the same reason as `BuildError`'s.
+impl PartialEq for PoolError {
+    fn eq(&self, other: &PoolError) -> bool {
+        use PoolError as E;
+        match self {
+            E::Closed => matches!(other, E::Closed),
+            E::Overloaded => matches!(other, E::Overloaded),
+            E::Timeout => matches!(other, E::Timeout),
+            E::WouldDeadlock => matches!(other, E::WouldDeadlock),
+            E::InvalidCapacity => matches!(other, E::InvalidCapacity),
+            E::CapacityTooLarge { capacity, max } => matches!(
+                other,
+                E::CapacityTooLarge { capacity: c, max: m } if (c, m) == (capacity, max)
+            ),
+            E::Unbounded => matches!(other, E::Unbounded),
+            E::InvalidIndex { index, len } => matches!(
+                other,
+                E::InvalidIndex { index: i, len: l } if (i, l) == (index, len)
+            ),
+            E::SpawnFailed(error) => matches!(
+                other,
+                E::SpawnFailed(e) if same_io_error(e, error)
+            ),
+        }
+    }
+}
+
+impl Eq for PoolError {}
 
 /// Why a task's handle has no value: the task panicked, or it was cancelled
 /// before it could start. Modelled on tokio's `JoinError`.

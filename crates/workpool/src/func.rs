@@ -82,7 +82,10 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::submit`]; a refused `arg` is dropped.
+    /// As [`Pool::submit`]: [`Closed`](PoolError::Closed),
+    /// [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). A refused `arg` is dropped.
     ///
     /// # Examples
     ///
@@ -105,7 +108,10 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::submit`]; a refused `arg` is dropped.
+    /// As [`Pool::submit`]: [`Closed`](PoolError::Closed),
+    /// [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). A refused `arg` is dropped.
     ///
     /// # Examples
     ///
@@ -124,7 +130,8 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::wait_idle`].
+    /// As [`Pool::wait_idle`]: [`PoolError::Timeout`] or
+    /// [`PoolError::WouldDeadlock`].
     ///
     /// # Examples
     ///
@@ -337,7 +344,8 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::tune`].
+    /// As [`Pool::tune`]: [`PoolError::InvalidCapacity`],
+    /// [`PoolError::CapacityTooLarge`] or [`PoolError::Unbounded`].
     ///
     /// # Examples
     ///
@@ -369,7 +377,8 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::release_timeout`].
+    /// As [`Pool::release_timeout`]: [`PoolError::Closed`],
+    /// [`PoolError::Timeout`] or [`PoolError::WouldDeadlock`].
     ///
     /// # Examples
     ///
@@ -390,7 +399,7 @@ impl<A: Send + 'static> PoolWithFunc<A> {
     ///
     /// # Errors
     ///
-    /// As [`Pool::reboot`].
+    /// As [`Pool::reboot`]: [`PoolError::SpawnFailed`] only.
     ///
     /// # Examples
     ///

@@ -229,15 +229,19 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Closed`] once the multi-pool is released, and the errors
-    /// of [`Pool::submit`]. The pool picked is tried first, then the others in
-    /// order; when every pool is full, a blocking call waits for the first
-    /// pool that has room (not for the one picked), and a nonblocking one
-    /// fails with [`PoolError::Overloaded`]. Called from a task of one of its
-    /// pools when every pool is full, it fails with
-    /// [`PoolError::WouldDeadlock`] instead of blocking (it could wait for its
-    /// own worker). More than `max_blocking_tasks` callers blocked at once:
-    /// [`PoolError::Overloaded`].
+    /// The pool picked is tried first, then the others in order; when every
+    /// pool is full, a blocking call waits for the first pool that has room
+    /// (not for the one picked).
+    ///
+    /// - [`PoolError::Closed`] once the multi-pool is released;
+    /// - [`PoolError::Overloaded`] when every pool is full and the
+    ///   multi-pool is nonblocking, or `max_blocking_tasks` callers are
+    ///   already blocked;
+    /// - [`PoolError::WouldDeadlock`] when every pool is full and it is
+    ///   called from a task of one of its pools (it could wait for its own
+    ///   worker);
+    /// - [`PoolError::SpawnFailed`] if the pool tried could not start a
+    ///   worker thread.
     ///
     /// # Examples
     ///
@@ -271,7 +275,9 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit).
+    /// As [`submit`](Self::submit): [`PoolError::Closed`],
+    /// [`PoolError::Overloaded`], [`PoolError::WouldDeadlock`] or
+    /// [`PoolError::SpawnFailed`].
     ///
     /// # Examples
     ///
@@ -306,7 +312,9 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// As [`Pool::wait_idle`].
+    /// As [`Pool::wait_idle`]: [`PoolError::Timeout`] if some pool was
+    /// still busy when `timeout` passed; [`PoolError::WouldDeadlock`] from a
+    /// task of one of its pools.
     ///
     /// # Examples
     ///
@@ -845,10 +853,12 @@ impl MultiPool {
     ///
     /// # Errors
     ///
-    /// As [`Pool::tune`] ([`PoolError::InvalidCapacity`] for 0,
+    /// As [`Pool::tune`]: [`PoolError::InvalidCapacity`] for 0,
     /// [`PoolError::CapacityTooLarge`] above
-    /// [`PoolBuilder::MAX_CAPACITY`]); the checks fail before any pool is
-    /// changed.
+    /// [`PoolBuilder::MAX_CAPACITY`], [`PoolError::Unbounded`] for pools
+    /// built [`unbounded`](PoolBuilder::unbounded) (with
+    /// [`with_builder`](Self::with_builder)). The pools share their options,
+    /// so the checks fail on the first pool, before any pool is changed.
     ///
     /// # Examples
     ///
@@ -943,7 +953,8 @@ impl MultiPool {
     /// # Errors
     ///
     /// [`PoolError::SpawnFailed`] if a pool could not start a thread; every
-    /// pool is then closed again, and so is the multi-pool.
+    /// pool is then closed again, and so is the multi-pool. Nothing else: on
+    /// an open multi-pool it does nothing and returns `Ok`.
     ///
     /// # Examples
     ///

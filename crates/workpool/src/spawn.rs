@@ -144,7 +144,10 @@ where
     ///
     /// # Errors
     ///
-    /// As [`Pool::submit`].
+    /// As [`Pool::submit`]: [`Closed`](PoolError::Closed),
+    /// [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed).
     ///
     /// # Examples
     ///
@@ -512,7 +515,10 @@ where
     ///
     /// # Errors
     ///
-    /// As [`Pool::spawn_batch`].
+    /// As [`Pool::spawn_batch`], for the first task refused:
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed).
     ///
     /// # Examples
     ///

@@ -89,15 +89,34 @@ fn multi_pool_refuses_the_options_a_single_pool_refuses() {
     assert_eq!(error, BuildError::ZeroCapacity);
 }
 
+/// `SpawnFailed` quotes the `io::Error` and gives it back as its source.
 #[test]
-fn spawn_failed_build_error_quotes_the_reason() {
-    let error = BuildError::SpawnFailed {
-        reason: "Resource temporarily unavailable".to_owned(),
-    };
+fn spawn_failed_build_error_quotes_and_keeps_the_io_error() {
+    let refusal = std::io::Error::new(
+        std::io::ErrorKind::WouldBlock,
+        "Resource temporarily unavailable",
+    );
+    let error = BuildError::SpawnFailed(Arc::new(refusal));
     assert_eq!(
-        message_of(error),
+        error.to_string(),
         "the pool could not start a thread: Resource temporarily unavailable"
     );
+    let boxed: Box<dyn Error + Send + Sync + 'static> = Box::new(error.clone());
+    let source = boxed.source().expect("the io::Error is the source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
+    // Equal by kind and message; a clone shares the same `io::Error`.
+    assert_eq!(error, error.clone());
+    let same = std::io::Error::new(
+        std::io::ErrorKind::WouldBlock,
+        "Resource temporarily unavailable",
+    );
+    assert_eq!(error, BuildError::SpawnFailed(Arc::new(same)));
+    let other_kind = std::io::Error::other("Resource temporarily unavailable");
+    assert_ne!(error, BuildError::SpawnFailed(Arc::new(other_kind)));
+    assert_ne!(error, BuildError::ZeroCapacity);
 }
 
 #[test]
@@ -191,15 +210,26 @@ fn invalid_index_names_the_index_and_the_number_of_pools() {
     pools.release_timeout(PATIENCE).unwrap();
 }
 
+/// `SpawnFailed` quotes the `io::Error` and gives it back as its source.
 #[test]
-fn spawn_failed_pool_error_quotes_the_reason() {
-    let error = PoolError::SpawnFailed {
-        reason: "out of threads".to_owned(),
-    };
+fn spawn_failed_pool_error_quotes_and_keeps_the_io_error() {
+    let error = PoolError::SpawnFailed(Arc::new(std::io::Error::other("out of threads")));
     assert_eq!(
-        message_of(error),
-        "the pool could not start a worker thread: out of threads"
+        error.to_string(),
+        "the pool could not start a thread: out of threads"
     );
+    let source = error.source().expect("the io::Error is the source");
+    assert_eq!(source.to_string(), "out of threads");
+    assert!(source.downcast_ref::<std::io::Error>().is_some());
+    assert_eq!(
+        error,
+        PoolError::SpawnFailed(Arc::new(std::io::Error::other("out of threads")))
+    );
+    assert_ne!(
+        error,
+        PoolError::SpawnFailed(Arc::new(std::io::Error::other("out of memory")))
+    );
+    assert_ne!(error, PoolError::Closed);
 }
 
 #[test]

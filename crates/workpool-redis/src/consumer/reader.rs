@@ -35,11 +35,7 @@ pub(super) fn run(
         std::thread::Builder::new()
             .name("workpool-redis-settle".into())
             .spawn(move || settle::run(&shared, &client, &rx))
-            .map_err(|e| {
-                Error::Build(workpool::BuildError::SpawnFailed {
-                    reason: e.to_string(),
-                })
-            })?
+            .map_err(|e| Error::Build(workpool::BuildError::SpawnFailed(Arc::new(e))))?
     };
     let mut reader = Reader {
         shared,

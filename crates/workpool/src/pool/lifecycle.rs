@@ -188,9 +188,7 @@ impl Inner {
             // Closed again, so that the pool is never open without its purge
             // thread and its `min_workers`; a later `reboot` may try again.
             self.release();
-            PoolError::SpawnFailed {
-                reason: e.to_string(),
-            }
+            PoolError::SpawnFailed(std::sync::Arc::new(e))
         })?;
         log_quietly(|| tracing::debug!(pool = %self.name, epoch, "workpool: rebooted"));
         Ok(())

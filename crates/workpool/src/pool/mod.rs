@@ -152,9 +152,7 @@ impl Pool {
         });
         if let Err(e) = pool.inner.start_background(0) {
             // Dropping the only handle releases what did start.
-            return Err(BuildError::SpawnFailed {
-                reason: e.to_string(),
-            });
+            return Err(BuildError::SpawnFailed(std::sync::Arc::new(e)));
         }
         Ok(pool)
     }
@@ -173,12 +171,16 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Closed`] if the pool is released (also when the release
-    /// happens while this call is blocked); [`PoolError::Overloaded`] as
-    /// above; [`PoolError::WouldDeadlock`] if it would block on a task of
-    /// this same pool (it can only wait for room that its own task holds);
-    /// [`PoolError::SpawnFailed`] if a new worker thread could not be
-    /// started. A refused task is dropped without running.
+    /// - [`PoolError::Closed`] if the pool is released (also when the
+    ///   release happens while this call is blocked);
+    /// - [`PoolError::Overloaded`] at once on a nonblocking pool, or when
+    ///   `max_blocking_tasks` callers are already blocked;
+    /// - [`PoolError::WouldDeadlock`] if it would block on a task of this
+    ///   same pool (it can only wait for room that its own task holds);
+    /// - [`PoolError::SpawnFailed`] if a new worker thread could not be
+    ///   started.
+    ///
+    /// A refused task is dropped without running.
     ///
     /// # Examples
     ///
@@ -402,7 +404,7 @@ impl Pool {
     ///
     /// [`PoolError::InvalidCapacity`] for 0; [`PoolError::CapacityTooLarge`]
     /// above [`PoolBuilder::MAX_CAPACITY`]; [`PoolError::Unbounded`] on an
-    /// unbounded pool.
+    /// unbounded pool. Nothing else (a released pool is tuned too).
     ///
     /// # Examples
     ///
@@ -526,7 +528,8 @@ impl Pool {
     /// # Errors
     ///
     /// [`PoolError::SpawnFailed`] if a thread could not start; the pool is
-    /// then closed again, and a later `reboot` may try again.
+    /// then closed again, and a later `reboot` may try again. Nothing else:
+    /// on an open pool it does nothing and returns `Ok`.
     ///
     /// # Examples
     ///

@@ -285,9 +285,7 @@ impl Pool {
         };
         self.inner
             .spawn_counted(name, body)
-            .map_err(|e| PoolError::SpawnFailed {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| PoolError::SpawnFailed(std::sync::Arc::new(e)))?;
         Ok(Monitor { shared })
     }
 }

@@ -150,7 +150,10 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit).
+    /// As [`submit`](Self::submit):
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed).
     ///
     /// # Examples
     ///
@@ -228,8 +231,11 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit), for the first task refused: the tasks
-    /// submitted before it are cancelled (those already running finish).
+    /// As [`submit`](Self::submit), for the first task refused:
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). The tasks submitted before it are cancelled (those already
+    /// running finish).
     ///
     /// # Examples
     ///
@@ -384,7 +390,7 @@ impl Pool {
                     .expect("a refused plain task gives back its own closure");
                 match error {
                     PoolError::Closed => TrySubmitError::Closed(f),
-                    PoolError::SpawnFailed { .. } => TrySubmitError::SpawnFailed(f),
+                    PoolError::SpawnFailed(_) => TrySubmitError::SpawnFailed(f),
                     _ => TrySubmitError::Full(f),
                 }
             })
@@ -394,8 +400,11 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Timeout`] if there was no room in time (the task is
-    /// dropped without running), and the errors of `submit`.
+    /// [`PoolError::Timeout`] if there was no room in time, and the errors
+    /// of [`submit`](Self::submit):
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). A refused task is dropped without running.
     ///
     /// # Examples
     ///
@@ -441,7 +450,8 @@ impl Pool {
     ///
     /// [`PoolError::Timeout`] if tasks were still running or queued when
     /// `timeout` passed; [`PoolError::WouldDeadlock`] from a task of this
-    /// pool (it would wait for itself).
+    /// pool (it would wait for itself). Never `Closed`: a released pool is
+    /// waited for as an open one.
     ///
     /// # Examples
     ///
@@ -471,8 +481,12 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit); [`PoolError::Overloaded`] at once on a
-    /// nonblocking pool.
+    /// [`PoolError::Closed`] if the pool is released (also while the
+    /// future waits); [`PoolError::Overloaded`] at once on a nonblocking
+    /// pool (a blocking one waits for room however many callers wait);
+    /// [`PoolError::SpawnFailed`] if a new worker thread could not be
+    /// started. Never `WouldDeadlock`: the future waits without blocking a
+    /// thread.
     ///
     /// # Examples
     ///
@@ -500,7 +514,8 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// As [`submit_async`](Self::submit_async).
+    /// As [`submit_async`](Self::submit_async): [`PoolError::Closed`],
+    /// [`PoolError::Overloaded`] or [`PoolError::SpawnFailed`].
     ///
     /// # Examples
     ///

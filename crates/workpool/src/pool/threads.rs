@@ -126,9 +126,7 @@ impl Inner {
         self.thread_gone(&mut state);
         self.serve_deposits(&mut state);
         drop(state);
-        let error = PoolError::SpawnFailed {
-            reason: e.to_string(),
-        };
+        let error = PoolError::SpawnFailed(std::sync::Arc::new(e));
         Err((error, take(&cell)))
     }
 
@@ -332,6 +330,11 @@ mod tests {
     /// The message of a refused spawn, as `SpawnFailed` quotes it.
     const REFUSED: &str = "refused by the test's fault injection";
 
+    /// The `io::Error` of a refused spawn, as `SpawnFailed` holds it.
+    fn refusal() -> Arc<std::io::Error> {
+        Arc::new(std::io::Error::other(REFUSED))
+    }
+
     #[track_caller]
     fn wait_until(what: &str, condition: impl Fn() -> bool) {
         let deadline = Instant::now() + PATIENCE;
@@ -410,15 +413,10 @@ mod tests {
         let counted = Arc::clone(&ran);
         let refused = pool.spawn(move || counted.fetch_add(1, Ordering::SeqCst));
         let error = refused.map(|_| ()).unwrap_err();
-        assert_eq!(
-            error,
-            PoolError::SpawnFailed {
-                reason: REFUSED.to_owned()
-            }
-        );
+        assert_eq!(error, PoolError::SpawnFailed(refusal()));
         assert_eq!(
             error.to_string(),
-            format!("the pool could not start a worker thread: {REFUSED}")
+            format!("the pool could not start a thread: {REFUSED}")
         );
         let counted = Arc::clone(&ran);
         let handle = pool
@@ -465,7 +463,7 @@ mod tests {
         assert_eq!(started.recv_timeout(PATIENCE).unwrap(), "fault-keep-0");
         let refused = pool.submit(|| unreachable!("a refused task never runs"));
         assert!(
-            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            matches!(refused, Err(PoolError::SpawnFailed(_))),
             "{refused:?}"
         );
         assert_eq!((pool.workers(), pool.queued(), pool.waiting()), (1, 0, 0));
@@ -510,12 +508,7 @@ mod tests {
         refuse_spawns("fault-blocked", 1);
         pool.tune(2).unwrap();
         let result = blocked.join().unwrap();
-        assert_eq!(
-            result,
-            Err(PoolError::SpawnFailed {
-                reason: REFUSED.to_owned()
-            })
-        );
+        assert_eq!(result, Err(PoolError::SpawnFailed(refusal())));
         assert_eq!((pool.workers(), pool.waiting()), (1, 0));
         drop(release);
         let (tx, rx) = mpsc::channel();
@@ -536,12 +529,7 @@ mod tests {
             .thread_name("fault-minw")
             .build()
             .unwrap_err();
-        assert_eq!(
-            error,
-            BuildError::SpawnFailed {
-                reason: REFUSED.to_owned()
-            }
-        );
+        assert_eq!(error, BuildError::SpawnFailed(refusal()));
         assert_eq!(
             error.to_string(),
             format!("the pool could not start a thread: {REFUSED}")
@@ -565,7 +553,7 @@ mod tests {
         refuse_spawns("fault-multi", 1);
         let refused = pools.submit(|| unreachable!("a refused task never runs"));
         assert!(
-            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            matches!(refused, Err(PoolError::SpawnFailed(_))),
             "{refused:?}"
         );
         let (tx, rx) = mpsc::channel();
@@ -630,7 +618,7 @@ mod tests {
             counted.fetch_add(1, Ordering::SeqCst);
         });
         assert!(
-            matches!(refused, Err(PoolError::SpawnFailed { .. })),
+            matches!(refused, Err(PoolError::SpawnFailed(_))),
             "{refused:?}"
         );
         assert_eq!((pool.workers(), pool.queued()), (0, 0));
@@ -657,7 +645,7 @@ mod tests {
         assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
         refuse_spawns("fault-reboot", 1);
         let error = pool.reboot().unwrap_err();
-        assert!(matches!(error, PoolError::SpawnFailed { .. }), "{error:?}");
+        assert!(matches!(error, PoolError::SpawnFailed(_)), "{error:?}");
         assert!(pool.is_closed());
         assert_eq!(pool.submit(|| ()), Err(PoolError::Closed));
         assert_eq!(pool.reboot(), Ok(()));
