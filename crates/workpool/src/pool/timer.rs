@@ -23,7 +23,8 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    fn next(&self) -> Option<Instant> {
+    /// The earliest deadline, as a deadline word.
+    fn next(&self) -> Option<u64> {
         self.entries.first_key_value().map(|(&(at, _), _)| at)
     }
 }
@@ -35,13 +36,13 @@ impl Inner {
         let weak = Arc::downgrade(job);
         // Under the task's lock, so that its end, which takes the key back
         // under the same lock, cannot come between filing and keeping it.
-        job.arm_deadline(at, &mut || {
+        job.arm_deadline(at, &mut |deadline| {
             let mut timers = crate::job::lock(&self.timers);
-            earliest = timers.next().map_or(true, |next| at < next);
+            earliest = timers.next().map_or(true, |next| deadline < next);
             timers.seq += 1;
-            let key = (at, timers.seq);
-            timers.entries.insert(key, weak.clone());
-            key
+            let seq = timers.seq;
+            timers.entries.insert((deadline, seq), weak.clone());
+            seq
         });
         if earliest {
             let state = self.lock_state();
@@ -74,7 +75,9 @@ impl Inner {
             if state.closed || state.epoch != epoch {
                 break;
             }
-            let deadline = crate::job::lock(&self.timers).next();
+            let deadline = crate::job::lock(&self.timers)
+                .next()
+                .map(crate::job::deadline_instant);
             let until = match (purge, deadline) {
                 (true, Some(d)) => Some(d.min(next_purge)),
                 (true, None) => Some(next_purge),
@@ -130,6 +133,7 @@ impl Inner {
 
     /// Cancels the tasks whose deadline is past `now`.
     fn fire_deadlines(self: &Arc<Self>, now: Instant) {
+        let now = crate::job::deadline_nanos(now);
         let due: Vec<Weak<dyn Job>> = {
             let mut timers = crate::job::lock(&self.timers);
             let mut due = Vec::new();
