@@ -5,7 +5,7 @@ use crate::builder::PoolBuilder;
 use crate::cancel::CancelToken;
 use crate::error::{BuildError, PoolError};
 use crate::handle::TaskHandle;
-use crate::job::{Cell, Job, Outcome};
+use crate::job;
 use crate::pool::task::Task;
 use crate::pool::{Pool, Wait};
 use crate::sync::{self, Condvar, Mutex};
@@ -296,9 +296,9 @@ impl MultiPool {
         // The pools share their options: the first one's deadline is theirs.
         let spec = self.inner.pools[0].inner.spec(None);
         let deadline = spec.deadline;
-        let cell = Cell::new(move |_: &CancelToken| task(), spec);
-        let job: Arc<dyn Job> = cell.clone();
-        let outcome: Arc<dyn Outcome<T>> = cell;
+        // Made before a pool is chosen; its handle is bound below to the
+        // pool that took it (`make_job` would bind it to its own pool).
+        let (job, outcome) = job::tracked(move |_: &CancelToken| task(), spec);
         let index = self.place(Task::tracked(Arc::clone(&job)))?;
         let inner = &self.inner.pools[index].inner;
         if let Some(deadline) = deadline {

@@ -1,9 +1,11 @@
 //! `Pool::scope`: tasks that borrow from the caller's stack, like
-//! `std::thread::scope` and rayon's `scope`, run on the pool's workers.
+//! `std::thread::scope` and rayon's `scope`, run on the pool's workers;
+//! and `Pool::parallel_execute`, built on a scope.
 
 #![allow(unsafe_code)]
 
 use crate::cancel::CancelToken;
+use crate::error::TaskError;
 use crate::handle::TaskHandle;
 use crate::job::{self, Spec};
 use crate::pool::task::Task;
@@ -25,85 +27,92 @@ pub struct Scope<'scope, 'env: 'scope> {
     env: PhantomData<&'env mut &'env ()>,
 }
 
-impl Pool {
-    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's
-    /// stack; returns once every task spawned in it has finished.
-    ///
-    /// While it waits, the caller runs the scope's tasks that no worker has
-    /// started yet, instead of sleeping, so a scope opened inside a task of
-    /// a full pool still completes. A task the pool refuses (full and
-    /// called from one of its tasks, or released) runs on the caller at
-    /// once. If a task panics, the panic is raised again here once every
-    /// task has finished (the first one in spawn order, if several did; the
-    /// others are dropped, a payload whose own `Drop` panics included, its
-    /// panic caught); a panic of `f` itself likewise waits for the
-    /// tasks first. Whatever unwinds, `scope` never returns while a task
-    /// still runs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = workpool::Pool::new(4)?;
-    /// let words = vec!["alpha", "beta", "gamma"];
-    /// let mut lengths = vec![0; words.len()];
-    /// pool.scope(|s| {
-    ///     for (word, length) in words.iter().zip(lengths.iter_mut()) {
-    ///         s.spawn(move || *length = word.len());
-    ///     }
-    /// });
-    /// assert_eq!(lengths, [5, 4, 5]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn scope<'env, F, R>(&self, f: F) -> R
-    where
-        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
-    {
-        let (result, mut panics) = self.scope_all(f);
-        let first = (!panics.is_empty()).then(|| panics.remove(0).1);
-        for (_, payload) in panics {
-            drop_quietly(payload);
+/// `Pool::scope`: runs `f` with a scope, waits for its tasks, then raises
+/// the first panic (of `f`, else of a task in spawn order).
+pub(crate) fn scope<'env, F, R>(pool: &Pool, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let (result, mut panics) = scope_all(pool, f);
+    let first = (!panics.is_empty()).then(|| panics.remove(0).1);
+    for (_, payload) in panics {
+        drop_quietly(payload);
+    }
+    match result {
+        Err(payload) => {
+            if let Some(first) = first {
+                drop_quietly(first);
+            }
+            panic::resume_unwind(payload)
         }
-        match result {
-            Err(payload) => {
-                if let Some(first) = first {
-                    drop_quietly(first);
-                }
-                panic::resume_unwind(payload)
+        Ok(value) => {
+            if let Some(payload) = first {
+                panic::resume_unwind(payload);
             }
-            Ok(value) => {
-                if let Some(payload) = first {
-                    panic::resume_unwind(payload);
-                }
-                value
-            }
+            value
         }
     }
+}
 
-    /// [`scope`](Self::scope), giving back `f`'s outcome and every task's
-    /// panic (by spawn index) instead of raising them.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn scope_all<'env, F, R>(
-        &self,
-        f: F,
-    ) -> (Result<R, job::Payload>, Vec<(usize, job::Payload)>)
-    where
-        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
-    {
-        let scope = Scope {
-            pool: self,
-            tasks: Tasks {
-                list: Mutex::new(Vec::new()),
-                finished: AtomicBool::new(false),
+/// [`scope`], giving back `f`'s outcome and every task's panic (by spawn
+/// index) instead of raising them.
+#[allow(clippy::type_complexity)]
+fn scope_all<'env, F, R>(pool: &Pool, f: F) -> (Result<R, job::Payload>, Vec<(usize, job::Payload)>)
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let scope = Scope {
+        pool,
+        tasks: Tasks {
+            list: Mutex::new(Vec::new()),
+            finished: AtomicBool::new(false),
+        },
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    // `finish_all` does not unwind; were it to, this guard waits.
+    let _guard = WaitForAll(&scope.tasks);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    let panics = scope.tasks.finish_all();
+    (result, panics)
+}
+
+/// `Pool::parallel_execute`: each closure a task of one scope, its value
+/// or its panic in the closure's slot.
+pub(crate) fn parallel_execute<I, F, T>(pool: &Pool, fns: I) -> Vec<Result<T, TaskError>>
+where
+    I: IntoIterator<Item = F>,
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let fns: Vec<F> = fns.into_iter().collect();
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        fns.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // A panic is not caught in the task: it ends the task as panicked,
+    // which the pool counts as such (not as completed), and the scope
+    // hands it back by spawn index, which is the closure's.
+    let (_, panics) = scope_all(pool, |s| {
+        for (f, slot) in fns.into_iter().zip(&slots) {
+            s.spawn(move || *job::lock(slot) = Some(f()));
+        }
+    });
+    let mut panics = panics.into_iter().peekable();
+    slots
+        .into_iter()
+        .enumerate()
+        .map(
+            |(index, slot)| match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(value) => Ok(value),
+                None => {
+                    let (at, payload) = panics
+                        .next_if(|(at, _)| *at == index)
+                        .expect("a task of a scope that left no value panicked");
+                    debug_assert_eq!(at, index);
+                    Err(TaskError::panicked(payload))
+                }
             },
-            scope: PhantomData,
-            env: PhantomData,
-        };
-        // `finish_all` does not unwind; were it to, this guard waits.
-        let _guard = WaitForAll(&scope.tasks);
-        let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        let panics = scope.tasks.finish_all();
-        (result, panics)
-    }
+        )
+        .collect()
 }
 
 impl<'scope> Scope<'scope, '_> {

@@ -167,7 +167,8 @@ where
             on_complete,
             parents,
         } = self;
-        pool.spawn_with_token(f, deadline, on_complete, &parents)
+        pool.inner
+            .spawn_with_token(f, deadline, on_complete, &parents)
     }
 }
 
@@ -531,8 +532,9 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(self) -> Result<BatchHandle<T>, PoolError> {
-        let token = self.pool.new_task_token(&self.parents);
+        let token = self.pool.inner.new_task_token(&self.parents);
         self.pool
+            .inner
             .submit_batch(self.tasks, Some(token), self.deadline, self.on_complete)
     }
 }

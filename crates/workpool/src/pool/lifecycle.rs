@@ -1,14 +1,15 @@
 //! Changing the pool as a whole: `tune`, `release`, `release_timeout`,
-//! `drain_timeout` and `reboot`.
+//! `drain_timeout` and `reboot`; and waiting for it as a whole, open:
+//! `wait_idle`, with `maybe_idle`, where workers tell its callers.
 
-use super::state::{Inner, CLOSED, UNBOUNDED};
+use super::state::{Inner, State, CLOSED, UNBOUNDED};
 use super::worker::{self, Next};
 use crate::error::PoolError;
 use crate::sync::atomic::Ordering;
 use crate::sync::{self, Arc};
 use crossbeam_utils::Backoff;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Writes a log line, catching a panic of the subscriber. The line is
 /// written once the pool is consistent again (no worker left without its
@@ -201,5 +202,59 @@ impl Inner {
             self.start_maintenance(epoch)?;
         }
         self.start_idle_workers(epoch)
+    }
+
+    /// Under the lock: `wait_idle` callers learn that the pool is idle (no
+    /// task running or queued), which releases each of them, even if a task
+    /// comes before it wakes (see `wait_idle`).
+    pub(super) fn maybe_idle(&self, state: &mut State) {
+        if self.idle_waiters.load(std::sync::atomic::Ordering::SeqCst) != 0
+            && state.idle.len() == state.workers
+            && self.queue.is_empty()
+        {
+            state.idle_moments += 1;
+            self.became_idle.notify_all();
+        }
+    }
+
+    /// `Pool::wait_idle`: waits for an idle moment since the call.
+    pub(super) fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        if worker::is_worker_of(self) {
+            return Err(PoolError::WouldDeadlock);
+        }
+        let until = Instant::now().checked_add(timeout);
+        let mut state = self.lock_state();
+        // Counted under the lock, where workers read it (`maybe_idle`): an
+        // idle moment after this point is seen, either here or by a worker
+        // that counts it.
+        let since = state.idle_moments;
+        self.idle_waiters
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let result = loop {
+            // Idle now, or idle at some moment since the call (join
+            // generations, as threadpool's `join`): a task submitted after
+            // that moment, by this caller or another, is not waited for, so
+            // steady work cannot starve a waiter.
+            if state.idle_moments != since
+                || (state.idle.len() == state.workers && self.queue.is_empty())
+            {
+                break Ok(());
+            }
+            let now = Instant::now();
+            // Workers report when they park; a short nap bounds what a task
+            // still on its way between queue and worker could hide.
+            let mut nap = Duration::from_millis(5);
+            if let Some(until) = until {
+                if now >= until {
+                    break Err(PoolError::Timeout);
+                }
+                nap = nap.min(until - now);
+            }
+            state = state.wait_timeout(&self.became_idle, nap);
+        };
+        self.idle_waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        drop(state);
+        result
     }
 }

@@ -1,5 +1,9 @@
 //! `Pool`, the handle users hold, and the state its workers share.
 //!
+//! Every public method of `Pool` is declared here, with its documentation,
+//! and hands the work to the file named after its concern (`Pool::scope`
+//! and `Pool::parallel_execute` to `crate::scope`).
+//!
 //! One concern a file; `PROTOCOL.md` beside them describes how they fit
 //! together and names the pairs of operations that must see each other:
 //! - `state.rs`: [`Inner`], `State` and the gauges, changed together;
@@ -8,13 +12,16 @@
 //! - `hot.rs`: workers spinning for a next task, claimed by submitters;
 //! - `deposit.rs`: blocked submitters, served oldest first;
 //! - `next.rs`: a worker's side: take, spin, park, leave;
-//! - `lifecycle.rs`: `tune`, `release`, `release_timeout`, `reboot`;
+//! - `lifecycle.rs`: `tune`, `release`, `release_timeout`,
+//!   `drain_timeout`, `reboot`, and `wait_idle`;
 //! - `threads.rs`: starting, counting and joining the pool's threads;
 //! - `purge.rs`: idle expiry;
 //! - `timer.rs`: the maintenance thread: purge rounds and task deadlines;
+//! - `spawn.rs`: tasks with handles (`make_job`), `spawn`, `task` and
+//!   batches;
+//! - `submit.rs`: `try_submit`, `submit_timeout`, and the async submits
+//!   with their futures;
 //! - `observe.rs`: `stats`, `health`, monitors, metrics export;
-//! - `results.rs`: tasks with handles, batches, `try_submit`,
-//!   `submit_timeout`, async submits and `wait_idle`;
 //! - `task.rs`: [`Task`], what travels from a submitter to a worker;
 //! - `worker.rs`: a worker thread's loop, and where it parks;
 //! - `idle.rs`: the idle list, ordered by the moment each worker went idle;
@@ -33,8 +40,9 @@ mod next;
 mod observe;
 mod purge;
 mod queue;
-mod results;
+mod spawn;
 mod state;
+mod submit;
 pub(crate) mod task;
 mod threads;
 mod timer;
@@ -48,11 +56,16 @@ pub(crate) use lifecycle::log_quietly;
 #[cfg(feature = "metrics")]
 pub(crate) use observe::export;
 pub use observe::Monitor;
-pub use results::{SpawnAsync, SubmitAsync};
 pub(crate) use state::Inner;
+pub use submit::{SpawnAsync, SubmitAsync};
 
 use crate::builder::PoolBuilder;
-use crate::error::{BuildError, PoolError};
+use crate::cancel::CancelToken;
+use crate::error::{BuildError, PoolError, TaskError, TrySubmitError};
+use crate::handle::{BatchHandle, TaskHandle};
+use crate::scope::{self, Scope};
+use crate::spawn::{BatchBuilder, TaskBuilder};
+use crate::stats::{Health, HealthPolicy, Stats};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use state::UNBOUNDED;
@@ -199,6 +212,320 @@ impl Pool {
         self.inner
             .submit(Task::new(task), Wait::Block)
             .map_err(|(error, _task)| error)
+    }
+
+    /// Runs `f` on a worker and returns a handle to its result.
+    ///
+    /// Blocks, fails or starts a worker exactly as [`submit`](Self::submit)
+    /// does. The task is cancelled if the handle's
+    /// [`cancel`](TaskHandle::cancel) or its deadline (see
+    /// [`task_deadline`](crate::PoolBuilder::task_deadline)) comes before it
+    /// starts. It has no [`CancelToken`], so, like a submitted task, it runs
+    /// even if it is still queued when the pool is released; for a closure
+    /// that wants its token (and is cancelled by `release`), use
+    /// [`task`](Self::task).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit):
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let handles: Vec<_> = (0..8u64)
+    ///     .map(|n| pool.spawn(move || n * 2))
+    ///     .collect::<Result<_, _>>()?;
+    /// let doubled: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(doubled, [0, 2, 4, 6, 8, 10, 12, 14]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.spawn(f)
+    }
+
+    /// A task whose closure gets its [`CancelToken`], with a deadline, a
+    /// completion callback or retries: see [`TaskBuilder`].
+    ///
+    /// The closure is `FnMut`, so that [`retry`](TaskBuilder::retry) can run
+    /// it again (Rust fixes a closure's kind where it is written). A closure
+    /// that must move out of what it captures either goes to
+    /// [`spawn`](Self::spawn), or keeps the value in an `Option` and
+    /// `take`s it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = pool.task(|token| !token.is_cancelled()).spawn()?;
+    /// assert!(handle.join()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn task<F, T>(&self, f: F) -> TaskBuilder<'_, F, T>
+    where
+        F: FnMut(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        TaskBuilder::new(self, f)
+    }
+
+    /// Submits every task of `tasks`, in order, and returns one handle to
+    /// all their results. Each submit blocks for room as
+    /// [`submit`](Self::submit) does; no thread coordinates the batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit), for the first task refused:
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). The tasks submitted before it are cancelled (those already
+    /// running finish).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let words = ["a", "bb", "ccc"];
+    /// let batch = pool.spawn_batch(words.map(|w| move || w.len()))?;
+    /// let lengths: Vec<usize> = batch.join().into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_batch<I, F, T>(&self, tasks: I) -> Result<BatchHandle<T>, PoolError>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.spawn_batch(tasks)
+    }
+
+    /// A batch whose closures get a [`CancelToken`] (one for the batch),
+    /// with a callback per task and a deadline: see [`BatchBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = workpool::Pool::new(4)?;
+    /// let failed = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&failed);
+    /// let batch = pool
+    ///     .batch((0..10u32).map(|n| move |_token: &workpool::CancelToken| {
+    ///         if n % 5 == 4 { Err(n) } else { Ok(n) }
+    ///     }))
+    ///     .on_complete(move |_index, result| {
+    ///         if !matches!(result, Ok(Ok(_))) {
+    ///             seen.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     })
+    ///     .spawn()?;
+    /// assert_eq!(batch.join().len(), 10);
+    /// assert_eq!(failed.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<I, F, T>(&self, tasks: I) -> BatchBuilder<'_, F, T>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        BatchBuilder::new(self, tasks.into_iter().collect())
+    }
+
+    /// Runs `task` if there is room now, never blocking; otherwise gives the
+    /// closure back inside the error, to be tried again without cloning
+    /// what it captured.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`] when every worker is busy and the queue is
+    /// full; [`TrySubmitError::Closed`] on a released pool;
+    /// [`TrySubmitError::SpawnFailed`] if no thread could start for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use workpool::{Pool, TrySubmitError};
+    ///
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?;
+    /// let refused = pool.try_submit(|| println!("later")).unwrap_err();
+    /// assert!(matches!(refused, TrySubmitError::Full(_)));
+    /// tx.send(()).unwrap();
+    /// let task = refused.into_inner();
+    /// pool.submit(move || { task(); })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit<F>(&self, task: F) -> Result<(), TrySubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.inner.try_submit(task)
+    }
+
+    /// [`submit`](Self::submit) that blocks for room for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Timeout`] if there was no room in time, and the errors
+    /// of [`submit`](Self::submit):
+    /// [`Closed`](PoolError::Closed), [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed). A refused task is dropped without running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use workpool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::builder().capacity(1).queue_capacity(0).build()?;
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// pool.submit(move || { rx.recv().ok(); })?;
+    /// let late = pool.submit_timeout(|| (), Duration::from_millis(10));
+    /// assert_eq!(late, Err(PoolError::Timeout));
+    /// tx.send(()).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_timeout<F>(&self, task: F, timeout: Duration) -> Result<(), PoolError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.inner.submit_timeout(task, timeout)
+    }
+
+    /// [`submit`](Self::submit) for async code: waits for room without
+    /// blocking the executor's thread (the waiter is a `Waker`, removed if
+    /// the future is dropped). Works on any executor.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] if the pool is released (also while the
+    /// future waits); [`PoolError::Overloaded`] at once on a nonblocking
+    /// pool (a blocking one waits for room however many callers wait);
+    /// [`PoolError::SpawnFailed`] if a new worker thread could not be
+    /// started. Never `WouldDeadlock`: the future waits without blocking a
+    /// thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use futures_executor::block_on;
+    /// let pool = workpool::Pool::new(2)?;
+    /// block_on(async {
+    ///     pool.submit_async(|| println!("hello")).await?;
+    ///     let answer = pool.spawn_async(|| 42).await?.await?;
+    ///     assert_eq!(answer, 42);
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_async<F>(&self, task: F) -> SubmitAsync<'_>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        SubmitAsync::new(&self.inner, Task::new(task), None)
+    }
+
+    /// [`spawn`](Self::spawn) for async code: waits for room as
+    /// [`submit_async`](Self::submit_async) does, then gives the task's
+    /// handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_async`](Self::submit_async): [`PoolError::Closed`],
+    /// [`PoolError::Overloaded`] or [`PoolError::SpawnFailed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_executor::block_on;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let handle = block_on(pool.spawn_async(|| 6 * 7))?;
+    /// assert_eq!(block_on(handle)?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_async<F, T>(&self, task: F) -> SpawnAsync<'_, T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.spawn_async(task)
+    }
+
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's
+    /// stack; returns once every task spawned in it has finished.
+    ///
+    /// While it waits, the caller runs the scope's tasks that no worker has
+    /// started yet, instead of sleeping, so a scope opened inside a task of
+    /// a full pool still completes. A task the pool refuses (full and
+    /// called from one of its tasks, or released) runs on the caller at
+    /// once. If a task panics, the panic is raised again here once every
+    /// task has finished (the first one in spawn order, if several did; the
+    /// others are dropped, a payload whose own `Drop` panics included, its
+    /// panic caught); a panic of `f` itself likewise waits for the
+    /// tasks first. Whatever unwinds, `scope` never returns while a task
+    /// still runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let words = vec!["alpha", "beta", "gamma"];
+    /// let mut lengths = vec![0; words.len()];
+    /// pool.scope(|s| {
+    ///     for (word, length) in words.iter().zip(lengths.iter_mut()) {
+    ///         s.spawn(move || *length = word.len());
+    ///     }
+    /// });
+    /// assert_eq!(lengths, [5, 4, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scope<'env, F, R>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        scope::scope(self, f)
+    }
+
+    /// Runs every closure of `fns` on the pool and returns their results in
+    /// the order given, a panic as [`TaskError::Panicked`] (FastGo's
+    /// `ParallelExecute`). The closures may borrow from the
+    /// caller: it returns once all have run (see [`scope`](Self::scope)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let text = String::from("borrowed, not moved");
+    /// let results = pool.parallel_execute(vec![
+    ///     Box::new(|| text.len()) as Box<dyn FnOnce() -> usize + Send>,
+    ///     Box::new(|| text.split(' ').count()),
+    /// ]);
+    /// assert_eq!(results[0].as_ref().unwrap(), &19);
+    /// assert_eq!(results[1].as_ref().unwrap(), &3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parallel_execute<I, F, T>(&self, fns: I) -> Vec<Result<T, TaskError>>
+    where
+        I: IntoIterator<Item = F>,
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        scope::parallel_execute(self, fns)
     }
 
     /// [`submit`](Self::submit) for a task already boxed, giving it back with
@@ -520,6 +847,47 @@ impl Pool {
         self.inner.drain_timeout(timeout)
     }
 
+    /// Waits until the pool is idle (no task running, none queued), without
+    /// closing it; on a released pool too. Every task accepted before the
+    /// call has then finished.
+    ///
+    /// Each caller returns once the pool has been idle at least once since
+    /// its call began, even if tasks were submitted after that moment (by
+    /// it or by others) and run now: those are not waited for, so a caller
+    /// cannot be starved by steady work, and every caller waiting when the
+    /// pool goes idle is released together (threadpool's and rusty_pool's
+    /// "join generations"). Tasks submitted while the pool has not yet been
+    /// idle are waited for.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Timeout`] if tasks were still running or queued when
+    /// `timeout` passed; [`PoolError::WouldDeadlock`] from a task of this
+    /// pool (it would wait for itself). Never `Closed`: a released pool is
+    /// waited for as an open one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = workpool::Pool::new(2)?;
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..10 {
+    ///     let done = Arc::clone(&done);
+    ///     pool.submit(move || { done.fetch_add(1, Ordering::SeqCst); })?;
+    /// }
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// assert!(!pool.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), PoolError> {
+        self.inner.wait_idle(timeout)
+    }
+
     /// Reopens a released pool with the same options: the purge thread and
     /// `min_workers` (never more than the capacity in force) start again. A
     /// no-op on an open pool. Workers of the previous life that are still
@@ -558,6 +926,175 @@ impl Pool {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// A snapshot of the pool's figures: counts by outcome, the gauges,
+    /// uptime, and latencies of queue wait and run time (of every task at a
+    /// trickle, sampled at high rates: see
+    /// [`LatencySummary`](crate::LatencySummary)). Reading them takes no
+    /// lock the workers take; recording them costs each task a counter on a
+    /// cache line of its own thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::new(2)?;
+    /// for _ in 0..100 {
+    ///     pool.submit(|| ())?;
+    /// }
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// let stats = pool.stats();
+    /// assert_eq!(stats.submitted, 100);
+    /// assert_eq!(stats.completed, 100);
+    /// assert!(stats.queue_wait.count > 0);
+    /// // The figures since an earlier snapshot: none since this one.
+    /// assert_eq!(pool.stats().since(&stats).completed, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.inner.snapshot()
+    }
+
+    /// Judges the pool by `policy`: each threshold breached is one sentence
+    /// in [`Health::problems`], with the figure and the threshold. The
+    /// gauges are judged as they are now; the error rate and the p99 of
+    /// queue wait over `policy.error_window`, from the snapshot of the
+    /// newest earlier check at least that old (see
+    /// [`HealthPolicy::error_window`]), so an old burst stops counting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::HealthPolicy;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let health = pool.health(&HealthPolicy::default());
+    /// assert!(health.healthy, "{:?}", health.problems);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health(&self, policy: &HealthPolicy) -> Health {
+        self.inner.check(policy).0
+    }
+
+    /// [`health`](Self::health) with the snapshot its verdict was drawn
+    /// from: one snapshot for both, so they agree (a `/health` endpoint
+    /// shows them side by side). The figures are since the build, as
+    /// [`stats`](Self::stats) gives them; the verdict judged the error rate
+    /// and queue wait of the policy's window, which the problems name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::HealthPolicy;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let (health, stats) = pool.check(&HealthPolicy::default());
+    /// assert!(health.healthy);
+    /// assert_eq!(stats.busy, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self, policy: &HealthPolicy) -> (Health, Stats) {
+        self.inner.check(policy)
+    }
+
+    /// Sends the pool's figures to the [`metrics`] facade, labelled
+    /// `pool = name()`: `workpool_tasks_submitted_total`,
+    /// `workpool_tasks_total{outcome}` (completed, panicked, cancelled,
+    /// timed_out, rejected), `workpool_workers_started_total`,
+    /// `workpool_workers_expired_total`, the gauges `workpool_workers`,
+    /// `workpool_busy_workers`, `workpool_idle_workers`,
+    /// `workpool_waiting_submitters`, `workpool_queued_tasks`,
+    /// `workpool_capacity`, `workpool_uptime_seconds`, and the sampled
+    /// latencies `workpool_queue_wait_seconds` and `workpool_run_seconds`
+    /// as gauges by `quantile` (0.5, 0.9, 0.99, 1 for the max) with their
+    /// `_count`. Call it when the figures are read (a `/metrics` handler, a
+    /// monitor): nothing is recorded per task, so the hot path pays
+    /// nothing for the export.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = workpool::Pool::builder().name("ingest").build()?;
+    /// pool.spawn(|| ())?.join()?;
+    /// pool.wait_idle(Duration::from_secs(10))?;
+    /// // What it sends: `workpool_tasks_total{pool="ingest",outcome="completed"}` = 1.
+    /// assert_eq!(pool.stats().completed, 1);
+    /// pool.export_metrics(); // a no-op until a recorder is installed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        self.inner.export_metrics(&[]);
+    }
+
+    /// [`export_metrics`](Self::export_metrics) with more labels beside
+    /// `pool`, for a pool that serves one of several sources (for example
+    /// `("stream", "jobs")` in `workpool-redis`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::builder().name("consumer").build()?;
+    /// pool.export_metrics_with(&[("stream", "jobs".to_owned())]);
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics_with(&self, labels: &[(&'static str, String)]) {
+        self.inner.export_metrics(labels);
+    }
+
+    /// The pool's name ([`PoolBuilder::name`](crate::PoolBuilder::name)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::Pool;
+    /// assert_eq!(Pool::new(1)?.name(), "workpool");
+    /// assert_eq!(Pool::builder().name("mailer").build()?.name(), "mailer");
+    /// # Ok::<(), workpool::BuildError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Checks the pool's health every `interval` on a thread of its own and
+    /// calls `callback` with the verdict and the figures it was drawn from:
+    /// a periodic health check. It stops when the returned
+    /// [`Monitor`] is stopped or dropped, or when the pool is released; the
+    /// pool counts its thread, so `release_timeout` waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] on a released pool; [`PoolError::SpawnFailed`]
+    /// if its thread could not start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use workpool::HealthPolicy;
+    ///
+    /// let pool = workpool::Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let monitor = pool.monitor(Duration::from_millis(10), HealthPolicy::default(), move |health, stats| {
+    ///     let _ = tx.send((health.healthy, stats.workers));
+    /// })?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, (true, 0));
+    /// monitor.stop();
+    /// pool.release_timeout(Duration::from_secs(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn monitor<F>(
+        &self,
+        interval: Duration,
+        policy: HealthPolicy,
+        callback: F,
+    ) -> Result<Monitor, PoolError>
+    where
+        F: FnMut(&Health, &Stats) + Send + 'static,
+    {
+        self.inner.monitor(interval, policy, callback)
     }
 }
 

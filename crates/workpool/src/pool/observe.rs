@@ -1,8 +1,9 @@
-//! Looking inside the pool: `stats`, `health`, a monitor thread, and the
-//! export of the figures to the `metrics` facade.
+//! Looking inside the pool, the machinery of `Pool::stats`, `health`,
+//! `check`, `monitor` and `export_metrics`: the snapshot, the health
+//! verdict, the monitor thread ([`Monitor`]), and the export of the figures
+//! to the `metrics` facade.
 
 use super::state::Inner;
-use super::Pool;
 use crate::error::PoolError;
 use crate::stats::{Health, HealthPolicy, Stats};
 use crate::sync::Arc;
@@ -62,174 +63,24 @@ impl Inner {
     pub(crate) fn recent(&self, stats: &Stats, window: Duration) -> Stats {
         self.stats.recent(stats, window)
     }
-}
 
-impl Pool {
-    /// A snapshot of the pool's figures: counts by outcome, the gauges,
-    /// uptime, and latencies of queue wait and run time (of every task at a
-    /// trickle, sampled at high rates: see
-    /// [`LatencySummary`](crate::LatencySummary)). Reading them takes no
-    /// lock the workers take; recording them costs each task a counter on a
-    /// cache line of its own thread.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let pool = workpool::Pool::new(2)?;
-    /// for _ in 0..100 {
-    ///     pool.submit(|| ())?;
-    /// }
-    /// pool.wait_idle(Duration::from_secs(10))?;
-    /// let stats = pool.stats();
-    /// assert_eq!(stats.submitted, 100);
-    /// assert_eq!(stats.completed, 100);
-    /// assert!(stats.queue_wait.count > 0);
-    /// // The figures since an earlier snapshot: none since this one.
-    /// assert_eq!(pool.stats().since(&stats).completed, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.inner.snapshot()
-    }
-
-    /// Judges the pool by `policy`: each threshold breached is one sentence
-    /// in [`Health::problems`], with the figure and the threshold. The
-    /// gauges are judged as they are now; the error rate and the p99 of
-    /// queue wait over `policy.error_window`, from the snapshot of the
-    /// newest earlier check at least that old (see
-    /// [`HealthPolicy::error_window`]), so an old burst stops counting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use workpool::HealthPolicy;
-    /// let pool = workpool::Pool::new(2)?;
-    /// let health = pool.health(&HealthPolicy::default());
-    /// assert!(health.healthy, "{:?}", health.problems);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn health(&self, policy: &HealthPolicy) -> Health {
-        self.check(policy).0
-    }
-
-    /// [`health`](Self::health) with the snapshot its verdict was drawn
-    /// from: one snapshot for both, so they agree (a `/health` endpoint
-    /// shows them side by side). The figures are since the build, as
-    /// [`stats`](Self::stats) gives them; the verdict judged the error rate
-    /// and queue wait of the policy's window, which the problems name.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use workpool::HealthPolicy;
-    /// let pool = workpool::Pool::new(2)?;
-    /// let (health, stats) = pool.check(&HealthPolicy::default());
-    /// assert!(health.healthy);
-    /// assert_eq!(stats.busy, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn check(&self, policy: &HealthPolicy) -> (Health, Stats) {
-        self.inner.check(policy)
-    }
-
-    /// Sends the pool's figures to the [`metrics`] facade, labelled
-    /// `pool = name()`: `workpool_tasks_submitted_total`,
-    /// `workpool_tasks_total{outcome}` (completed, panicked, cancelled,
-    /// timed_out, rejected), `workpool_workers_started_total`,
-    /// `workpool_workers_expired_total`, the gauges `workpool_workers`,
-    /// `workpool_busy_workers`, `workpool_idle_workers`,
-    /// `workpool_waiting_submitters`, `workpool_queued_tasks`,
-    /// `workpool_capacity`, `workpool_uptime_seconds`, and the sampled
-    /// latencies `workpool_queue_wait_seconds` and `workpool_run_seconds`
-    /// as gauges by `quantile` (0.5, 0.9, 0.99, 1 for the max) with their
-    /// `_count`. Call it when the figures are read (a `/metrics` handler, a
-    /// monitor): nothing is recorded per task, so the hot path pays
-    /// nothing for the export.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let pool = workpool::Pool::builder().name("ingest").build()?;
-    /// pool.spawn(|| ())?.join()?;
-    /// pool.wait_idle(Duration::from_secs(10))?;
-    /// // What it sends: `workpool_tasks_total{pool="ingest",outcome="completed"}` = 1.
-    /// assert_eq!(pool.stats().completed, 1);
-    /// pool.export_metrics(); // a no-op until a recorder is installed
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// `Pool::export_metrics_with`: one snapshot, labelled `pool = name`
+    /// and `labels`.
     #[cfg(feature = "metrics")]
-    pub fn export_metrics(&self) {
-        self.export_metrics_with(&[]);
-    }
-
-    /// [`export_metrics`](Self::export_metrics) with more labels beside
-    /// `pool`, for a pool that serves one of several sources (for example
-    /// `("stream", "jobs")` in `workpool-redis`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = workpool::Pool::builder().name("consumer").build()?;
-    /// pool.export_metrics_with(&[("stream", "jobs".to_owned())]);
-    /// # Ok::<(), workpool::BuildError>(())
-    /// ```
-    #[cfg(feature = "metrics")]
-    pub fn export_metrics_with(&self, labels: &[(&'static str, String)]) {
-        let mut all = vec![metrics::Label::new("pool", self.name().to_owned())];
+    pub(super) fn export_metrics(&self, labels: &[(&'static str, String)]) {
+        let mut all = vec![metrics::Label::new("pool", self.name.clone())];
         all.extend(
             labels
                 .iter()
                 .map(|(key, value)| metrics::Label::new(*key, value.clone())),
         );
-        export(&self.stats(), &all);
+        export(&self.snapshot(), &all);
     }
 
-    /// The pool's name ([`PoolBuilder::name`](crate::PoolBuilder::name)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use workpool::Pool;
-    /// assert_eq!(Pool::new(1)?.name(), "workpool");
-    /// assert_eq!(Pool::builder().name("mailer").build()?.name(), "mailer");
-    /// # Ok::<(), workpool::BuildError>(())
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// Checks the pool's health every `interval` on a thread of its own and
-    /// calls `callback` with the verdict and the figures it was drawn from:
-    /// a periodic health check. It stops when the returned
-    /// [`Monitor`] is stopped or dropped, or when the pool is released; the
-    /// pool counts its thread, so `release_timeout` waits for it.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Closed`] on a released pool; [`PoolError::SpawnFailed`]
-    /// if its thread could not start.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::mpsc;
-    /// use std::time::Duration;
-    /// use workpool::HealthPolicy;
-    ///
-    /// let pool = workpool::Pool::new(2)?;
-    /// let (tx, rx) = mpsc::channel();
-    /// let monitor = pool.monitor(Duration::from_millis(10), HealthPolicy::default(), move |health, stats| {
-    ///     let _ = tx.send((health.healthy, stats.workers));
-    /// })?;
-    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, (true, 0));
-    /// monitor.stop();
-    /// pool.release_timeout(Duration::from_secs(10))?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn monitor<F>(
-        &self,
+    /// `Pool::monitor`: registers a monitor (refused on a released pool)
+    /// and starts its thread, counted among the pool's.
+    pub(super) fn monitor<F>(
+        self: &Arc<Self>,
         interval: Duration,
         policy: HealthPolicy,
         callback: F,
@@ -242,16 +93,16 @@ impl Pool {
             wake: Condvar::new(),
         });
         {
-            let state = self.inner.lock_state();
+            let state = self.lock_state();
             if state.closed {
                 return Err(PoolError::Closed);
             }
-            crate::job::lock(&self.inner.monitors).push(Arc::downgrade(&shared));
+            crate::job::lock(&self.monitors).push(Arc::downgrade(&shared));
         }
-        let weak = Arc::downgrade(&self.inner);
+        let weak = Arc::downgrade(self);
         let theirs = Arc::clone(&shared);
         let mut callback = callback;
-        let name = format!("{}-monitor", self.inner.config.thread_name);
+        let name = format!("{}-monitor", self.config.thread_name);
         let body = move || loop {
             {
                 let mut stop = crate::job::lock(&theirs.stop);
@@ -283,14 +134,11 @@ impl Pool {
             drop(inner);
             callback(&health, &stats);
         };
-        self.inner
-            .spawn_counted(name, body)
+        self.spawn_counted(name, body)
             .map_err(|e| PoolError::SpawnFailed(std::sync::Arc::new(e)))?;
         Ok(Monitor { shared })
     }
-}
 
-impl Inner {
     /// `release`: every monitor stops.
     pub(super) fn stop_monitors(&self) {
         let monitors = std::mem::take(&mut *crate::job::lock(&self.monitors));
@@ -312,7 +160,7 @@ impl MonitorShared {
     }
 }
 
-/// A periodic health check started by [`Pool::monitor`]; stops when
+/// A periodic health check started by [`Pool::monitor`](crate::Pool::monitor); stops when
 /// dropped.
 #[must_use = "the monitor stops when this handle is dropped"]
 pub struct Monitor {
