@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::Weak;
 use std::time::Instant;
 
+/// How late a deadline may fire, so that deadlines close together fire
+/// together (see `maintenance_loop`).
+const DEADLINE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Deadlines not yet fired, earliest first. A task's entry leaves when the
 /// deadline fires or when the task ends (`forget_deadline`), whichever
 /// comes first: an entry outlives its task by nothing, so a far deadline
@@ -75,9 +79,13 @@ impl Inner {
             if state.closed || state.epoch != epoch {
                 break;
             }
+            // Woken a tick after the earliest deadline, so that deadlines a
+            // few microseconds apart (tasks spawned together) fire in one
+            // round, their not-started tasks stopped before any token is
+            // cancelled; a deadline fires late by a tick at most, never early.
             let deadline = crate::job::lock(&self.timers)
                 .next()
-                .map(crate::job::deadline_instant);
+                .map(|word| crate::job::deadline_instant(word) + DEADLINE_TICK);
             let until = match (purge, deadline) {
                 (true, Some(d)) => Some(d.min(next_purge)),
                 (true, None) => Some(next_purge),
