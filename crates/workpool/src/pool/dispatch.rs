@@ -14,7 +14,7 @@
 
 use super::deposit::Deposit;
 use super::state::StateGuard;
-use super::state::{Inner, State, CLOSED};
+use super::state::{Inner, State};
 use super::task::Task;
 use super::worker::{self, Next, Parker};
 use crate::error::PoolError;
@@ -128,16 +128,14 @@ impl Inner {
         if !self.spinners.any() && !self.saturated() {
             return Err(task);
         }
-        // [RELEASE, submitter half] count ourselves in `admission`: either
-        // the count finds the pool closed, or `release`, which closes it in
-        // the same word, sees us and waits for this push before it looks at
-        // the queue.
-        if self.admission.fetch_add(1, Ordering::SeqCst) & CLOSED != 0 {
-            self.admission.fetch_sub(1, Ordering::SeqCst);
+        // [RELEASE, submitter half] either the pool is found closed, or
+        // `release` sees this push in flight and waits for it before it
+        // looks at the queue (`admission.rs`).
+        let Some(entered) = self.admission.try_enter() else {
             return Err(task);
-        }
+        };
         let pushed = self.queue.try_push(task, self.capacity_now());
-        self.admission.fetch_sub(1, Ordering::SeqCst);
+        drop(entered);
         pushed?;
         self.find_worker();
         Ok(())

@@ -2,12 +2,10 @@
 //! `drain_timeout` and `reboot`; and waiting for it as a whole, open:
 //! `wait_idle`, with `maybe_idle`, where workers tell its callers.
 
-use super::state::{Inner, State, CLOSED, UNBOUNDED};
+use super::state::{Inner, State, UNBOUNDED};
 use super::worker::{self, Next};
 use crate::error::PoolError;
-use crate::sync::atomic::Ordering;
-use crate::sync::{self, Arc};
-use crossbeam_utils::Backoff;
+use crate::sync::Arc;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -103,15 +101,9 @@ impl Inner {
         }
         self.stop_monitors();
         // [RELEASE, release half] `closed` is published in `admission`; wait
-        // out the lock-free pushes that saw the pool open. Their tasks were accepted,
-        // so the drain below must see them. Pushes never block: this is short.
-        let backoff = Backoff::new();
-        while self.admission.load(Ordering::SeqCst) & !CLOSED != 0 {
-            backoff.snooze();
-            if !sync::SPIN {
-                sync::yield_now();
-            }
-        }
+        // out the lock-free pushes that saw the pool open. Their tasks were
+        // accepted, so the drain below must see them.
+        self.admission.wait_drained();
         let mut state = self.lock_state();
         if !state.closed {
             // Rebooted meanwhile: the idle workers serve the new life.

@@ -7,6 +7,8 @@
 //! One concern a file; `PROTOCOL.md` beside them describes how they fit
 //! together and names the pairs of operations that must see each other:
 //! - `state.rs`: [`Inner`], `State` and the gauges, changed together;
+//! - `admission.rs`: the lock-free way in and its closed bit (pair
+//!   RELEASE), one word with private methods;
 //! - `dispatch.rs`: how `submit` finds a worker;
 //! - `queue.rs`: the queue, and what admits a task (bounded or hand-off);
 //! - `hot.rs`: workers spinning for a next task, claimed by submitters;
@@ -30,6 +32,7 @@
 //! - `loom.rs`: the loom models, one per pair and per defect once found
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`).
 
+mod admission;
 mod deposit;
 mod dispatch;
 mod host;

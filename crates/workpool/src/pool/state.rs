@@ -12,7 +12,6 @@ use crate::builder::{PanicHandler, PoolBuilder};
 use crate::cancel::CancelToken;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{self, Condvar, Mutex, MutexGuard};
-use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize as ReportUsize;
 use std::sync::Arc;
@@ -20,9 +19,6 @@ use std::time::Duration;
 
 /// `State::capacity` of an unbounded pool.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
-
-/// The bit of `Inner::admission` that closes the lock-free way in.
-pub(crate) const CLOSED: usize = 1 << (usize::BITS - 1);
 
 pub(crate) struct Inner {
     pub(super) state: Mutex<State>,
@@ -37,12 +33,8 @@ pub(crate) struct Inner {
     pub(super) gauges: Gauges,
     pub(super) queue: TaskQueue,
     pub(super) spinners: Spinners,
-    /// Lock-free pushes in flight, and in its top bit whether the pool is
-    /// closed to them (pair RELEASE in `PROTOCOL.md`). One word, so that a
-    /// push and `release` order each other by read-modify-writes alone.
-    /// On a line of its own: every lock-free submit writes it twice, and
-    /// workers read the gauges beside it on every task.
-    pub(super) admission: CachePadded<AtomicUsize>,
+    /// The lock-free way in and its closed bit (`admission.rs`).
+    pub(super) admission: super::admission::Admission,
     /// Shared with the other pools of a `MultiPool`: told whenever this pool
     /// may have room, so a submitter blocked on all of them takes the first.
     pub(super) room: Option<Arc<crate::multi::RoomSignal>>,
@@ -250,7 +242,7 @@ impl Inner {
             },
             queue: TaskQueue::new(builder.queue_capacity, capacity),
             spinners: Spinners::new(),
-            admission: CachePadded::new(AtomicUsize::new(0)),
+            admission: super::admission::Admission::new(),
             room: builder.room,
             panicked: ReportUsize::new(0),
             next_worker_no: ReportUsize::new(0),
@@ -312,9 +304,9 @@ impl Inner {
         state.closed = closed;
         self.gauges.closed.store(closed, Ordering::SeqCst);
         if closed {
-            self.admission.fetch_or(CLOSED, Ordering::SeqCst);
+            self.admission.close();
         } else {
-            self.admission.fetch_and(!CLOSED, Ordering::SeqCst);
+            self.admission.open();
         }
     }
 
