@@ -595,6 +595,25 @@ impl<F, T> fmt::Debug for Cell<F, T> {
 /// The panic payload type, named once.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
+/// Runs `f`, dropping quietly whatever panic it raises.
+pub(crate) fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        drop_quietly(payload);
+    }
+}
+
+/// Drops a panic payload under `catch_unwind`. A payload whose `Drop`
+/// panics leaves a second payload (usually the message of that panic),
+/// dropped the same way; should its `Drop` panic too, the third is
+/// forgotten rather than dropped: a leak, never an unwind.
+pub(crate) fn drop_quietly(payload: Payload) {
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        if let Err(third) = panic::catch_unwind(AssertUnwindSafe(move || drop(second))) {
+            std::mem::forget(third);
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

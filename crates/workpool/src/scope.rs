@@ -36,12 +36,12 @@ where
     let (result, mut panics) = scope_all(pool, f);
     let first = (!panics.is_empty()).then(|| panics.remove(0).1);
     for (_, payload) in panics {
-        drop_quietly(payload);
+        job::drop_quietly(payload);
     }
     match result {
         Err(payload) => {
             if let Some(first) = first {
-                drop_quietly(first);
+                job::drop_quietly(first);
             }
             panic::resume_unwind(payload)
         }
@@ -205,7 +205,7 @@ impl Tasks {
                     .get(next)
                     .and_then(|task| task.as_ref().map(TaskHandle::stealer));
                 if let Some(stealer) = found {
-                    quietly(|| stealer.run_here());
+                    job::quietly(|| stealer.run_here());
                 } else if next >= job::lock(&self.list).len() {
                     break;
                 }
@@ -224,9 +224,9 @@ impl Tasks {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => match error.try_into_panic() {
                             Ok(payload) => panics.push((waited, payload)),
-                            Err(other) => drop_quietly(Box::new(other)),
+                            Err(other) => job::drop_quietly(Box::new(other)),
                         },
-                        Err(payload) => drop_quietly(payload),
+                        Err(payload) => job::drop_quietly(payload),
                     }
                 }
                 waited += 1;
@@ -242,27 +242,8 @@ impl Drop for WaitForAll<'_> {
     fn drop(&mut self) {
         if !self.0.finished.load(Ordering::SeqCst) {
             for (_, payload) in self.0.finish_all() {
-                drop_quietly(payload);
+                job::drop_quietly(payload);
             }
-        }
-    }
-}
-
-/// Runs `f`, dropping quietly whatever panic it raises.
-fn quietly(f: impl FnOnce()) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-        drop_quietly(payload);
-    }
-}
-
-/// Drops a panic payload under `catch_unwind`. A payload whose `Drop`
-/// panics leaves a second payload (usually the message of that panic),
-/// dropped the same way; should its `Drop` panic too, the third is
-/// forgotten rather than dropped: a leak, never an unwind.
-fn drop_quietly(payload: job::Payload) {
-    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        if let Err(third) = panic::catch_unwind(AssertUnwindSafe(move || drop(second))) {
-            std::mem::forget(third);
         }
     }
 }

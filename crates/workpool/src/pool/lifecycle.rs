@@ -6,7 +6,6 @@ use super::state::{Inner, State, UNBOUNDED};
 use super::worker::{self, Next};
 use crate::error::PoolError;
 use crate::sync::Arc;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// Writes a log line, catching a panic of the subscriber. The line is
@@ -14,10 +13,7 @@ use std::time::{Duration, Instant};
 /// order), and a panic is not let out: `release` runs in `Pool::drop`,
 /// where a second panic while unwinding would abort the process.
 pub(crate) fn log_quietly(line: impl FnOnce()) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(line)) {
-        // The payload's own `Drop` may panic too.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-    }
+    crate::job::quietly(line);
 }
 
 impl Inner {

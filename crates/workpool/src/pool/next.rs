@@ -49,7 +49,7 @@ impl Inner {
                 panic = %panic_message(&*payload),
                 "a task of the workpool panicked; the worker lives on"
             );
-            drop_quietly(payload);
+            crate::job::drop_quietly(payload);
             return;
         };
         if let Err(second) = panic::catch_unwind(AssertUnwindSafe(|| handler(payload))) {
@@ -58,7 +58,7 @@ impl Inner {
                 panic = %panic_message(&*second),
                 "the workpool's panic handler panicked; the worker lives on"
             );
-            drop_quietly(second);
+            crate::job::drop_quietly(second);
         }
     }
 
@@ -214,9 +214,4 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     } else {
         "Box<dyn Any>"
     }
-}
-
-/// Drops a panic payload, whose own `Drop` may panic too.
-fn drop_quietly(payload: Box<dyn Any + Send>) {
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
