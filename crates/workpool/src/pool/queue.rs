@@ -186,30 +186,29 @@ impl TaskQueue {
         Ok(())
     }
 
-    fn pop_overflow(&self) -> Option<Task> {
-        if self.overflow_len.load(Ordering::SeqCst) == 0 {
+    /// Takes the first task of a locked deque (the locked queue, the ring's
+    /// overflow, tasks put back) that is not a ghost; `len` mirrors the
+    /// deque's length, read without the lock. The ghosts met on the way are
+    /// dropped and counted gone (`ghosts` down) under the deque's lock: a
+    /// push that counts the room under that same lock never sees a ghost
+    /// gone from the deque and still counted in `ghosts` (which would let
+    /// it count one slot free twice).
+    fn take_live(&self, deque: &Mutex<VecDeque<Task>>, len: &AtomicUsize) -> Option<Task> {
+        if len.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        let mut overflow = sync::lock(&self.overflow);
-        let task = self.take_live(&mut overflow);
-        self.overflow_len.store(overflow.len(), Ordering::SeqCst);
-        task
-    }
-
-    /// Takes the first task of `deque` that is not a ghost, dropping the
-    /// ghosts before it, each counted gone (`ghosts` down) under the lock
-    /// that guards `deque`: a push that counts the room under that same
-    /// lock never sees a ghost gone from the deque and still counted in
-    /// `ghosts` (which would let it count one slot free twice).
-    fn take_live(&self, deque: &mut VecDeque<Task>) -> Option<Task> {
+        let mut deque = sync::lock(deque);
+        let mut live = None;
         while let Some(task) = deque.pop_front() {
             if task.leave_queue() {
-                return Some(task);
+                live = Some(task);
+                break;
             }
             self.ghost_popped();
             self.count_set_aside();
         }
-        None
+        len.store(deque.len(), Ordering::SeqCst);
+        live
     }
 
     /// Admits a task that starts on a worker without going through the
@@ -250,38 +249,26 @@ impl TaskQueue {
         true
     }
 
-    fn pop_returned(&self) -> Option<Task> {
-        if self.returned_len.load(Ordering::SeqCst) == 0 {
-            return None;
-        }
-        let mut returned = sync::lock(&self.returned);
-        let task = self.take_live(&mut returned);
-        self.returned_len.store(returned.len(), Ordering::SeqCst);
-        task
-    }
-
     /// Takes the oldest queued task. Returns whether that freed room, with it.
     /// Ghosts met on the way are dropped: their handles know already.
     pub(crate) fn pop(&self) -> Option<(Task, bool)> {
         let freed = self.in_flight.is_none();
         // Taken from a deque under its lock: ghosts already dropped there.
-        if let Some(task) = self.pop_returned() {
+        if let Some(task) = self.take_live(&self.returned, &self.returned_len) {
             return Some((task, freed));
         }
         loop {
             let task = match &self.tasks {
                 Tasks::Ring(queue) => match queue.pop() {
                     Some(task) => task,
-                    None => return self.pop_overflow().map(|task| (task, freed)),
+                    None => {
+                        let task = self.take_live(&self.overflow, &self.overflow_len);
+                        return task.map(|task| (task, freed));
+                    }
                 },
                 Tasks::Seg(queue) => queue.pop()?,
                 Tasks::Locked(queue) => {
-                    if queue.len() == 0 {
-                        return None;
-                    }
-                    let mut items = sync::lock(&queue.items);
-                    let task = self.take_live(&mut items);
-                    queue.len.store(items.len(), Ordering::SeqCst);
+                    let task = self.take_live(&queue.items, &queue.len);
                     return task.map(|task| (task, freed));
                 }
             };
