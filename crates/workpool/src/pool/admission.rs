@@ -9,8 +9,13 @@
 //! ordered, so either a push sees the bit and is refused, or `release` sees
 //! the push and waits for it: a task admitted without the lock is always
 //! seen by the drain, and once `release` returns every push is refused.
+//!
+//! The pool's life under the lock ([`Life`]: closed or open, and which
+//! reboot it is in) changes only through [`Admission::close`] and
+//! [`Admission::reopen`], which set the word's bit and the `closed` gauge in
+//! the same step.
 
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{self};
 use crossbeam_utils::{Backoff, CachePadded};
 
@@ -23,6 +28,35 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 #[derive(Debug)]
 pub(super) struct Admission {
     word: CachePadded<AtomicUsize>,
+    /// The closed bit again, for readers that poll it (a spinning worker,
+    /// a submitter spinning on a full queue): kept off the word's line,
+    /// which every lock-free push writes.
+    closed: AtomicBool,
+}
+
+/// The pool's life, under the pool's lock: read here, changed through
+/// [`Admission`].
+#[derive(Debug, Default)]
+pub(super) struct Life {
+    closed: bool,
+    /// Raised by every `reboot`: threads of an older life (the maintenance
+    /// thread, `min_workers` starting) see it and stand down.
+    epoch: u64,
+}
+
+impl Life {
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the life `epoch` is over: the pool closed, or rebooted since.
+    pub(super) fn is_over(&self, epoch: u64) -> bool {
+        self.closed || self.epoch != epoch
+    }
 }
 
 /// A lock-free push in flight; leaves the word when dropped.
@@ -34,7 +68,14 @@ impl Admission {
     pub(super) fn new() -> Admission {
         Admission {
             word: CachePadded::new(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the pool is closed (the gauge; the lock decides).
+    #[inline]
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// [RELEASE, submitter half] counts a push in: `None` if the pool is
@@ -48,14 +89,29 @@ impl Admission {
         Some(Entered { word: &self.word })
     }
 
-    /// Closes the way in (under the pool's lock, with `State::closed`).
-    pub(super) fn close(&self) {
+    /// Under the lock: closes the pool (its life, the gauge and the way
+    /// in). False if it was closed already.
+    pub(super) fn close(&self, life: &mut Life) -> bool {
+        if life.closed {
+            return false;
+        }
+        life.closed = true;
+        self.closed.store(true, Ordering::SeqCst);
         self.word.fetch_or(CLOSED, Ordering::SeqCst);
+        true
     }
 
-    /// Opens it again (`reboot`).
-    pub(super) fn open(&self) {
+    /// Under the lock: opens a closed pool for a new life (`reboot`);
+    /// returns its epoch, or `None` if the pool is open.
+    pub(super) fn reopen(&self, life: &mut Life) -> Option<u64> {
+        if !life.closed {
+            return None;
+        }
+        life.closed = false;
+        life.epoch += 1;
+        self.closed.store(false, Ordering::SeqCst);
         self.word.fetch_and(!CLOSED, Ordering::SeqCst);
+        Some(life.epoch)
     }
 
     /// [RELEASE, release half] once closed, waits out the pushes that saw

@@ -11,25 +11,122 @@
 //! units of room always serve two submitters.
 
 use super::dispatch::Placed;
-use super::state::{Inner, State};
+use super::state::{Inner, State, StateGuard};
 use super::task::Task;
 use super::worker::Next;
 use crate::error::PoolError;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar};
+use std::collections::VecDeque;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// How long a blocked submitter sleeps before it looks for room itself. Room
+/// is normally handed to it (see the module docs), but with a queue only
+/// once half of the queue is free; should the workers all be in long tasks
+/// meanwhile, this bounds how long it sleeps beside a free slot.
+const DEPOSIT_PATIENCE: Duration = Duration::from_millis(1);
+
+/// Who waits for room, under the pool's lock: blocked submitters with their
+/// deposits, and async submitters as wakers, each oldest first. Changed only
+/// through [`Waiting`], which keeps its gauges with it.
+#[derive(Default)]
+pub(super) struct Waiters {
+    deposits: VecDeque<Deposit>,
+    /// Async submitters waiting for room (`submit_async`), by id.
+    asynchronous: VecDeque<(u64, Waker)>,
+}
+
+/// The gauges of [`Waiters`], read without the lock, and the only way to
+/// change them.
+#[derive(Debug, Default)]
+pub(super) struct Waiting {
+    /// Blocked and async submitters: the `waiting` gauge, and the worker's
+    /// half of pair DEPOSIT reads it after freeing room.
+    all: AtomicUsize,
+    /// Async submitters (a hint): room freed wakes them at every slot, not
+    /// at half a queue.
+    asynchronous: std::sync::atomic::AtomicUsize,
+}
+
+impl Waiters {
+    /// Blocked submitters, for `max_blocking_tasks`.
+    pub(super) fn blocked(&self) -> usize {
+        self.deposits.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.deposits.is_empty() && self.asynchronous.is_empty()
+    }
+}
+
+impl Waiting {
+    /// Blocked and async submitters waiting for room (the gauge).
+    pub(super) fn count(&self) -> usize {
+        self.all.load(Ordering::Relaxed)
+    }
+
+    fn sync(&self, waiters: &Waiters) {
+        self.all.store(
+            waiters.deposits.len() + waiters.asynchronous.len(),
+            Ordering::SeqCst,
+        );
+        self.asynchronous.store(
+            waiters.asynchronous.len(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// Room was freed: whether anybody may want it. Blocked submitters want
+    /// it once half of the queue is free (`half_free`), async ones at once.
+    #[inline]
+    pub(super) fn want_room(&self, half_free: impl FnOnce() -> bool) -> bool {
+        self.all.load(Ordering::SeqCst) != 0
+            && (half_free() || self.asynchronous.load(std::sync::atomic::Ordering::SeqCst) != 0)
+    }
+
+    /// An async submitter waits for room as `waker` (or replaces its waker).
+    pub(super) fn async_waits(&self, waiters: &mut Waiters, id: u64, waker: Waker) {
+        match waiters.asynchronous.iter_mut().find(|(at, _)| *at == id) {
+            Some(entry) => entry.1 = waker,
+            None => waiters.asynchronous.push_back((id, waker)),
+        }
+        self.sync(waiters);
+    }
+
+    /// An async submitter stops waiting; false if it was woken meanwhile
+    /// (its entry gone).
+    pub(super) fn async_leaves(&self, waiters: &mut Waiters, id: u64) -> bool {
+        let before = waiters.asynchronous.len();
+        waiters.asynchronous.retain(|(at, _)| *at != id);
+        let found = waiters.asynchronous.len() != before;
+        self.sync(waiters);
+        found
+    }
+
+    /// Every async submitter is to try again: their wakers move to `wakes`
+    /// (woken once the lock is released, `StateGuard`).
+    pub(super) fn wake_async(&self, waiters: &mut Waiters, wakes: &mut Vec<Waker>) {
+        if waiters.asynchronous.is_empty() {
+            return;
+        }
+        wakes.extend(waiters.asynchronous.drain(..).map(|(_, waker)| waker));
+        self.sync(waiters);
+    }
+}
 
 /// A submitter blocked in `submit`, with its task.
-pub(crate) struct Deposit {
+struct Deposit {
     task: Option<Task>,
     /// Set once the deposit is decided; the submitter then takes it off the
     /// list and returns.
-    pub(super) outcome: Option<Outcome>,
+    outcome: Option<Outcome>,
     /// The submitter waits here, under the pool's lock; it is also how the
     /// submitter finds its own deposit.
     wake: Arc<Condvar>,
 }
 
-pub(crate) enum Outcome {
+enum Outcome {
     /// The task was placed on a worker or in the queue.
     Accepted,
     /// Room for a new worker was reserved for the task: the submitter
@@ -40,7 +137,7 @@ pub(crate) enum Outcome {
 }
 
 impl Deposit {
-    pub(super) fn new(task: Task, wake: Arc<Condvar>) -> Deposit {
+    fn new(task: Task, wake: Arc<Condvar>) -> Deposit {
         Deposit {
             task: Some(task),
             outcome: None,
@@ -49,11 +146,11 @@ impl Deposit {
     }
 
     /// The task of a deposit that is still undecided.
-    pub(super) fn take_task(&mut self) -> Task {
+    fn take_task(&mut self) -> Task {
         self.task.take().expect("an undecided deposit has its task")
     }
 
-    pub(super) fn is_theirs(&self, wake: &Arc<Condvar>) -> bool {
+    fn is_theirs(&self, wake: &Arc<Condvar>) -> bool {
         Arc::ptr_eq(&self.wake, wake)
     }
 
@@ -63,11 +160,7 @@ impl Deposit {
     }
 
     /// The submitter's side, outside the lock, once its deposit is decided.
-    pub(super) fn finish(
-        mut self,
-        outcome: Outcome,
-        inner: &Arc<Inner>,
-    ) -> Result<(), (PoolError, Task)> {
+    fn finish(mut self, outcome: Outcome, inner: &Arc<Inner>) -> Result<(), (PoolError, Task)> {
         match outcome {
             Outcome::Accepted => Ok(()),
             Outcome::Start => {
@@ -82,6 +175,58 @@ impl Deposit {
 }
 
 impl Inner {
+    /// Blocks the caller with its task deposited until a unit of room takes
+    /// it, or the pool closes, or `until` passes (`Timeout`, the task given
+    /// back).
+    pub(super) fn block_with_deposit(
+        self: &Arc<Self>,
+        mut state: StateGuard<'_>,
+        task: Task,
+        until: Option<Instant>,
+    ) -> Result<(), (PoolError, Task)> {
+        let wake = Arc::new(Condvar::new());
+        state
+            .waiters
+            .deposits
+            .push_back(Deposit::new(task, Arc::clone(&wake)));
+        self.waiting.sync(&state.waiters);
+        // [DEPOSIT, submitter half] we are published in `waiting`; now look for
+        // room freed before a worker could see us.
+        fence(Ordering::SeqCst);
+        loop {
+            let at = state
+                .waiters
+                .deposits
+                .iter()
+                .position(|d| d.is_theirs(&wake))
+                .expect("only its submitter takes a deposit off the list");
+            if state.waiters.deposits[at].outcome.is_none() {
+                // First, and after every wait: room may be there that no one
+                // handed over (see `DEPOSIT_PATIENCE`).
+                self.serve_deposits(&mut state);
+            }
+            if let Some(outcome) = state.waiters.deposits[at].outcome.take() {
+                let deposit = state.waiters.deposits.remove(at).expect("found above");
+                self.waiting.sync(&state.waiters);
+                drop(state);
+                return deposit.finish(outcome, self);
+            }
+            let mut patience = DEPOSIT_PATIENCE;
+            if let Some(until) = until {
+                let now = Instant::now();
+                if now >= until {
+                    // Out of time, and still undecided: take the task back.
+                    let mut deposit = state.waiters.deposits.remove(at).expect("found above");
+                    self.waiting.sync(&state.waiters);
+                    let task = deposit.take_task();
+                    return Err((PoolError::Timeout, task));
+                }
+                patience = patience.min(until - now);
+            }
+            state = state.wait_timeout(&wake, patience);
+        }
+    }
+
     /// Room may have freed: a queued task was taken (bounded mode) or an
     /// admitted task finished (hand-off mode).
     ///
@@ -97,10 +242,7 @@ impl Inner {
         // `in_flight`, both `SeqCst` read-modify-writes); now look for a
         // submitter that deposited its task before it could see the room.
         self.queue.fence_after_op();
-        if self.gauges.waiting.load(Ordering::SeqCst) != 0
-            && (self.queue.half_free()
-                || self.async_waiting.load(std::sync::atomic::Ordering::SeqCst) != 0)
-        {
+        if self.waiting.want_room(|| self.queue.half_free()) {
             // Tells a `MultiPool` too.
             self.serve_deposits(&mut self.lock_state());
         } else if let Some(room) = &self.room {
@@ -109,41 +251,49 @@ impl Inner {
     }
 
     /// Under the lock: places the waiting deposits, oldest first, while there
-    /// is room; on a closed pool refuses them all.
+    /// is room, and wakes the async submitters to try again; on a closed pool
+    /// refuses the deposits (and the async submitters see it closed).
     pub(super) fn serve_deposits(&self, state: &mut State) {
-        let closed = state.closed;
-        for at in 0..state.deposits.len() {
-            if state.deposits[at].outcome.is_some() {
+        let closed = state.life.is_closed();
+        // Out of the state while tasks are placed, which changes the rest
+        // of it; nothing on that path looks at the deposits.
+        let mut deposits = std::mem::take(&mut state.waiters.deposits);
+        for deposit in deposits.iter_mut() {
+            if deposit.outcome.is_some() {
                 continue;
             }
             if closed {
-                state.deposits[at].decide(Outcome::Refused(PoolError::Closed));
+                deposit.decide(Outcome::Refused(PoolError::Closed));
                 continue;
             }
-            let task = state.deposits[at]
-                .task
-                .take()
-                .expect("an undecided deposit has its task");
+            let task = deposit.take_task();
             match self.place_locked(state, task) {
                 Ok(Placed::Worker(worker, task)) => {
                     worker.send(Next::Run(task));
-                    state.deposits[at].decide(Outcome::Accepted);
+                    deposit.decide(Outcome::Accepted);
                 }
-                Ok(Placed::Queued) => state.deposits[at].decide(Outcome::Accepted),
+                Ok(Placed::Queued) => deposit.decide(Outcome::Accepted),
                 Ok(Placed::Start(task)) => {
-                    state.deposits[at].task = Some(task);
-                    state.deposits[at].decide(Outcome::Start);
+                    deposit.task = Some(task);
+                    deposit.decide(Outcome::Start);
                 }
                 Err(task) => {
-                    state.deposits[at].task = Some(task);
+                    deposit.task = Some(task);
                     break;
                 }
             }
         }
+        state.waiters.deposits = deposits;
         // Async submitters try again (on a closed pool, to see it closed).
         self.wake_async_waiters(state);
         if let Some(room) = &self.room {
             room.notify();
         }
+    }
+
+    /// Wakes every async submitter waiting for room; each tries again.
+    pub(super) fn wake_async_waiters(&self, state: &mut State) {
+        let State { waiters, wakes, .. } = state;
+        self.waiting.wake_async(waiters, wakes);
     }
 }

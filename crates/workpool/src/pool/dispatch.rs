@@ -12,26 +12,18 @@
 //! callers), with `WouldDeadlock` (it is a worker of this pool), or blocks
 //! with its task deposited (`deposit.rs`).
 
-use super::deposit::Deposit;
 use super::state::StateGuard;
 use super::state::{Inner, State};
 use super::task::Task;
 use super::worker::{self, Next, Parker};
 use crate::error::PoolError;
-use crate::sync::atomic::{fence, Ordering};
-use crate::sync::{self, Arc, Condvar};
+use crate::sync::{self, Arc};
 use crossbeam_utils::Backoff;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How many rounds of `Backoff::spin` (127 spin-loop hints in all) a
 /// submitter spends on a full queue before it blocks.
 const FULL_QUEUE_SPINS: usize = 7;
-
-/// How long a blocked submitter sleeps before it looks for room itself. Room
-/// is normally handed to it (`deposit.rs`), but with a queue only once half of
-/// the queue is free; should the workers all be in long tasks meanwhile, this
-/// bounds how long it sleeps beside a free slot.
-const DEPOSIT_PATIENCE: Duration = Duration::from_millis(1);
 
 /// Whether a call may block for room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +93,8 @@ impl Inner {
                 Ok(()) => return Ok(()),
                 Err(task) => task,
             };
-            if !sync::SPIN || self.config.nonblocking || !self.saturated() || self.is_closed() {
+            if !sync::SPIN || self.config.nonblocking || !self.crew.saturated() || self.is_closed()
+            {
                 break;
             }
             if self.queue.is_bounded() {
@@ -125,7 +118,7 @@ impl Inner {
     /// or when the pool is closed.
     #[inline]
     pub(super) fn try_lock_free(self: &Arc<Self>, task: Task) -> Result<(), Task> {
-        if !self.spinners.any() && !self.saturated() {
+        if !self.spinners.any() && !self.crew.saturated() {
             return Err(task);
         }
         // [RELEASE, submitter half] either the pool is found closed, or
@@ -134,7 +127,7 @@ impl Inner {
         let Some(entered) = self.admission.try_enter() else {
             return Err(task);
         };
-        let pushed = self.queue.try_push(task, self.capacity_now());
+        let pushed = self.queue.try_push(task, self.crew.capacity());
         drop(entered);
         pushed?;
         self.find_worker();
@@ -151,7 +144,7 @@ impl Inner {
         // [PARK, submitter half] the task is published; now look for a worker
         // that went idle before it could see it, or room to start one.
         self.queue.fence_after_op();
-        if self.saturated() {
+        if self.crew.saturated() {
             // Every worker is busy: the first to finish takes the task.
             return;
         }
@@ -166,15 +159,14 @@ impl Inner {
             if self.queue.is_empty() {
                 return;
             }
-            if let Some(worker) = state.idle.pop() {
-                self.sync_idle_gauge(&state);
+            if let Some(worker) = self.crew.take_idle(&mut state.crew) {
                 drop(state);
                 worker.send(Next::Look);
             } else {
-                let room = if state.closed {
-                    state.workers == 0
+                let room = if state.life.is_closed() {
+                    state.crew.is_empty()
                 } else {
-                    state.workers < state.capacity
+                    state.crew.has_room()
                 };
                 if !room {
                     return;
@@ -197,8 +189,8 @@ impl Inner {
     /// Under the lock: counts `n` workers about to start, in `workers` and
     /// in `threads`.
     pub(super) fn count_new_workers(&self, state: &mut State, n: usize) {
-        self.add_workers(state, n);
-        state.threads += n;
+        self.crew.hired(&mut state.crew, n);
+        self.threads.counted(&mut state.threads, n);
         self.stats
             .workers_started
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
@@ -208,13 +200,12 @@ impl Inner {
     /// queue, or gives it back when every worker is busy and there is no
     /// room (the pool may be closed: the caller checks first).
     pub(super) fn place_locked(&self, state: &mut State, task: Task) -> Result<Placed, Task> {
-        let capacity = state.capacity;
-        if !state.idle.is_empty() && self.queue.reserve(capacity) {
-            let worker = state.idle.pop().expect("checked above");
-            self.sync_idle_gauge(state);
+        let capacity = state.crew.capacity();
+        if state.crew.has_idle() && self.queue.reserve(capacity) {
+            let worker = self.crew.take_idle(&mut state.crew).expect("checked above");
             return Ok(Placed::Worker(worker, task));
         }
-        if state.workers < capacity && self.queue.reserve(capacity) {
+        if state.crew.has_room() && self.queue.reserve(capacity) {
             self.count_new_workers(state, 1);
             return Ok(Placed::Start(task));
         }
@@ -227,7 +218,7 @@ impl Inner {
             task.stamp = self.stats.stamp_unless_off();
         }
         let mut state = self.lock_state();
-        if state.closed {
+        if state.life.is_closed() {
             return Err((PoolError::Closed, task));
         }
         let task = match self.place_locked(&mut state, task) {
@@ -246,7 +237,7 @@ impl Inner {
             return Err((PoolError::WouldDeadlock, task));
         }
         let limit = self.config.max_blocking_tasks;
-        if limit != 0 && state.deposits.len() >= limit {
+        if limit != 0 && state.waiters.blocked() >= limit {
             return Err((PoolError::Overloaded, task));
         }
         let until = match wait {
@@ -265,55 +256,6 @@ impl Inner {
             }
             Placed::Start(task) => self.start_worker(task),
             Placed::Queued => Ok(()),
-        }
-    }
-
-    /// Blocks the caller with its task deposited until a unit of room takes
-    /// it, or the pool closes.
-    fn block_with_deposit(
-        self: &Arc<Self>,
-        mut state: StateGuard<'_>,
-        task: Task,
-        until: Option<Instant>,
-    ) -> Result<(), (PoolError, Task)> {
-        let wake = Arc::new(Condvar::new());
-        state
-            .deposits
-            .push_back(Deposit::new(task, Arc::clone(&wake)));
-        self.sync_waiting_gauge(&state);
-        // [DEPOSIT, submitter half] we are published in `waiting`; now look for
-        // room freed before a worker could see us.
-        fence(Ordering::SeqCst);
-        loop {
-            let at = state
-                .deposits
-                .iter()
-                .position(|d| d.is_theirs(&wake))
-                .expect("only its submitter takes a deposit off the list");
-            if state.deposits[at].outcome.is_none() {
-                // First, and after every wait: room may be there that no one
-                // handed over (see `DEPOSIT_PATIENCE`).
-                self.serve_deposits(&mut state);
-            }
-            if let Some(outcome) = state.deposits[at].outcome.take() {
-                let deposit = state.deposits.remove(at).expect("found above");
-                self.sync_waiting_gauge(&state);
-                drop(state);
-                return deposit.finish(outcome, self);
-            }
-            let mut patience = DEPOSIT_PATIENCE;
-            if let Some(until) = until {
-                let now = Instant::now();
-                if now >= until {
-                    // Out of time, and still undecided: take the task back.
-                    let mut deposit = state.deposits.remove(at).expect("found above");
-                    self.sync_waiting_gauge(&state);
-                    let task = deposit.take_task();
-                    return Err((PoolError::Timeout, task));
-                }
-                patience = patience.min(until - now);
-            }
-            state = state.wait_timeout(&wake, patience);
         }
     }
 }

@@ -33,6 +33,6 @@ impl Host for Inner {
     }
 
     fn timer_done(&self, key: TimerKey) {
-        self.forget_deadline(key);
+        self.maintenance.forget(key);
     }
 }

@@ -122,7 +122,7 @@ impl Inner {
             // before it takes a task submitted after the tune. (A spinner
             // that read the capacity just before the tune, and takes such a
             // task, hands it back: `Inner::next_task`.)
-            if self.over_capacity() {
+            if self.crew.over_capacity() {
                 break None;
             }
             if let Some(found) = self.queue.pop() {

@@ -2,11 +2,46 @@
 //! `drain_timeout` and `reboot`; and waiting for it as a whole, open:
 //! `wait_idle`, with `maybe_idle`, where workers tell its callers.
 
-use super::state::{Inner, State, UNBOUNDED};
+use super::crew::UNBOUNDED;
+use super::state::{Inner, State};
 use super::worker::{self, Next};
 use crate::error::PoolError;
-use crate::sync::Arc;
+use crate::sync::{Arc, Condvar};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// `wait_idle`'s callers, and where they wait for an idle moment.
+pub(super) struct IdleWatch {
+    /// Callers waiting; a worker that parks or leaves looks for an idle
+    /// moment only if one waits.
+    callers: AtomicUsize,
+    /// They wait here, under the pool's lock.
+    became_idle: Condvar,
+}
+
+/// Moments the pool was seen idle while a `wait_idle` caller waited, under
+/// the pool's lock: each one releases every caller waiting then.
+#[derive(Debug, Default)]
+pub(super) struct IdleMoments(u64);
+
+impl IdleWatch {
+    pub(super) fn new() -> IdleWatch {
+        IdleWatch {
+            callers: AtomicUsize::new(0),
+            became_idle: Condvar::new(),
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.callers.load(Ordering::SeqCst) != 0
+    }
+
+    /// Under the lock: the pool is idle; every caller waiting is released.
+    fn seen_idle(&self, moments: &mut IdleMoments) {
+        moments.0 += 1;
+        self.became_idle.notify_all();
+    }
+}
 
 /// Writes a log line, catching a panic of the subscriber. The line is
 /// written once the pool is consistent again (no worker left without its
@@ -29,19 +64,15 @@ impl Inner {
             });
         }
         let mut state = self.lock_state();
-        if state.capacity == UNBOUNDED {
+        if state.crew.capacity() == UNBOUNDED {
             return Err(PoolError::Unbounded);
         }
-        let grew = capacity > state.capacity;
-        self.set_capacity(&mut state, capacity);
+        let grew = capacity > state.crew.capacity();
         // Idle workers above the new capacity end now, oldest first, so the
         // capacity holds for the next tasks too. Busy and spinning ones end as
         // soon as they look for a next task (`Inner::next_task`), so once the
         // tasks running now have ended, at most `capacity` run at once.
-        let excess = state.workers.saturating_sub(capacity);
-        let retired = state.idle.take_oldest(excess);
-        self.remove_workers(&mut state, retired.len());
-        self.sync_idle_gauge(&state);
+        let retired = self.crew.retuned(&mut state.crew, capacity);
         // New room goes to blocked submitters first, oldest first, then to
         // queued tasks, at once.
         if grew {
@@ -73,10 +104,9 @@ impl Inner {
     /// if the pool was closed already.
     fn close(self: &Arc<Self>, cancel: bool) -> bool {
         let mut state = self.lock_state();
-        if state.closed {
+        if !self.admission.close(&mut state.life) {
             return false;
         }
-        self.set_closed(&mut state, true);
         // Layered shutdown: every task token of this life is cancelled:
         // running tasks see it, and those not yet started never will. The
         // token of this life is taken under the lock (a `reboot` puts a new
@@ -84,13 +114,13 @@ impl Inner {
         // token's waiters, user code that must not run under the lock.
         let root = cancel.then(|| crate::job::lock(&self.root).clone());
         if cancel {
-            self.clear_deadlines();
+            self.maintenance.clear();
         }
         // Blocked submitters get their task back with `Closed`; async ones
         // are woken to see it (once the lock is released: `StateGuard`).
         self.serve_deposits(&mut state);
         self.wake_async_waiters(&mut state);
-        self.purge_wakeup.notify_all();
+        self.maintenance.wake();
         drop(state);
         if let Some(root) = root {
             root.cancel();
@@ -101,7 +131,7 @@ impl Inner {
         // accepted, so the drain below must see them.
         self.admission.wait_drained();
         let mut state = self.lock_state();
-        if !state.closed {
+        if !state.life.is_closed() {
             // Rebooted meanwhile: the idle workers serve the new life.
             return true;
         }
@@ -109,12 +139,8 @@ impl Inner {
         // they exit now. Busy and spinning ones do the same when they look
         // for a next task. No task is queued from here on, so the queue only
         // shrinks.
-        let idle = state.idle.drain_all();
-        self.sync_idle_gauge(&state);
         let drain = !self.queue.is_empty();
-        if !drain {
-            self.remove_workers(&mut state, idle.len());
-        }
+        let idle = self.crew.dismiss_idle(&mut state.crew, !drain);
         let order = || if drain { Next::Look } else { Next::Exit };
         // With no worker left to drain the queue, one is started.
         self.dispatch_queued(state, 1);
@@ -159,19 +185,13 @@ impl Inner {
     pub(super) fn reboot(self: &Arc<Self>) -> Result<(), PoolError> {
         let epoch = {
             let mut state = self.lock_state();
-            if !state.closed {
+            let Some(epoch) = self.admission.reopen(&mut state.life) else {
                 return Ok(());
-            }
-            self.set_closed(&mut state, false);
+            };
             *crate::job::lock(&self.root) = crate::cancel::CancelToken::new();
             *crate::job::lock(&self.stats.since) = std::time::Instant::now();
-            state.epoch += 1;
-            // The maintenance thread of the last life may not have seen the
-            // release yet and still be marked as running; it leaves on its
-            // own once it wakes (its epoch is past) and leaves this flag
-            // alone, so this life starts its own.
-            state.maintenance = false;
-            state.epoch
+            state.maintenance.new_life();
+            epoch
         };
         self.start_background(epoch).map_err(|e| {
             // Closed again, so that the pool is never open without its purge
@@ -196,12 +216,8 @@ impl Inner {
     /// task running or queued), which releases each of them, even if a task
     /// comes before it wakes (see `wait_idle`).
     pub(super) fn maybe_idle(&self, state: &mut State) {
-        if self.idle_waiters.load(std::sync::atomic::Ordering::SeqCst) != 0
-            && state.idle.len() == state.workers
-            && self.queue.is_empty()
-        {
-            state.idle_moments += 1;
-            self.became_idle.notify_all();
+        if self.idle_watch.watched() && state.crew.all_idle() && self.queue.is_empty() {
+            self.idle_watch.seen_idle(&mut state.idle_moments);
         }
     }
 
@@ -215,17 +231,14 @@ impl Inner {
         // Counted under the lock, where workers read it (`maybe_idle`): an
         // idle moment after this point is seen, either here or by a worker
         // that counts it.
-        let since = state.idle_moments;
-        self.idle_waiters
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let since = state.idle_moments.0;
+        self.idle_watch.callers.fetch_add(1, Ordering::SeqCst);
         let result = loop {
             // Idle now, or idle at some moment since the call (join
             // generations, as threadpool's `join`): a task submitted after
             // that moment, by this caller or another, is not waited for, so
             // steady work cannot starve a waiter.
-            if state.idle_moments != since
-                || (state.idle.len() == state.workers && self.queue.is_empty())
-            {
+            if state.idle_moments.0 != since || (state.crew.all_idle() && self.queue.is_empty()) {
                 break Ok(());
             }
             let now = Instant::now();
@@ -238,10 +251,9 @@ impl Inner {
                 }
                 nap = nap.min(until - now);
             }
-            state = state.wait_timeout(&self.became_idle, nap);
+            state = state.wait_timeout(&self.idle_watch.became_idle, nap);
         };
-        self.idle_waiters
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.idle_watch.callers.fetch_sub(1, Ordering::SeqCst);
         drop(state);
         result
     }

@@ -671,3 +671,122 @@ fn a_waker_reentering_the_pool_does_not_deadlock_it() {
         assert_eq!(pool.release_timeout(FOREVER), Ok(()));
     });
 }
+
+// Models of one subsystem each, through its own event-named methods: the
+// pairs of `PROTOCOL.md` as each type implements them, without the rest of
+// the pool (the models above explore them inside the whole pool).
+
+/// RELEASE on [`Admission`](super::admission::Admission) alone: a push that
+/// entered before the close is waited for by `wait_drained`; one that did
+/// not is refused; after the close every push is refused.
+#[test]
+fn admission_a_push_is_refused_or_waited_for() {
+    model(|| {
+        let admission = Arc::new(super::admission::Admission::new());
+        let pushed = Arc::new(AtomicBool::new(false));
+        let submitter = {
+            let (admission, pushed) = (Arc::clone(&admission), Arc::clone(&pushed));
+            thread::spawn(move || match admission.try_enter() {
+                Some(entered) => {
+                    pushed.store(true, Ordering::SeqCst);
+                    drop(entered);
+                    true
+                }
+                None => false,
+            })
+        };
+        let mut life = super::admission::Life::default();
+        assert!(admission.close(&mut life));
+        admission.wait_drained();
+        let seen = pushed.load(Ordering::SeqCst);
+        let accepted = submitter.join().unwrap();
+        assert_eq!(accepted, seen, "an admitted push is seen by the drain");
+        assert!(admission.is_closed() && life.is_closed());
+        assert!(admission.try_enter().is_none());
+        assert!(!admission.close(&mut life), "closed once");
+        assert_eq!(admission.reopen(&mut life), Some(1));
+        assert!(admission.try_enter().is_some());
+    });
+}
+
+/// PARK on [`Crew`](super::crew::Crew) and the queue: a submitter queues a
+/// task, then reads the gauges; the only worker goes idle, then looks at the
+/// queue. One of them sees the other, so no task waits beside an idle
+/// worker.
+#[test]
+fn crew_park_pair_strands_no_task() {
+    use super::crew::{Crew, Roster};
+    model(|| {
+        let crew = Arc::new(Crew::new(1));
+        let roster = Arc::new(Mutex::new(Roster::new(1)));
+        crew.hired(&mut roster.lock().unwrap(), 1);
+        let queue = Arc::new(super::queue::TaskQueue::new(4, 1));
+        let submitter = {
+            let (crew, queue) = (Arc::clone(&crew), Arc::clone(&queue));
+            thread::spawn(move || {
+                let pushed = queue.try_push(super::task::Task::new(|| {}), crew.capacity());
+                assert!(pushed.is_ok());
+                queue.fence_after_op();
+                !crew.saturated()
+            })
+        };
+        {
+            let mut roster = roster.lock().unwrap();
+            let parker = std::sync::Arc::new(super::worker::Parker::new());
+            crew.went_idle(&mut roster, parker, Instant::now());
+        }
+        loom::sync::atomic::fence(Ordering::SeqCst);
+        let saw_task = !queue.is_empty();
+        let saw_idle = submitter.join().unwrap();
+        assert!(
+            saw_idle || saw_task,
+            "a task stranded beside an idle worker"
+        );
+    });
+}
+
+/// A waker that notes it was woken.
+struct Noted(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Noted {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// DEPOSIT on [`Waiting`](super::deposit::Waiting): an async submitter
+/// registers, then looks for room; room is freed, then the freer asks
+/// whether anybody wants it. The submitter either sees the room or is woken.
+#[test]
+fn waiting_deposit_pair_sees_the_room_or_is_woken() {
+    use super::deposit::{Waiters, Waiting};
+    model(|| {
+        let waiting = Arc::new(Waiting::default());
+        let waiters = Arc::new(Mutex::new(Waiters::default()));
+        let room = Arc::new(AtomicBool::new(false));
+        let noted = std::sync::Arc::new(Noted(std::sync::atomic::AtomicBool::new(false)));
+        let submitter = {
+            let (waiting, waiters, room) = (
+                Arc::clone(&waiting),
+                Arc::clone(&waiters),
+                Arc::clone(&room),
+            );
+            let waker = std::task::Waker::from(std::sync::Arc::clone(&noted));
+            thread::spawn(move || {
+                waiting.async_waits(&mut waiters.lock().unwrap(), 1, waker);
+                loom::sync::atomic::fence(Ordering::SeqCst);
+                room.load(Ordering::SeqCst)
+            })
+        };
+        room.store(true, Ordering::SeqCst);
+        loom::sync::atomic::fence(Ordering::SeqCst);
+        let mut wakes = Vec::new();
+        if waiting.want_room(|| false) {
+            waiting.wake_async(&mut waiters.lock().unwrap(), &mut wakes);
+        }
+        wakes.into_iter().for_each(std::task::Waker::wake);
+        let saw_room = submitter.join().unwrap();
+        let woken = noted.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(saw_room || woken, "an async submitter slept beside room");
+    });
+}

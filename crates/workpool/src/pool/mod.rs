@@ -5,20 +5,30 @@
 //! and `Pool::parallel_execute` to `crate::scope`).
 //!
 //! One concern a file; `PROTOCOL.md` beside them describes how they fit
-//! together and names the pairs of operations that must see each other:
-//! - `state.rs`: [`Inner`], `State` and the gauges, changed together;
-//! - `admission.rs`: the lock-free way in and its closed bit (pair
-//!   RELEASE), one word with private methods;
-//! - `dispatch.rs`: how `submit` finds a worker;
+//! together and names the pairs of operations that must see each other.
+//! The subsystems own their state behind private fields, changed through
+//! methods named after events (the table in `state.rs`):
+//! - `state.rs`: [`Inner`], made of the subsystems, and `State`, their
+//!   halves under the pool's lock;
+//! - `admission.rs`: the lock-free way in and its closed bit, and the
+//!   pool's life (pair RELEASE);
+//! - `crew.rs`: the workers under the capacity, the idle list and the
+//!   capacity, with their gauges (`tune`'s half of pair TUNE);
+//! - `deposit.rs`: blocked and async submitters waiting for room, served
+//!   oldest first (pair DEPOSIT);
+//! - `dispatch.rs`: how `submit` finds a worker (submitter halves of PARK
+//!   and SPIN);
 //! - `queue.rs`: the queue, and what admits a task (bounded or hand-off);
-//! - `hot.rs`: workers spinning for a next task, claimed by submitters;
-//! - `deposit.rs`: blocked submitters, served oldest first;
-//! - `next.rs`: a worker's side: take, spin, park, leave;
+//! - `hot.rs`: workers spinning for a next task, claimed by submitters
+//!   (pair SPIN);
+//! - `next.rs`: a worker's side: take, spin, park, leave (worker halves of
+//!   PARK and TUNE);
 //! - `lifecycle.rs`: `tune`, `release`, `release_timeout`,
-//!   `drain_timeout`, `reboot`, and `wait_idle`;
+//!   `drain_timeout`, `reboot`, and `wait_idle` with its watch;
 //! - `threads.rs`: starting, counting and joining the pool's threads;
-//! - `purge.rs`: idle expiry;
-//! - `timer.rs`: the maintenance thread: purge rounds and task deadlines;
+//! - `maintenance.rs`: the maintenance thread, its timers (task
+//!   deadlines) and its rounds;
+//! - `purge.rs`: one round of idle expiry;
 //! - `spawn.rs`: tasks with handles (`make_job`), `spawn`, `task` and
 //!   batches;
 //! - `submit.rs`: `try_submit`, `submit_timeout`, and the async submits
@@ -33,12 +43,14 @@
 //!   (`RUSTFLAGS="--cfg loom" cargo test -p workpool --release --lib`).
 
 mod admission;
+mod crew;
 mod deposit;
 mod dispatch;
 mod host;
 mod hot;
 mod idle;
 mod lifecycle;
+mod maintenance;
 mod next;
 mod observe;
 mod purge;
@@ -48,7 +60,6 @@ mod state;
 mod submit;
 pub(crate) mod task;
 mod threads;
-mod timer;
 pub(crate) mod worker;
 
 #[cfg(all(test, loom))]
@@ -71,7 +82,7 @@ use crate::spawn::{BatchBuilder, TaskBuilder};
 use crate::stats::{Health, HealthPolicy, Stats};
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
-use state::UNBOUNDED;
+use crew::UNBOUNDED;
 use std::fmt;
 use std::time::Duration;
 use task::Task;
@@ -556,7 +567,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn workers(&self) -> usize {
-        self.inner.gauges.workers.load(Ordering::Relaxed)
+        self.inner.crew.workers()
     }
 
     /// Workers parked on the idle list, waiting for a task.
@@ -574,7 +585,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn idle(&self) -> usize {
-        self.inner.gauges.idle.load(Ordering::Relaxed)
+        self.inner.crew.idle()
     }
 
     /// Workers not parked on the idle list: those running a task, and those
@@ -651,7 +662,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn waiting(&self) -> usize {
-        self.inner.gauges.waiting.load(Ordering::Relaxed)
+        self.inner.waiting.count()
     }
 
     /// The queue's slots ([`PoolBuilder::queue_capacity`]): how many
@@ -680,7 +691,7 @@ impl Pool {
     /// # Ok::<(), workpool::BuildError>(())
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        match self.inner.gauges.capacity.load(Ordering::Relaxed) {
+        match self.inner.crew.capacity() {
             UNBOUNDED => None,
             capacity => Some(capacity),
         }

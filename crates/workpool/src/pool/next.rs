@@ -2,7 +2,7 @@
 //! a queued task, else spins for one (`hot.rs`), else parks on the idle list,
 //! and it leaves when the pool is above its capacity or closed and drained.
 
-use super::state::{Inner, State};
+use super::state::{Inner, State, StateGuard};
 use super::task::Task;
 use super::worker::{Next, Parker};
 use crate::sync::atomic::{fence, Ordering};
@@ -73,14 +73,14 @@ impl Inner {
     /// What a worker that has no task does next.
     pub(crate) fn next_task(self: &Arc<Self>, parker: &Arc<Parker>) -> Next {
         loop {
-            if self.over_capacity() && self.leave_if_over_capacity() {
+            if self.crew.over_capacity() && self.leave_if_over_capacity() {
                 return Next::Exit;
             }
             if let Some(found) = self.queue.pop().or_else(|| self.spin_for_task()) {
                 // [TUNE, worker half] the task is taken; now the capacity:
                 // a task pushed after a `tune` down returned is seen with the
                 // tune's capacity, and a worker above it hands the task back.
-                if self.over_capacity() {
+                if self.crew.over_capacity() {
                     return self.leave_handing_back(found.0);
                 }
                 return self.took(found);
@@ -108,7 +108,7 @@ impl Inner {
     #[cold]
     fn leave_handing_back(self: &Arc<Self>, task: Task) -> Next {
         let mut state = self.lock_state();
-        if state.workers <= state.capacity {
+        if !state.crew.is_over() {
             drop(state);
             // Its slot was freed by the pop, and the pop's room is ours to tell.
             return self.took((task, self.queue.is_bounded()));
@@ -131,7 +131,7 @@ impl Inner {
     /// down settling). Returns whether the worker leaves.
     fn leave_if_over_capacity(self: &Arc<Self>) -> bool {
         let mut state = self.lock_state();
-        if state.workers <= state.capacity {
+        if !state.crew.is_over() {
             return false;
         }
         self.worker_leaves(&mut state);
@@ -146,11 +146,11 @@ impl Inner {
         // `IdleWorkers::push` keeps the order if another push overtakes us.
         let now = Instant::now();
         let mut state = self.lock_state();
-        if state.workers > state.capacity {
+        if state.crew.is_over() {
             self.worker_leaves(&mut state);
             return Next::Exit;
         }
-        if state.closed {
+        if state.life.is_closed() {
             // Draining a closed pool: take what is queued, else leave, but
             // never park: `release` has sent its orders already. (A loom model
             // found a worker parked for ever when it saw a task queued, and
@@ -167,28 +167,35 @@ impl Inner {
                 }
             };
         }
-        state.idle.push(Arc::clone(parker), now);
-        self.sync_idle_gauge(&state);
+        self.crew
+            .went_idle(&mut state.crew, Arc::clone(parker), now);
         // Idle workers are room for blocked submitters.
-        if !state.deposits.is_empty() || !state.async_waiters.is_empty() {
+        if !state.waiters.is_empty() {
             self.serve_deposits(&mut state);
         }
         self.maybe_idle(&mut state);
+        self.look_after_going_idle(state, false);
+        parker.park()
+    }
+
+    /// [PARK, worker half] workers are published as idle (one parking, or
+    /// `min_workers` just started); now look at the queue for a task pushed
+    /// by a submitter that saw them busy. Whoever is taken off the idle list
+    /// for it (maybe the caller) looks again. With `every`, a worker is
+    /// found for every queued task, else for one.
+    pub(super) fn look_after_going_idle(self: &Arc<Self>, state: StateGuard<'_>, every: bool) {
         drop(state);
-        // [PARK, worker half] we are published as idle; now look at the
-        // queue for a task pushed by a submitter that saw us busy. Whoever is
-        // taken off the idle list for it (maybe us) looks again.
         fence(Ordering::SeqCst);
         if !self.queue.is_empty() {
-            self.dispatch_queued(self.lock_state(), 1);
+            let max = if every { self.queue.len() } else { 1 };
+            self.dispatch_queued(self.lock_state(), max);
         }
-        parker.park()
     }
 
     /// Under the lock: a worker decided to leave. Its place under the
     /// capacity is free at once.
     fn worker_leaves(self: &Arc<Self>, state: &mut State) {
-        self.remove_workers(state, 1);
+        self.crew.left(&mut state.crew, 1);
         self.serve_deposits(state);
         self.maybe_idle(state);
     }

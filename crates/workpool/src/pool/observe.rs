@@ -18,11 +18,10 @@ impl Inner {
         let (queue_wait, run_time, buckets) = recorder.latencies();
         let (taken, completed) = recorder.taken_and_completed();
         let queued = self.queue.len();
-        let gauges = &self.gauges;
-        let workers = gauges.workers.load(Ordering::Relaxed);
-        let idle = gauges.idle.load(Ordering::Relaxed);
-        let capacity = match gauges.capacity.load(Ordering::Relaxed) {
-            super::state::UNBOUNDED => None,
+        let workers = self.crew.workers();
+        let idle = self.crew.idle();
+        let capacity = match self.crew.capacity() {
+            super::crew::UNBOUNDED => None,
             capacity => Some(capacity),
         };
         Stats {
@@ -36,7 +35,7 @@ impl Inner {
             workers,
             idle,
             busy: workers.saturating_sub(idle),
-            waiting: gauges.waiting.load(Ordering::Relaxed),
+            waiting: self.waiting.count(),
             queued,
             capacity,
             workers_started: recorder.workers_started.load(Ordering::Relaxed),
@@ -94,7 +93,7 @@ impl Inner {
         });
         {
             let state = self.lock_state();
-            if state.closed {
+            if state.life.is_closed() {
                 return Err(PoolError::Closed);
             }
             crate::job::lock(&self.monitors).push(Arc::downgrade(&shared));

@@ -1,4 +1,4 @@
-//! Idle expiry, one round of it; the maintenance thread (`timer.rs`) runs it
+//! Idle expiry, one round of it; the maintenance thread (`maintenance.rs`) runs it
 //! every `expiry`, ending the workers idle for at least `expiry`, oldest
 //! first, keeping `min_workers` (ants' `purgeStaleWorkers`).
 
@@ -12,23 +12,19 @@ impl Inner {
     /// tasks that have none (a thread that could not start earlier).
     pub(super) fn expire_idle(self: &Arc<Self>, mut state: StateGuard<'_>, now: Instant) {
         let expired = match now.checked_sub(self.config.expiry) {
-            Some(cutoff) => {
-                let keep = self.config.min_workers.min(state.capacity);
-                let limit = state.workers.saturating_sub(keep);
-                state.idle.expire_older_than(cutoff, limit)
-            }
+            Some(cutoff) => self
+                .crew
+                .expire(&mut state.crew, cutoff, self.config.min_workers),
             None => Vec::new(),
         };
         if !expired.is_empty() {
             self.stats
                 .workers_expired
                 .fetch_add(expired.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            self.remove_workers(&mut state, expired.len());
-            self.sync_idle_gauge(&state);
             // Their places are room for blocked submitters.
             self.serve_deposits(&mut state);
         }
-        let orphaned = state.workers == 0;
+        let orphaned = state.crew.is_empty();
         if orphaned {
             self.dispatch_queued(state, 1);
         } else {

@@ -1,59 +1,58 @@
-//! `Inner`: what the workers, the purge thread and every handle share, and
-//! the one place where the counts under the lock and their gauges change
-//! together.
+//! `Inner`: what the workers, the maintenance thread and every handle
+//! share. It is made of subsystems, each owning its state behind private
+//! fields and changed through methods named after events; where a
+//! subsystem keeps state under the pool's lock, that part is a field of
+//! [`State`], and the subsystem's methods take it:
+//!
+//! | subsystem | lock-free half (in `Inner`) | locked half (in `State`) | file |
+//! |---|---|---|---|
+//! | the way in, the pool's life | `admission` | `life` | `admission.rs` |
+//! | workers, idle list, capacity | `crew` (gauges) | `crew` (`Roster`) | `crew.rs` |
+//! | blocked and async submitters | `waiting` (gauges) | `waiters` | `deposit.rs` |
+//! | the queue | `queue` | | `queue.rs` |
+//! | spinning workers | `spinners` | | `hot.rs` |
+//! | OS threads | `threads` | `threads` (the count) | `threads.rs` |
+//! | timers, maintenance thread | `maintenance` | `maintenance` (runs?) | `maintenance.rs` |
+//! | `wait_idle` | `idle_watch` | `idle_moments` | `lifecycle.rs` |
 
+use super::admission::{Admission, Life};
+use super::crew::{Crew, Roster, UNBOUNDED};
+use super::deposit::{Waiters, Waiting};
 use super::hot::Spinners;
-use super::idle::IdleWorkers;
+use super::lifecycle::{IdleMoments, IdleWatch};
+use super::maintenance::{Maintenance, MaintenanceState};
 use super::queue::TaskQueue;
-use super::threads::Registry;
-use super::timer::Timers;
-use super::worker::Parker;
+use super::threads::{ThreadCount, Threads};
 use crate::builder::{PanicHandler, PoolBuilder};
 use crate::cancel::CancelToken;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::atomic::AtomicUsize;
 use crate::sync::{self, Condvar, Mutex, MutexGuard};
-use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize as ReportUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `State::capacity` of an unbounded pool.
-pub(crate) const UNBOUNDED: usize = usize::MAX;
-
 pub(crate) struct Inner {
-    pub(super) state: Mutex<State>,
-    /// The purge thread sleeps here between rounds; `release` wakes it.
-    pub(super) purge_wakeup: Condvar,
-    pub(super) threads: Mutex<Registry>,
-    /// `release_timeout` waits here for `State::threads` to reach zero.
-    pub(super) all_exited: Condvar,
+    /// Locked through [`Inner::lock_state`] only.
+    state: Mutex<State>,
+    pub(super) admission: Admission,
+    pub(super) crew: Crew,
+    pub(super) waiting: Waiting,
+    pub(super) queue: TaskQueue,
+    pub(super) spinners: Spinners,
+    pub(super) threads: Threads,
+    pub(super) maintenance: Maintenance,
+    pub(super) idle_watch: IdleWatch,
     /// Live `Pool` handles; the last one to drop releases the pool.
     pub(super) handles: AtomicUsize,
     pub(super) config: Config,
-    pub(super) gauges: Gauges,
-    pub(super) queue: TaskQueue,
-    pub(super) spinners: Spinners,
-    /// The lock-free way in and its closed bit (`admission.rs`).
-    pub(super) admission: super::admission::Admission,
     /// Shared with the other pools of a `MultiPool`: told whenever this pool
     /// may have room, so a submitter blocked on all of them takes the first.
     pub(super) room: Option<Arc<crate::multi::RoomSignal>>,
     /// Tasks that panicked since the pool was built; reporting only.
     pub(super) panicked: ReportUsize,
-    /// Numbers worker threads in their names; reporting only.
-    pub(super) next_worker_no: ReportUsize,
     /// The token every task token of this life derives from: `release`
     /// cancels it, `reboot` puts a fresh one.
     pub(super) root: std::sync::Mutex<CancelToken>,
-    /// Deadlines of tracked tasks, for the maintenance thread (`timer.rs`).
-    pub(super) timers: std::sync::Mutex<Timers>,
-    /// Callers of `wait_idle`, and the condvar they wait on under the state
-    /// lock; a worker that parks or leaves looks at it only if one waits.
-    pub(super) idle_waiters: std::sync::atomic::AtomicUsize,
-    pub(super) became_idle: Condvar,
-    /// Async submitters waiting (a hint, mirrored under the lock): room
-    /// freed wakes them at every slot, not at half a queue.
-    pub(super) async_waiting: std::sync::atomic::AtomicUsize,
     /// Counts and latencies (`stats.rs`).
     pub(crate) stats: crate::stats::Recorder,
     /// The pool's name, for metrics and logs.
@@ -75,47 +74,15 @@ pub(crate) struct Config {
     pub(super) stack_size: Option<usize>,
 }
 
-/// Mirrors of `State` that submitters and workers read without the lock.
-/// Written only under the state lock, in the same step as the field they
-/// mirror (`Inner::set_*`), so a gauge may be a moment stale, never torn.
-/// They take part in the protocol's pairs, so they come from `crate::sync`
-/// and are written and read `SeqCst`.
-#[derive(Debug)]
-pub(crate) struct Gauges {
-    pub(super) workers: AtomicUsize,
-    /// Workers on the idle list (parked, or about to park).
-    pub(super) idle: AtomicUsize,
-    pub(super) waiting: AtomicUsize,
-    pub(super) capacity: AtomicUsize,
-    pub(super) closed: AtomicBool,
-}
-
+/// What the pool's lock guards: the locked halves of the subsystems (see
+/// the module docs), and the wakers to wake once it is released.
 pub(crate) struct State {
-    pub(super) idle: IdleWorkers<Arc<Parker>>,
-    /// Workers holding a place under the capacity: busy, spinning and idle.
-    /// It rises before a thread is spawned and falls when a worker decides to
-    /// exit (or is told to), so capacity is freed at once.
-    pub(super) workers: usize,
-    /// Submitters blocked with their task deposited, oldest first: each unit
-    /// of room that appears takes the oldest deposit (`deposit.rs`).
-    pub(super) deposits: VecDeque<super::deposit::Deposit>,
-    /// `UNBOUNDED` for an unbounded pool.
-    pub(super) capacity: usize,
-    pub(super) closed: bool,
-    /// Raised by every `reboot`; a purge thread of an older life exits.
-    pub(super) epoch: u64,
-    /// OS threads of the pool (workers and the purge thread) counted as
-    /// started and not yet finished; `release_timeout` waits for zero. Rises
-    /// under this lock in the same step as the decision to start a thread,
-    /// and falls in the thread's exit guard, whatever way it ends.
-    pub(super) threads: usize,
-    /// The maintenance thread (purge and deadlines) of this life runs.
-    pub(super) maintenance: bool,
-    /// Async submitters waiting for room (`submit_async`), oldest first.
-    pub(super) async_waiters: VecDeque<(u64, std::task::Waker)>,
-    /// Moments the pool was seen idle while a `wait_idle` caller waited:
-    /// each one releases every caller waiting then (`wait_idle`).
-    pub(super) idle_moments: u64,
+    pub(super) life: Life,
+    pub(super) crew: Roster,
+    pub(super) waiters: Waiters,
+    pub(super) threads: ThreadCount,
+    pub(super) maintenance: MaintenanceState,
+    pub(super) idle_moments: IdleMoments,
     /// Wakers to wake once the lock is released ([`StateGuard`]).
     pub(super) wakes: Vec<std::task::Waker>,
 }
@@ -206,21 +173,22 @@ impl Inner {
         let capacity = builder.capacity.unwrap_or(UNBOUNDED);
         Inner {
             state: Mutex::new(State {
-                idle: IdleWorkers::new(),
-                workers: 0,
-                deposits: VecDeque::new(),
-                capacity,
-                closed: false,
-                epoch: 0,
-                threads: 0,
-                maintenance: false,
-                async_waiters: VecDeque::new(),
-                idle_moments: 0,
+                life: Life::default(),
+                crew: Roster::new(capacity),
+                waiters: Waiters::default(),
+                threads: ThreadCount::default(),
+                maintenance: MaintenanceState::default(),
+                idle_moments: IdleMoments::default(),
                 wakes: Vec::new(),
             }),
-            purge_wakeup: Condvar::new(),
-            threads: Mutex::new(Registry::default()),
-            all_exited: Condvar::new(),
+            admission: Admission::new(),
+            crew: Crew::new(capacity),
+            waiting: Waiting::default(),
+            queue: TaskQueue::new(builder.queue_capacity, capacity),
+            spinners: Spinners::new(),
+            threads: Threads::new(),
+            maintenance: Maintenance::new(),
+            idle_watch: IdleWatch::new(),
             handles: AtomicUsize::new(1),
             config: Config {
                 expiry: builder.expiry,
@@ -233,24 +201,9 @@ impl Inner {
                 thread_name: builder.thread_name,
                 stack_size: builder.stack_size,
             },
-            gauges: Gauges {
-                workers: AtomicUsize::new(0),
-                idle: AtomicUsize::new(0),
-                waiting: AtomicUsize::new(0),
-                capacity: AtomicUsize::new(capacity),
-                closed: AtomicBool::new(false),
-            },
-            queue: TaskQueue::new(builder.queue_capacity, capacity),
-            spinners: Spinners::new(),
-            admission: super::admission::Admission::new(),
             room: builder.room,
             panicked: ReportUsize::new(0),
-            next_worker_no: ReportUsize::new(0),
             root: std::sync::Mutex::new(CancelToken::new()),
-            timers: std::sync::Mutex::new(Timers::default()),
-            idle_waiters: std::sync::atomic::AtomicUsize::new(0),
-            became_idle: Condvar::new(),
-            async_waiting: std::sync::atomic::AtomicUsize::new(0),
             stats: crate::stats::Recorder::new(),
             name: builder.name,
             monitors: std::sync::Mutex::new(Vec::new()),
@@ -265,73 +218,9 @@ impl Inner {
         }
     }
 
-    /// Counts `n` more workers: `State::workers` and its gauge together.
-    pub(super) fn add_workers(&self, state: &mut State, n: usize) {
-        state.workers += n;
-        self.gauges.workers.store(state.workers, Ordering::SeqCst);
-    }
-
-    /// Counts `n` workers fewer: `State::workers` and its gauge together.
-    pub(super) fn remove_workers(&self, state: &mut State, n: usize) {
-        state.workers -= n;
-        self.gauges.workers.store(state.workers, Ordering::SeqCst);
-    }
-
-    pub(super) fn sync_idle_gauge(&self, state: &State) {
-        self.gauges.idle.store(state.idle.len(), Ordering::SeqCst);
-    }
-
-    /// Blocked submitters and async ones waiting for room.
-    pub(super) fn sync_waiting_gauge(&self, state: &State) {
-        self.gauges.waiting.store(
-            state.deposits.len() + state.async_waiters.len(),
-            Ordering::SeqCst,
-        );
-        self.async_waiting.store(
-            state.async_waiters.len(),
-            std::sync::atomic::Ordering::SeqCst,
-        );
-    }
-
-    pub(super) fn set_capacity(&self, state: &mut State, capacity: usize) {
-        state.capacity = capacity;
-        self.gauges.capacity.store(capacity, Ordering::SeqCst);
-    }
-
-    /// Opens or closes the pool: `State::closed`, its gauge, and the bit that
-    /// closes the lock-free way in, together.
-    pub(super) fn set_closed(&self, state: &mut State, closed: bool) {
-        state.closed = closed;
-        self.gauges.closed.store(closed, Ordering::SeqCst);
-        if closed {
-            self.admission.close();
-        } else {
-            self.admission.open();
-        }
-    }
-
-    pub(super) fn capacity_now(&self) -> usize {
-        self.gauges.capacity.load(Ordering::SeqCst)
-    }
-
+    /// Whether the pool is closed (a gauge; the lock decides).
+    #[inline]
     pub(super) fn is_closed(&self) -> bool {
-        self.gauges.closed.load(Ordering::SeqCst)
-    }
-
-    /// Whether the gauges say a task would wait: no worker spinning or
-    /// idle, and no room to start one. A hint for the lock-free path; the
-    /// locked path decides.
-    pub(super) fn saturated(&self) -> bool {
-        let gauges = &self.gauges;
-        gauges.idle.load(Ordering::SeqCst) == 0
-            && gauges.workers.load(Ordering::SeqCst) >= gauges.capacity.load(Ordering::SeqCst)
-    }
-
-    /// Whether the workers are over the capacity in force (a `tune` down not
-    /// yet settled); the worker decides under the lock. `SeqCst`, so that a
-    /// worker that took a task pushed after a `tune` returned sees the new
-    /// capacity (pair TUNE in `PROTOCOL.md`).
-    pub(super) fn over_capacity(&self) -> bool {
-        self.gauges.workers.load(Ordering::SeqCst) > self.gauges.capacity.load(Ordering::SeqCst)
+        self.admission.is_closed()
     }
 }

@@ -4,7 +4,7 @@
 //! `Waker`s on the pool's list of async waiters.
 
 use super::dispatch::Wait;
-use super::state::{Inner, State};
+use super::state::Inner;
 use super::task::Task;
 use crate::error::{PoolError, TrySubmitError};
 use crate::handle::TaskHandle;
@@ -73,19 +73,6 @@ impl Inner {
             handle: Some(handle),
         }
     }
-
-    /// Wakes every async submitter waiting for room; each tries again.
-    pub(super) fn wake_async_waiters(&self, state: &mut State) {
-        if state.async_waiters.is_empty() {
-            return;
-        }
-        // Woken once the lock is released (`StateGuard`).
-        let waiters = std::mem::take(&mut state.async_waiters);
-        state
-            .wakes
-            .extend(waiters.into_iter().map(|(_, waker)| waker));
-        self.sync_waiting_gauge(state);
-    }
 }
 
 /// Numbers async waiters, so that each finds its own entry.
@@ -142,11 +129,7 @@ impl<'a> SubmitAsync<'a> {
         }
         self.registered = false;
         let mut state = self.inner.lock_state();
-        let before = state.async_waiters.len();
-        state.async_waiters.retain(|(id, _)| *id != self.id);
-        let found = state.async_waiters.len() != before;
-        self.inner.sync_waiting_gauge(&state);
-        found
+        self.inner.waiting.async_leaves(&mut state.waiters, self.id)
     }
 }
 
@@ -161,22 +144,16 @@ impl Future for SubmitAsync<'_> {
         }
         {
             let mut state = this.inner.lock_state();
-            if state.closed {
+            if state.life.is_closed() {
                 drop(state);
                 this.deregister();
                 return Poll::Ready(Err(PoolError::Closed));
             }
             let waker: Waker = cx.waker().clone();
-            match state
-                .async_waiters
-                .iter_mut()
-                .find(|(id, _)| *id == this.id)
-            {
-                Some(entry) => entry.1 = waker,
-                None => state.async_waiters.push_back((this.id, waker)),
-            }
+            this.inner
+                .waiting
+                .async_waits(&mut state.waiters, this.id, waker);
             this.registered = true;
-            this.inner.sync_waiting_gauge(&state);
         }
         // [DEPOSIT, submitter half] we are counted in `waiting`; room freed
         // before a worker could see us is found by this second try.

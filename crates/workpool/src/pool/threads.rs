@@ -1,5 +1,10 @@
-//! The pool's OS threads: starting them, counting them (`State::threads`),
-//! and joining them, so that `release_timeout` can promise none is left.
+//! The pool's OS threads: starting them, counting them, and joining them,
+//! so that `release_timeout` can promise none is left.
+//!
+//! [`Threads`] owns the handles and the condvar `release_timeout` waits on;
+//! the count under the pool's lock ([`ThreadCount`]) rises with the
+//! decision to start a thread (`Threads::counted`) and falls in the thread's
+//! exit guard (`Threads::gone`), however the thread ends.
 
 use super::state::Inner;
 use super::task::Task;
@@ -58,8 +63,46 @@ struct Handle {
     _place: ThreadPlace,
 }
 
+/// The pool's threads, and how they are told apart and waited for.
+pub(super) struct Threads {
+    registry: sync::Mutex<Registry>,
+    /// `release_timeout` waits here, under the pool's lock, for the count to
+    /// reach zero.
+    all_exited: sync::Condvar,
+    /// Numbers worker threads in their names; reporting only.
+    next_worker_no: std::sync::atomic::AtomicUsize,
+}
+
+/// The pool's OS threads (workers, the maintenance thread, monitors)
+/// counted as started and not yet finished, under the pool's lock.
+#[derive(Debug, Default)]
+pub(super) struct ThreadCount(usize);
+
+impl Threads {
+    pub(super) fn new() -> Threads {
+        Threads {
+            registry: sync::Mutex::new(Registry::default()),
+            all_exited: sync::Condvar::new(),
+            next_worker_no: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Under the lock: `n` threads are about to start.
+    pub(super) fn counted(&self, count: &mut ThreadCount, n: usize) {
+        count.0 += n;
+    }
+
+    /// Under the lock: a counted thread finished, or never started.
+    pub(super) fn gone(&self, count: &mut ThreadCount) {
+        count.0 -= 1;
+        if count.0 == 0 {
+            self.all_exited.notify_all();
+        }
+    }
+}
+
 #[derive(Default)]
-pub(crate) struct Registry {
+struct Registry {
     live: HashMap<usize, Handle>,
     /// Threads that have run their last line and only need joining.
     finished: Vec<Handle>,
@@ -76,7 +119,7 @@ struct ThreadExit {
 impl Drop for ThreadExit {
     fn drop(&mut self) {
         {
-            let mut threads = sync::lock(&self.inner.threads);
+            let mut threads = sync::lock(&self.inner.threads.registry);
             if let Some(handle) = threads.live.remove(&self.id) {
                 threads.finished.push(handle);
             }
@@ -122,7 +165,7 @@ impl Inner {
             return Ok(());
         };
         let mut state = self.lock_state();
-        self.remove_workers(&mut state, 1);
+        self.crew.left(&mut state.crew, 1);
         self.thread_gone(&mut state);
         self.serve_deposits(&mut state);
         drop(state);
@@ -140,11 +183,10 @@ impl Inner {
     pub(super) fn start_idle_workers(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
         let missing = {
             let mut state = self.lock_state();
-            if state.closed || state.epoch != epoch {
+            if state.life.is_over(epoch) {
                 return Ok(());
             }
-            let wanted = self.config.min_workers.min(state.capacity);
-            let missing = wanted.saturating_sub(state.workers);
+            let missing = state.crew.missing(self.config.min_workers);
             self.count_new_workers(&mut state, missing);
             missing
         };
@@ -161,7 +203,7 @@ impl Inner {
                 Ok(()) => started.push(parker),
                 Err(e) => {
                     let mut state = self.lock_state();
-                    self.remove_workers(&mut state, missing);
+                    self.crew.left(&mut state.crew, missing);
                     for _ in started.len()..missing {
                         self.thread_gone(&mut state);
                     }
@@ -175,7 +217,7 @@ impl Inner {
             }
         }
         let mut state = self.lock_state();
-        if state.closed {
+        if state.life.is_closed() {
             // Released while they started: the release's drain could not
             // reach them. They look at the queue, drain it with the others,
             // and leave, as the release's own idle workers do.
@@ -185,17 +227,10 @@ impl Inner {
             }
             return Ok(());
         }
-        let now = Instant::now();
-        for worker in started {
-            state.idle.push(worker, now);
-        }
-        self.sync_idle_gauge(&state);
+        self.crew.all_went_idle(&mut state.crew, started);
         self.serve_deposits(&mut state);
-        // [PARK, worker half] for the workers just published as idle: a task
-        // queued by a submitter that saw none of them must not wait.
-        crate::sync::atomic::fence(crate::sync::atomic::Ordering::SeqCst);
-        let queued = self.queue.len();
-        self.dispatch_queued(state, queued);
+        // A task queued by a submitter that saw none of them must not wait.
+        self.look_after_going_idle(state, true);
         Ok(())
     }
 
@@ -205,7 +240,7 @@ impl Inner {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.lock_state().threads += 1;
+        self.threads.counted(&mut self.lock_state().threads, 1);
         self.spawn_thread(name, body).map_err(|e| {
             self.thread_gone(&mut self.lock_state());
             e
@@ -213,11 +248,11 @@ impl Inner {
     }
 
     fn worker_name(&self) -> String {
-        let no = self.next_worker_no.fetch_add(1, Ordering::Relaxed);
+        let no = self.threads.next_worker_no.fetch_add(1, Ordering::Relaxed);
         format!("{}-{no}", self.config.thread_name)
     }
 
-    /// Spawns a thread of the pool, already counted in `State::threads`, and
+    /// Spawns a thread of the pool, already counted in `ThreadCount`, and
     /// files its handle, so that `release_timeout` can join it. If the OS
     /// refuses, the caller gives the count back.
     pub(super) fn spawn_thread<F>(self: &Arc<Self>, name: String, body: F) -> std::io::Result<()>
@@ -246,7 +281,7 @@ impl Inner {
         let inner = Arc::clone(self);
         // The registry stays locked until the handle is in it, so the thread
         // cannot file itself as finished before it is registered.
-        let mut threads = sync::lock(&self.threads);
+        let mut threads = sync::lock(&self.threads.registry);
         let id = threads.next_id;
         threads.next_id += 1;
         let thread = builder.spawn(move || {
@@ -270,12 +305,9 @@ impl Inner {
         Ok(())
     }
 
-    /// A thread counted in `State::threads` finished or never started.
+    /// A thread counted in `ThreadCount` finished or never started.
     pub(super) fn thread_gone(&self, state: &mut super::state::State) {
-        state.threads -= 1;
-        if state.threads == 0 {
-            self.all_exited.notify_all();
-        }
+        self.threads.gone(&mut state.threads);
     }
 
     /// Waits until every thread of the pool has exited, then joins them.
@@ -285,7 +317,7 @@ impl Inner {
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock_state();
-        while state.threads > 0 {
+        while state.threads.0 > 0 {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
@@ -293,7 +325,7 @@ impl Inner {
             if left.is_zero() {
                 return Err(PoolError::Timeout);
             }
-            state = state.wait_timeout(&self.all_exited, left);
+            state = state.wait_timeout(&self.threads.all_exited, left);
         }
         drop(state);
         self.join_finished();
@@ -302,7 +334,7 @@ impl Inner {
 
     /// Joins the threads that have finished.
     pub(super) fn join_finished(&self) {
-        let finished = std::mem::take(&mut sync::lock(&self.threads).finished);
+        let finished = std::mem::take(&mut sync::lock(&self.threads.registry).finished);
         join_all(finished);
     }
 }
