@@ -297,3 +297,45 @@ impl Inner {
         self.waiting.wake_async(waiters, wakes);
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn async_waiters_keep_the_gauges_and_are_woken_once_each() {
+        let waiting = Waiting::default();
+        let mut waiters = Waiters::default();
+        let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = || Waker::from(std::sync::Arc::clone(&count));
+        assert!(!waiting.want_room(|| true), "nobody waits");
+        waiting.async_waits(&mut waiters, 1, waker());
+        waiting.async_waits(&mut waiters, 2, waker());
+        // Polled again: its waker is replaced, not added.
+        waiting.async_waits(&mut waiters, 1, waker());
+        assert_eq!(waiting.count(), 2);
+        assert!(!waiters.is_empty() && waiters.blocked() == 0);
+        // Async submitters want room at once, whatever the queue.
+        assert!(waiting.want_room(|| false));
+        assert!(waiting.async_leaves(&mut waiters, 2));
+        assert!(!waiting.async_leaves(&mut waiters, 2), "gone already");
+        assert_eq!(waiting.count(), 1);
+        let mut wakes = Vec::new();
+        waiting.wake_async(&mut waiters, &mut wakes);
+        assert_eq!((wakes.len(), waiting.count()), (1, 0));
+        assert!(waiters.is_empty() && !waiting.want_room(|| true));
+        wakes.into_iter().for_each(Waker::wake);
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A woken submitter that leaves finds its entry gone: it passes
+        // the wake-up on (`SubmitAsync`'s drop).
+        assert!(!waiting.async_leaves(&mut waiters, 1));
+    }
+}
