@@ -2,9 +2,8 @@
 //! thread or awaited from any executor.
 
 use crate::error::TaskError;
-use crate::job::{self, Group, Outcome, Why};
+use crate::job::{self, Group, Outcome, SharedHost, Why};
 use crate::pool::worker;
-use crate::pool::Inner;
 use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::sync::MutexGuard;
@@ -17,19 +16,19 @@ use std::time::{Duration, Instant};
 /// Runs a task not yet started on the calling thread.
 pub(crate) struct Stealer {
     job: Arc<dyn job::Job>,
-    inner: Arc<Inner>,
+    host: SharedHost,
 }
 
 impl Stealer {
     pub(crate) fn run_here(&self) {
-        if let Some(true) = self.job.steal(&*self.inner, true) {
-            self.inner.room_freed();
+        if let Some(true) = self.job.steal(&*self.host, true) {
+            self.host.room_freed();
         }
     }
 
     /// Runs a task the pool refused on the calling thread.
     pub(crate) fn run_refused(&self) {
-        let _ = self.job.steal(&*self.inner, false);
+        let _ = self.job.steal(&*self.host, false);
     }
 }
 
@@ -85,16 +84,17 @@ fn wait_finished<'a, S>(
 #[must_use = "a dropped handle detaches its task; call `join` or `.await` for its result"]
 pub struct TaskHandle<T: 'static> {
     job: Arc<dyn Outcome<T>>,
-    inner: Arc<Inner>,
+    /// The pool the task reports to.
+    host: SharedHost,
     /// The result was taken (joined or awaited to the end).
     taken: bool,
 }
 
 impl<T: Send + 'static> TaskHandle<T> {
-    pub(crate) fn new(job: Arc<dyn Outcome<T>>, inner: Arc<Inner>) -> TaskHandle<T> {
+    pub(crate) fn new(job: Arc<dyn Outcome<T>>, host: SharedHost) -> TaskHandle<T> {
         TaskHandle {
             job,
-            inner,
+            host,
             taken: false,
         }
     }
@@ -177,14 +177,14 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&self) -> bool {
-        self.inner.cancel_job(&*self.job, Why::Cancelled)
+        job::cancel(&*self.job, Why::Cancelled, &*self.host)
     }
 
     /// [`cancel`](Self::cancel) for a given reason: the loom models cancel
     /// by deadline this way, without the maintenance thread's clock.
     #[cfg(all(test, loom))]
     pub(crate) fn cancel_for(&self, why: Why) -> bool {
-        self.inner.cancel_job(&*self.job, why)
+        job::cancel(&*self.job, why, &*self.host)
     }
 
     /// Blocks until the task has ended and returns its result.
@@ -239,7 +239,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     pub(crate) fn stealer(&self) -> Stealer {
         Stealer {
             job: Arc::clone(&self.job).as_job(),
-            inner: Arc::clone(&self.inner),
+            host: Arc::clone(&self.host),
         }
     }
 
@@ -419,7 +419,7 @@ impl<T: Send + 'static> BatchHandle<T> {
         let stopped = self
             .handles
             .iter()
-            .filter(|h| h.inner.stop_before_start(&*h.job, Why::Cancelled))
+            .filter(|h| job::stop_before_start(&*h.job, Why::Cancelled, &*h.host))
             .count();
         if let Some(token) = &self.token {
             token.cancel();

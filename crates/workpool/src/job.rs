@@ -71,6 +71,40 @@ pub(crate) trait Host {
     /// A task with a deadline ended: the timer filed under `key`
     /// ([`Job::arm_deadline`]) is not needed any more.
     fn timer_done(&self, key: TimerKey);
+    /// A ghost's place, freed at [`ghost_made`](Host::ghost_made), may now
+    /// go to a submitter waiting for room. Reported by whoever took the
+    /// task out of turn, once its handle has heard how it ended (the host
+    /// may take its own locks here).
+    fn room_freed(&self);
+}
+
+/// What a handle holds of its pool: the host its task reports to.
+pub(crate) type SharedHost = Arc<dyn Host + Send + Sync>;
+
+/// Stops `job` if it has not started (it never runs), leaving its token
+/// alone; a ghost's place goes to waiting submitters. Returns whether it
+/// had not started.
+pub(crate) fn stop_before_start(job: &dyn Job, why: Why, host: &dyn Host) -> bool {
+    match job.cancel_before_start(why, host) {
+        Cancel::Ghost => {
+            host.room_freed();
+            true
+        }
+        Cancel::Cancelled => true,
+        Cancel::TooLate => false,
+    }
+}
+
+/// Cancels `job`: the task itself if it has not started (stopped here,
+/// before its token says so: a worker that saw the token first would stop
+/// it too, but this call could not tell), then its token, which a running
+/// task sees. Returns whether it was stopped before it started.
+pub(crate) fn cancel(job: &dyn Job, why: Why, host: &dyn Host) -> bool {
+    let stopped = stop_before_start(job, why, host);
+    if let Some(token) = job.token() {
+        token.cancel();
+    }
+    stopped
 }
 
 /// What the pool's side needs of a tracked task, whatever its types.
@@ -629,6 +663,7 @@ mod tests {
         Cancelled(Why),
         CompletedAside,
         TimerDone(TimerKey),
+        RoomFreed,
     }
 
     /// A host that records each event instead of counting it.
@@ -666,6 +701,9 @@ mod tests {
         }
         fn timer_done(&self, key: TimerKey) {
             self.record(Event::TimerDone(key));
+        }
+        fn room_freed(&self) {
+            self.record(Event::RoomFreed);
         }
     }
 
@@ -823,6 +861,39 @@ mod tests {
         assert!(!Arc::clone(&cell).run(&host));
         assert!(never_ran(&cell, &runs).is_cancelled());
         assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn cancel_stops_a_queued_task_frees_its_room_after_its_handle_heard_then_cancels_its_token() {
+        let token = CancelToken::new();
+        let (host, runs, cell) = setup(Spec {
+            token: Some(token.clone()),
+            ..Spec::default()
+        });
+        assert!(enter_queue(cell.stage()));
+        assert!(cancel(&*cell, Why::Cancelled, &host));
+        assert!(token.is_cancelled());
+        // The slot, the handle, then the room: a waiting submitter woken
+        // for it finds the task ended.
+        assert_eq!(
+            host.take(),
+            [
+                Event::GhostMade,
+                Event::Cancelled(Why::Cancelled),
+                Event::RoomFreed
+            ]
+        );
+        // Too late a second time: nothing stopped, nothing reported.
+        assert!(!stop_before_start(&*cell, Why::Deadline, &host));
+        assert!(never_ran(&cell, &runs).is_cancelled());
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn cancel_of_a_task_not_queued_frees_no_room() {
+        let (host, _runs, cell) = setup(Spec::default());
+        assert!(stop_before_start(&*cell, Why::Deadline, &host));
+        assert_eq!(host.take(), [Event::Cancelled(Why::Deadline)]);
     }
 
     #[test]

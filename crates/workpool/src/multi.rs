@@ -304,7 +304,10 @@ impl MultiPool {
         if let Some(deadline) = deadline {
             inner.arm_deadline(deadline, &job);
         }
-        Ok(TaskHandle::new(outcome, Arc::clone(inner)))
+        Ok(TaskHandle::new(
+            outcome,
+            Arc::clone(inner) as job::SharedHost,
+        ))
     }
 
     /// Waits until no task runs or waits in any pool; see

@@ -237,7 +237,7 @@ impl Inner {
     /// `DEPOSIT_PATIENCE` serves itself (`block_with_deposit`), so none
     /// sleeps beside free room for long.
     #[inline]
-    pub(crate) fn room_freed(self: &Arc<Self>) {
+    pub(crate) fn room_freed(&self) {
         // [DEPOSIT, worker half] the room is published (the queue's pop, or
         // `in_flight`, both `SeqCst` read-modify-writes); now look for a
         // submitter that deposited its task before it could see the room.

@@ -1,6 +1,7 @@
 //! What the task layer reports to the pool: [`Host`] for [`Inner`]. Each
 //! event goes to the part of `Inner` whose state it changes, in one line,
-//! so `job.rs` never sees the pool.
+//! so `job.rs` never sees the pool, and a handle (`handle.rs`) holds its
+//! pool only as a host (`job::SharedHost`).
 
 use super::state::Inner;
 use crate::job::{Host, Payload, TimerKey, Why};
@@ -17,7 +18,7 @@ impl Host for Inner {
 
     fn ghost_made(&self) {
         // The slot is free from now on, though the ghost stays in the queue
-        // until popped; the caller then tells waiters (`room_freed`).
+        // until popped; the caller then tells waiters (`Host::room_freed`).
         self.queue.ghost_made();
     }
 
@@ -34,5 +35,9 @@ impl Host for Inner {
 
     fn timer_done(&self, key: TimerKey) {
         self.maintenance.forget(key);
+    }
+
+    fn room_freed(&self) {
+        Inner::room_freed(self);
     }
 }

@@ -55,7 +55,23 @@ impl Spinners {
         self.unclaimed.load(Ordering::Relaxed) != 0
     }
 
-    fn leave(&self) {
+    /// A worker starts to spin: false if a core's worth spin already.
+    /// [SPIN, worker half] it is claimable from here on; the caller looks at
+    /// the queue next, so a submitter that queued before it could see it
+    /// finds no one to claim and wakes an idle worker or relies on it
+    /// looking.
+    pub(super) fn start_spinning(&self) -> bool {
+        if self.unclaimed.load(Ordering::Relaxed) >= self.limit {
+            return false;
+        }
+        self.unclaimed.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        true
+    }
+
+    /// The worker stops spinning: it takes itself off the count unless a
+    /// claim took its unit already.
+    pub(super) fn stop_spinning(&self) {
         take_one(&self.unclaimed);
     }
 }
@@ -108,14 +124,9 @@ impl Inner {
     /// most. `None` when it should go the parking way.
     pub(crate) fn spin_for_task(&self) -> Option<(Task, bool)> {
         let spinners = &self.spinners;
-        if spinners.unclaimed.load(Ordering::Relaxed) >= spinners.limit {
+        if !spinners.start_spinning() {
             return None;
         }
-        // [SPIN, worker half] publish ourselves as claimable, then look at the
-        // queue: a submitter that queued before it could see us finds no one to
-        // claim and wakes an idle worker or relies on us looking.
-        spinners.unclaimed.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
         let mut awake = Awake::new();
         let found = loop {
             // The capacity before every take: a `tune` down stops a spinner
@@ -132,7 +143,7 @@ impl Inner {
                 break None;
             }
         };
-        spinners.leave();
+        spinners.stop_spinning();
         found
     }
 }

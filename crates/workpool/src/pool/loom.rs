@@ -790,3 +790,63 @@ fn waiting_deposit_pair_sees_the_room_or_is_woken() {
         assert!(saw_room || woken, "an async submitter slept beside room");
     });
 }
+
+/// SPIN on [`Spinners`](super::hot::Spinners): two submitters claim while
+/// one worker spins and stops. At most one claim succeeds (a claim never
+/// counts a worker that does not spin), and once the worker has stopped
+/// nobody is left to claim.
+#[test]
+fn spinners_claims_never_exceed_the_spinners() {
+    model(|| {
+        let spinners = Arc::new(super::hot::Spinners::new());
+        let claims = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..2)
+            .map(|_| {
+                let (spinners, claims) = (Arc::clone(&spinners), Arc::clone(&claims));
+                thread::spawn(move || {
+                    if spinners.claim() {
+                        claims.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        let spun = spinners.start_spinning();
+        assert!(spun, "one worker is below the limit");
+        spinners.stop_spinning();
+        for submitter in submitters {
+            submitter.join().unwrap();
+        }
+        assert!(claims.load(Ordering::SeqCst) <= 1);
+        assert!(!spinners.any());
+        assert!(!spinners.claim());
+    });
+}
+
+/// TUNE on [`Crew`](super::crew::Crew) and the queue: `tune` publishes the
+/// lower capacity, then a task is pushed; a worker that takes that task
+/// sees the pool above its capacity (and hands it back, `next_task`).
+#[test]
+fn crew_tune_pair_a_task_pushed_after_tune_sees_its_capacity() {
+    use super::crew::{Crew, Roster};
+    model(|| {
+        let crew = Arc::new(Crew::new(2));
+        let roster = Arc::new(Mutex::new(Roster::new(2)));
+        crew.hired(&mut roster.lock().unwrap(), 2);
+        let queue = Arc::new(super::queue::TaskQueue::new(4, 2));
+        let tuner = {
+            let (crew, roster, queue) =
+                (Arc::clone(&crew), Arc::clone(&roster), Arc::clone(&queue));
+            thread::spawn(move || {
+                let retired = crew.retuned(&mut roster.lock().unwrap(), 1);
+                assert!(retired.is_empty(), "both workers are busy");
+                let pushed = queue.try_push(super::task::Task::new(|| {}), crew.capacity());
+                assert!(pushed.is_ok());
+            })
+        };
+        if queue.pop().is_some() {
+            assert!(crew.over_capacity(), "took a task pushed after the tune");
+        }
+        tuner.join().unwrap();
+        assert!(crew.over_capacity() && roster.lock().unwrap().is_over());
+    });
+}

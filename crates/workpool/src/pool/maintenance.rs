@@ -10,7 +10,7 @@
 //! itself is in `purge.rs`.
 
 use super::state::{Inner, StateGuard};
-use crate::job::{Cancel, Job, TimerKey, Why};
+use crate::job::{Job, TimerKey, Why};
 use crate::sync::{Arc, Condvar};
 use std::collections::BTreeMap;
 use std::sync::Weak;
@@ -251,7 +251,7 @@ impl Inner {
         // (`job::Cell::cancelled`); a running one here.
         let running: Vec<&Arc<dyn Job>> = due
             .iter()
-            .filter(|job| !self.stop_before_start(&***job, Why::Deadline))
+            .filter(|job| !crate::job::stop_before_start(&***job, Why::Deadline, &**self))
             .collect();
         for job in running {
             if job.has_ended() {
@@ -263,34 +263,6 @@ impl Inner {
             if let Some(token) = job.token() {
                 token.cancel();
             }
-        }
-    }
-
-    /// Cancels a tracked task: its token (a running task sees it), and the
-    /// task itself if it has not started (it never runs). A task cancelled
-    /// in the queue frees its slot at once.
-    /// Returns whether the task was stopped before it started.
-    pub(crate) fn cancel_job(self: &Arc<Self>, job: &dyn Job, why: Why) -> bool {
-        // Not started: stopped here, before its token says so (a worker
-        // that saw the token first would stop it too, but this call could
-        // not tell).
-        let stopped = self.stop_before_start(job, why);
-        if let Some(token) = job.token() {
-            token.cancel();
-        }
-        stopped
-    }
-
-    /// Cancels a tracked task that has not started, leaving its token
-    /// alone; returns whether it had not started.
-    pub(crate) fn stop_before_start(self: &Arc<Self>, job: &dyn Job, why: Why) -> bool {
-        match job.cancel_before_start(why, &**self) {
-            Cancel::Ghost => {
-                self.room_freed();
-                true
-            }
-            Cancel::Cancelled => true,
-            Cancel::TooLate => false,
         }
     }
 }

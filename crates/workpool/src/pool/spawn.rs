@@ -25,7 +25,10 @@ impl Inner {
         T: Send + 'static,
     {
         let (job, outcome) = job::tracked(f, spec);
-        (job, TaskHandle::new(outcome, Arc::clone(self)))
+        (
+            job,
+            TaskHandle::new(outcome, Arc::clone(self) as job::SharedHost),
+        )
     }
 
     /// The usual options of a tracked task of this pool.
