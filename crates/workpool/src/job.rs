@@ -590,6 +590,7 @@ where
 /// A tracked task made of `f` and `spec`, seen from both sides: the pool's
 /// (to queue and run) and the handle's (to wait for its result). One cell;
 /// every tracked task is made here (`Inner::make_job`, `MultiPool::spawn`).
+#[inline]
 pub(crate) fn tracked<F, T>(f: F, spec: Spec<T>) -> (Arc<dyn Job>, Arc<dyn Outcome<T>>)
 where
     F: FnOnce(&CancelToken) -> T + Send + 'static,
