@@ -4,7 +4,7 @@
 For every workspace member that may be published, finds the highest
 `rust-version` among the packages it builds for a user: its normal and build
 dependencies, transitively, with all its features on (docs.rs builds them,
-and a user may enable any), on every target platform. Fails, naming the crate,
+and a user may enable any), on each platform in TARGETS. Fails, naming the crate,
 its declared value, the value needed and the dependency that sets it (with the
 path to it), where the declared value is lower or missing: a user on an older
 compiler would then get a compile error from deep in a dependency instead of
@@ -33,8 +33,9 @@ import sys
 # (`RUSTFLAGS="--cfg loom"`, see .ci/run), never by a user of the crates.
 INTERNAL_CFGS = ("loom",)
 
-# The platforms a user builds these crates on: Rust's tier-1 targets with host
-# tools. Not `--target all`: that counts, for instance, wasip2 (1.87), a
+# The platforms a user builds these crates on: Linux, macOS and Windows, on
+# the architectures Rust ships a compiler for. Not `--target all`: that counts,
+# for instance, wasip2 (wasm32-wasip2 pulls in `wasip2`, which needs 1.87), a
 # target the crates cannot run on (no threads to pool).
 TARGETS = (
     "x86_64-unknown-linux-gnu",
@@ -141,6 +142,7 @@ def main():
                 f"{needed or 'nothing'}: {setter or '-'} ({chain}){extra}"
             )
     if failures:
+        sys.stdout.flush()
         sys.exit(f"{failures} crate(s) declare a rust-version lower than their dependencies need")
 
 
