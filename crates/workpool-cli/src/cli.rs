@@ -503,4 +503,27 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    /// The crate's README (its crates.io page) shows these command lines;
+    /// each must still parse, with the subcommand it names.
+    #[test]
+    fn the_readme_commands_parse() {
+        let readme = include_str!("../README.md");
+        let lines: Vec<&str> = readme
+            .lines()
+            .filter_map(|line| line.strip_prefix("workpool "))
+            .collect();
+        assert!(lines.len() >= 5, "README commands found: {lines:?}");
+        for line in lines {
+            let args: Vec<&str> = line.split_whitespace().collect();
+            let cli = parse(&args).unwrap_or_else(|e| panic!("`workpool {line}`: {e}"));
+            let named = match cli.command {
+                Command::Bench(_) => "bench",
+                Command::Soak(_) => "soak",
+                Command::Redis(_) => "redis",
+                Command::BenchOne(_) => "bench-one",
+            };
+            assert_eq!(args[0], named, "`workpool {line}`");
+        }
+    }
 }

@@ -66,6 +66,10 @@
 //! [`Pool::export_metrics`]: workpool::Pool::export_metrics
 //! [`HealthPolicy`]: workpool::HealthPolicy
 
+// docs.rs (`--cfg docsrs`, see Cargo.toml) marks each feature-gated item
+// with the feature it needs; `doc_cfg` does so for every `#[cfg]`d item.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod batch;
 mod deadline;
 mod figures;
@@ -84,3 +88,9 @@ pub use router::PoolRouter;
 pub use serve::{serve, shutdown_signal, ServeError, ShutdownLimits};
 pub use service::Service;
 pub use writer::{ConcurrentResponse, ConcurrentWriter, ResponseTask, WriteError};
+
+// The README, this crate's page on crates.io: its example compiles as a
+// doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

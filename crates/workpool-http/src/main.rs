@@ -3,7 +3,9 @@
 //! on SIGINT or SIGTERM.
 
 use clap::Parser;
+use std::ffi::OsString;
 use std::fmt;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,10 +53,23 @@ impl fmt::Display for RunError {
     }
 }
 
+/// Whether the log (the fmt subscriber writes to stdout) gets ANSI colours:
+/// only on a terminal, so that a log file or a log collector's pipe holds
+/// plain text, and never where `NO_COLOR` is set to something
+/// (<https://no-color.org>), which an explicit `with_ansi` would otherwise
+/// override.
+fn colour_log(stdout_is_terminal: bool, no_color: Option<OsString>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(colour_log(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .init();
     // A panicking handler is reported in its answer and counted by the
     // pool; a log line says where, instead of the default hook's stderr.
@@ -108,4 +123,21 @@ async fn run(args: Args) -> Result<(), RunError> {
     drop(monitor);
     info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_log;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colour_log(true, None));
+        assert!(
+            colour_log(true, Some("".into())),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour_log(true, Some("1".into())));
+        assert!(!colour_log(false, None));
+        assert!(!colour_log(false, Some("1".into())));
+    }
 }

@@ -90,6 +90,10 @@
 //! [`visibility_timeout`]: ConsumerBuilder::visibility_timeout
 //! [`shutdown_timeout`]: ConsumerBuilder::shutdown_timeout
 
+// docs.rs (`--cfg docsrs`, see Cargo.toml) marks each feature-gated item
+// with the feature it needs; `doc_cfg` does so for every `#[cfg]`d item.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // Unit tests share `tests/common` (its helpers name this crate).
 #[cfg(test)]
 extern crate self as workpool_redis;
@@ -106,3 +110,9 @@ pub use error::Error;
 pub use job::{Job, JobId};
 pub use producer::{Producer, ProducerBuilder};
 pub use stats::ConsumerStats;
+
+// The README, this crate's page on crates.io: its example compiles as a
+// doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -195,6 +195,10 @@
 //! [`min_workers`]: PoolBuilder::min_workers
 //! [`panic_handler`]: PoolBuilder::panic_handler
 
+// docs.rs (`--cfg docsrs`, see Cargo.toml) marks each feature-gated item
+// with the feature it needs; `doc_cfg` does so for every `#[cfg]`d item.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod builder;
 mod cancel;
 #[cfg(doctest)]
@@ -225,3 +229,8 @@ pub use stats::{Health, HealthPolicy, LatencySummary, Stats};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+// So does this crate's own README, its page on crates.io.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

@@ -226,7 +226,7 @@ pub(crate) fn work(args: &WorkArgs) -> Result<(), DemoError> {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
             ticks += 1;
-            if ticks % 20 != 0 {
+            if !ticks.is_multiple_of(20) {
                 continue;
             }
             let s = handle.stats();

@@ -183,7 +183,7 @@ impl Reader<'_> {
         }
         let reclaim_due = self
             .last_reclaim
-            .map_or(true, |at| at.elapsed() >= c.visibility_timeout / 2);
+            .is_none_or(|at| at.elapsed() >= c.visibility_timeout / 2);
         if reclaim_due {
             self.last_reclaim = Some(Instant::now());
             let (_, entries) = wire::autoclaim(

@@ -43,7 +43,7 @@ impl Maintenance {
     /// sequence number and whether it is now the earliest.
     fn file(&self, deadline: u64, job: Weak<dyn Job>) -> (u64, bool) {
         let mut timers = crate::job::lock(&self.timers);
-        let earliest = timers.next().map_or(true, |next| deadline < next);
+        let earliest = timers.next().is_none_or(|next| deadline < next);
         timers.seq += 1;
         let seq = timers.seq;
         timers.entries.insert((deadline, seq), job);

@@ -241,10 +241,8 @@ impl Inner {
         F: FnOnce() + Send + 'static,
     {
         self.threads.counted(&mut self.lock_state().threads, 1);
-        self.spawn_thread(name, body).map_err(|e| {
-            self.thread_gone(&mut self.lock_state());
-            e
-        })
+        self.spawn_thread(name, body)
+            .inspect_err(|_| self.thread_gone(&mut self.lock_state()))
     }
 
     fn worker_name(&self) -> String {
