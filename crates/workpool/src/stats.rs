@@ -535,7 +535,18 @@ mod seconds {
         duration: &Duration,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(duration.as_secs_f64())
+        // One division of the whole nanoseconds (exact in an `f64` below
+        // 2^53) gives the `f64` nearest the decimal figure, which then
+        // prints as that decimal: 1.846246167, where `as_secs_f64` (whole
+        // seconds plus nanoseconds / 1e9, rounded twice) prints
+        // 1.8462461669999999.
+        let nanos = duration.as_nanos();
+        let seconds = if nanos < 1 << 53 {
+            nanos as f64 / 1e9
+        } else {
+            duration.as_secs_f64()
+        };
+        serializer.serialize_f64(seconds)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(

@@ -84,7 +84,13 @@ fn assert_same_figures(got: &Stats, want: &Stats) {
     );
     assert_eq!(
         (got.workers, got.idle, got.busy, got.waiting, got.queued),
-        (want.workers, want.idle, want.busy, want.waiting, want.queued)
+        (
+            want.workers,
+            want.idle,
+            want.busy,
+            want.waiting,
+            want.queued
+        )
     );
     assert_eq!(got.capacity, want.capacity);
     assert_eq!(
@@ -129,6 +135,19 @@ fn a_latency_summary_is_seconds_in_fields_named_seconds_and_round_trips() {
     let text = serde_json::to_string(&summary).expect("serializes");
     let back: LatencySummary = serde_json::from_str(&text).expect("reads back");
     assert_eq!(back, summary);
+}
+
+#[test]
+fn a_duration_is_written_as_its_decimal_figure() {
+    // Whole seconds plus nanoseconds / 1e9 would print 1.8462461669999999.
+    let summary = LatencySummary {
+        p99: Duration::new(1, 846_246_167),
+        sum: Duration::new(11, 765_884_266),
+        ..LatencySummary::default()
+    };
+    let text = serde_json::to_string(&summary).expect("serializes");
+    assert!(text.contains(r#""p99_seconds":1.846246167,"#), "{text}");
+    assert!(text.contains(r#""sum_seconds":11.765884266}"#), "{text}");
 }
 
 #[test]
@@ -187,7 +206,11 @@ fn an_unbounded_pool_has_a_null_capacity() {
 fn a_multi_pool_writes_each_pool_under_pools() {
     let pools = MultiPool::new(2, 2, LoadBalancing::RoundRobin).expect("pools");
     for n in 0..4u32 {
-        pools.spawn(move || n).expect("accepted").join().expect("ran");
+        pools
+            .spawn(move || n)
+            .expect("accepted")
+            .join()
+            .expect("ran");
     }
     pools.wait_idle(DEADLINE).expect("idle");
     let stats = pools.stats();
