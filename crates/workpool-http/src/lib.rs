@@ -5,9 +5,12 @@
 //!
 //! - [`PoolRouter`]: `/metrics` (Prometheus text, rendered by
 //!   `metrics-exporter-prometheus` from [`Pool::export_metrics`]),
-//!   `/health` ([`HealthJson`]; 503 when the [`HealthPolicy`] is
-//!   breached), `/stats` ([`StatsJson`]) and `/`, a dashboard that charts
-//!   the pool each second. A `Router` to mount in any service.
+//!   `/health` ([`PoolHealth`]; 503 when the [`HealthPolicy`] is
+//!   breached), `/stats` ([`PoolStats`]), `/history` ([`History`]: the
+//!   last five minutes, sampled each second) and `/`, a dashboard that
+//!   draws that history at once and charts the pool each second. The JSON
+//!   is the library's own `Stats` and `Health` (workpool's `serde`
+//!   feature). A `Router` to mount in any service.
 //! - [`ConcurrentWriter`]: one response body that many tasks write into at
 //!   once, buffered or streamed; [`ConcurrentResponse`] adds error
 //!   reporting and runs its tasks on a pool.
@@ -73,6 +76,7 @@
 mod batch;
 mod deadline;
 mod figures;
+mod history;
 mod parallel;
 mod prometheus;
 mod router;
@@ -82,7 +86,8 @@ mod writer;
 
 pub use batch::HandlerError;
 pub use deadline::{Deadline, DeadlineRejection, DefaultDeadline};
-pub use figures::{HealthJson, LatencyJson, StatsJson};
+pub use figures::{PoolHealth, PoolStats};
+pub use history::{History, HistorySample};
 pub use parallel::{handler, parallel_execute, stream_execute, Handler, ParallelResults};
 pub use router::PoolRouter;
 pub use serve::{serve, shutdown_signal, ServeError, ShutdownLimits};

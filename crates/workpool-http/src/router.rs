@@ -1,14 +1,16 @@
-//! `PoolRouter`: `/metrics`, `/health`, `/stats` and the dashboard `/` for
-//! one pool, as an axum `Router` any service can mount.
+//! `PoolRouter`: `/metrics`, `/health`, `/stats`, `/history` and the
+//! dashboard `/` for one pool, as an axum `Router` any service can mount.
 
-use crate::figures::{HealthJson, StatsJson};
+use crate::figures::{PoolHealth, PoolStats};
+use crate::history::Keeper;
 use crate::prometheus::{self, Exporter};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
 use workpool::{HealthPolicy, Pool};
@@ -22,12 +24,20 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 /// | route | answer |
 /// |---|---|
 /// | `GET /metrics` | Prometheus text: every `workpool_*` figure, labelled `pool` |
-/// | `GET /health` | [`HealthJson`]: 200 when the [`HealthPolicy`] holds, 503 when not |
-/// | `GET /stats` | [`StatsJson`]: every figure of [`Pool::stats`] |
-/// | `GET /` | a dashboard charting workers, busy, waiting, queued, tasks/s and p99 queue wait over the last 5 minutes, polling `stats` each second |
+/// | `GET /health` | [`PoolHealth`](crate::PoolHealth): 200 when the [`HealthPolicy`] holds, 503 when not |
+/// | `GET /stats` | [`PoolStats`](crate::PoolStats): every figure of [`Pool::stats`] |
+/// | `GET /history` | [`History`](crate::History): the last 5 minutes of samples, one a second; `?after=N`: those after sample `N` |
+/// | `GET /` | a dashboard charting workers, busy, waiting, queued, tasks/s and the p99 queue wait of the policy's window over the last 5 minutes: `history` at once, then each second |
+///
+/// The router samples its pool each second from the moment it is built
+/// inside a tokio runtime (else from its first request), keeping 300
+/// samples; each holds the snapshot and the figures of the last
+/// [`error_window`](HealthPolicy::error_window) of the health policy (60 s
+/// by default), so the p99 the dashboard shows is the one `/health` judges.
+/// The sampling task ends when the router (every clone of it) is dropped.
 ///
 /// Mount it at the root with `merge`, or under a prefix with `nest` (the
-/// dashboard finds `stats` beside itself).
+/// dashboard finds `stats` and `history` beside itself).
 ///
 /// # Examples
 ///
@@ -58,6 +68,17 @@ struct Shown {
     pool: Pool,
     policy: HealthPolicy,
     exporter: Exporter,
+    /// Its drop ends the sampling task.
+    history: Keeper,
+}
+
+impl Shown {
+    /// Starts the sampling task, for a router built outside a runtime: a
+    /// request always runs in one.
+    fn sampled(self: Arc<Self>) -> Arc<Self> {
+        self.history.start();
+        self
+    }
 }
 
 impl PoolRouter {
@@ -90,6 +111,9 @@ impl PoolRouter {
     }
 
     /// The thresholds `/health` judges by. Default: [`HealthPolicy::default`].
+    /// Its [`error_window`](HealthPolicy::error_window) is also the window
+    /// of the `recent` figures of `/history`, whose p99 queue wait the
+    /// dashboard shows.
     ///
     /// # Examples
     ///
@@ -163,7 +187,7 @@ impl PoolRouter {
     /// use axum::body::{to_bytes, Body};
     /// use axum::{extract::State, http::Request, routing::get, Router};
     /// use tower::ServiceExt;
-    /// use workpool_http::{PoolRouter, StatsJson};
+    /// use workpool_http::{PoolRouter, PoolStats};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -175,8 +199,9 @@ impl PoolRouter {
     ///     .with_state("hello".to_owned());
     /// let response = app.oneshot(Request::get("/pool/stats").body(Body::empty())?).await?;
     /// let body = to_bytes(response.into_body(), usize::MAX).await?;
-    /// let stats: StatsJson = serde_json::from_slice(&body)?;
+    /// let stats: PoolStats = serde_json::from_slice(&body)?;
     /// assert_eq!(stats.pool, "images");
+    /// assert_eq!(stats.stats.capacity, Some(8));
     /// # Ok(())
     /// # }
     /// ```
@@ -184,16 +209,23 @@ impl PoolRouter {
     where
         S: Clone + Send + Sync + 'static,
     {
+        let history = Keeper::new(self.pool.clone(), self.policy.error_window);
+        // Inside a runtime (the usual case: built in `main` under
+        // `#[tokio::main]`), sampling starts now, so the history holds
+        // what happened before the first request.
+        history.start();
         let shown = Arc::new(Shown {
             pool: self.pool,
             policy: self.policy,
             exporter: self.exporter,
+            history,
         });
         Router::new()
             .route("/", get(dashboard))
             .route("/metrics", get(metrics))
             .route("/health", get(health))
             .route("/stats", get(stats))
+            .route("/history", get(samples))
             .with_state(shown)
     }
 }
@@ -217,15 +249,17 @@ fn no_store(mut response: Response) -> Response {
 }
 
 async fn metrics(State(shown): State<Arc<Shown>>) -> Response {
+    let shown = shown.sampled();
     let text = shown.exporter.render(&shown.pool);
     no_store(([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response())
 }
 
 async fn health(State(shown): State<Arc<Shown>>) -> Response {
+    let shown = shown.sampled();
     // The verdict and the figures beside it come from one snapshot.
     let (verdict, stats) = shown.pool.check(&shown.policy);
-    let body = HealthJson::new(shown.pool.name(), verdict, &stats);
-    let status = if body.healthy {
+    let body = PoolHealth::new(shown.pool.name(), verdict, stats);
+    let status = if body.health.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -234,10 +268,25 @@ async fn health(State(shown): State<Arc<Shown>>) -> Response {
 }
 
 async fn stats(State(shown): State<Arc<Shown>>) -> Response {
-    let body = StatsJson::new(shown.pool.name(), &shown.pool.stats());
+    let shown = shown.sampled();
+    let body = PoolStats::new(shown.pool.name(), shown.pool.stats());
     no_store(Json(body).into_response())
 }
 
-async fn dashboard() -> Html<&'static str> {
+/// The query of `/history`.
+#[derive(Debug, Deserialize)]
+struct After {
+    /// Only the samples whose `seq` is above this.
+    after: Option<u64>,
+}
+
+async fn samples(State(shown): State<Arc<Shown>>, Query(after): Query<After>) -> Response {
+    let shown = shown.sampled();
+    let body = shown.history.body(shown.pool.name(), after.after);
+    no_store(Json(body).into_response())
+}
+
+async fn dashboard(State(shown): State<Arc<Shown>>) -> Html<&'static str> {
+    shown.sampled();
     Html(DASHBOARD)
 }

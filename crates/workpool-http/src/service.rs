@@ -1,6 +1,6 @@
 //! `Service`: the parallel HTTP response service, five endpoints each
 //! answering from handlers run on the pool, beside the pool's `/metrics`,
-//! `/health`, `/stats` and `/`.
+//! `/health`, `/stats`, `/history` and `/`.
 //!
 //! The handlers stand in for real work: they wait on their
 //! [`CancelToken`] rather than sleep, the way a blocking call with a timeout
@@ -29,7 +29,7 @@ use workpool::{CancelToken, HealthPolicy, Pool};
 /// | `/parallel/execute` | three handlers (100, 150, 50 ms) by [`parallel_execute`], results in order |
 /// | `/concurrent/error` | four handlers, one failing and one panicking: every result, status 500 |
 /// | `/stream/concurrent` | five handlers by [`stream_execute`], each line sent as its handler ends |
-/// | `/metrics`, `/health`, `/stats`, `/` | the pool, by [`PoolRouter`] |
+/// | `/metrics`, `/health`, `/stats`, `/history`, `/` | the pool, by [`PoolRouter`] |
 ///
 /// Every endpoint but the pool's takes `?deadline_ms=` (default: the
 /// service's [`default_deadline`](Self::default_deadline)); past it the

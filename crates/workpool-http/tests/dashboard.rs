@@ -1,13 +1,15 @@
 //! The dashboard in a real browser: headless Chromium loads `/`, runs its
 //! script against the live service, and the figures it shows must equal
-//! `/metrics`; a screenshot is saved as `target/dashboard.png`.
+//! `/metrics`; a page opened after the activity draws it at its first
+//! paint, from the server's history; a screenshot is saved as
+//! `target/dashboard.png`.
 //!
 //! Without `chromium` on PATH the test says so loudly and passes: `.ci/run`
 //! installs it (Debian's package) where it can.
 
 mod common;
 
-use common::{client, fetch, parse_metrics, sample, TestServer, DEADLINE, NEVER};
+use common::{client, fetch, history_until, parse_metrics, sample, TestServer, DEADLINE, NEVER};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -109,6 +111,9 @@ async fn the_dashboard_shows_the_figures_of_metrics_and_draws_its_charts() {
         .build()
         .expect("a pool");
     let server = TestServer::service(pool.clone(), HealthPolicy::default()).await;
+    let client = client();
+    // A sample of the idle pool, so that the workload falls between two.
+    history_until(&client, &server, "a first sample", |h| h.taken >= 1).await;
 
     // A known workload, over before the page loads: the gauges and counts
     // then hold still while the browser reads them.
@@ -117,12 +122,22 @@ async fn the_dashboard_shows_the_figures_of_metrics_and_draws_its_charts() {
         .expect("accepted");
     assert_eq!(batch.join().len(), 60);
     pool.wait_idle(DEADLINE).expect("idle");
-    let client = client();
     for _ in 0..2 {
         let (status, _, _) = fetch(&client, &server.url("/parallel/execute")).await;
         assert_eq!(status, 200);
     }
     pool.wait_idle(DEADLINE).expect("idle");
+    // The server has sampled the workload: a page opened now must show it
+    // at once, though it saw none of it happen.
+    let sampled = history_until(&client, &server, "a sample after the workload", |h| {
+        h.samples.last().is_some_and(|s| s.stats.completed == 66)
+    })
+    .await;
+    let workers = sampled.samples.last().expect("a sample").stats.workers;
+    assert!(workers >= 1);
+    // The idle one and the one after the workload, at least.
+    let held = sampled.samples.len();
+    assert!(held >= 2, "{held} samples");
 
     // Five seconds of the page's own (virtual) time: about five polls and
     // draws. Chromium holds virtual time while a fetch is in flight, so a
@@ -135,15 +150,42 @@ async fn the_dashboard_shows_the_figures_of_metrics_and_draws_its_charts() {
     .await;
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
 
+    let number = |chart: &str, attribute: &str| -> f64 {
+        let text = attribute_of(&dom, "canvas", chart, attribute);
+        text.parse()
+            .unwrap_or_else(|_| panic!("#{chart} {attribute}={text:?}: a number"))
+    };
     for chart in ["chart-workers", "chart-rate", "chart-wait"] {
-        let drawn: u32 = attribute_of(&dom, "canvas", chart, "data-drawn")
-            .parse()
-            .expect("a count of draws");
+        let drawn = number(chart, "data-drawn");
         assert!(
-            drawn >= 2,
+            drawn >= 2.0,
             "#{chart} was drawn {drawn} times: it must redraw as figures come"
         );
+        // At its first paint, the server's samples from before the page
+        // opened (a page that kept its own samples would have one). A
+        // rate needs two samples: the first has none.
+        let first = number(chart, "data-first-points");
+        let want = if chart == "chart-rate" {
+            held - 1
+        } else {
+            held
+        };
+        assert!(
+            first >= want as f64,
+            "#{chart} drew {first} samples at its first paint; the server had {held}"
+        );
     }
+    // The first paint shows the workload: tasks finished per second above
+    // zero somewhere in the history, and the workers it started.
+    let rate = number("chart-rate", "data-first-peak");
+    assert!(rate > 0.0, "tasks/s at the first paint peaks at {rate}");
+    let peak = number("chart-workers", "data-first-peak");
+    assert!(
+        peak >= workers as f64,
+        "workers at the first paint peak at {peak}"
+    );
+    // The p99 shown is over the policy's window, and says so.
+    assert_eq!(text_of(&dom, "window"), "1 min");
     assert_eq!(text_of(&dom, "pool"), "dashboard");
     assert_eq!(text_of(&dom, "health"), "healthy");
     assert_eq!(text_of(&dom, "status"), "", "the page reached the service");

@@ -1,6 +1,7 @@
 //! `PoolRouter` over real HTTP: `/metrics` parses as Prometheus text and
 //! equals `Pool::stats`, `/health` turns 503 while the policy is breached
-//! and 200 once it is not, `/stats` and the dashboard page.
+//! and 200 once it is not, `/stats` (the library's `Stats` beside the
+//! pool's name) and the dashboard page.
 
 mod common;
 
@@ -9,7 +10,7 @@ use common::{client, fetch, parse_metrics, sample, wait_until, Gate, TestServer,
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use workpool::{HealthPolicy, Pool};
-use workpool_http::{HealthJson, PoolRouter, StatsJson};
+use workpool_http::{PoolHealth, PoolRouter, PoolStats};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_equal_the_pool_stats_after_a_known_workload() {
@@ -162,7 +163,7 @@ async fn two_routers_in_one_process_keep_their_figures_apart() {
     b.release();
 }
 
-async fn health(server: &TestServer) -> (u16, HealthJson) {
+async fn health(server: &TestServer) -> (u16, PoolHealth) {
     let response = client()
         .get(server.url("/health"))
         .send()
@@ -170,7 +171,7 @@ async fn health(server: &TestServer) -> (u16, HealthJson) {
         .expect("a response");
     let status = response.status().as_u16();
     assert_eq!(response.headers()["content-type"], "application/json");
-    (status, response.json().await.expect("HealthJson"))
+    (status, response.json().await.expect("PoolHealth"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +188,7 @@ async fn health_is_503_while_saturation_breaches_the_policy_and_200_after() {
     };
     let server = TestServer::service(pool.clone(), policy).await;
     let (status, body) = health(&server).await;
-    assert_eq!((status, body.healthy), (200, true), "{body:?}");
+    assert_eq!((status, body.health.healthy), (200, true), "{body:?}");
     assert_eq!(body.pool, "saturated");
 
     let gate = Gate::new();
@@ -197,21 +198,21 @@ async fn health_is_503_while_saturation_breaches_the_policy_and_200_after() {
         pool.submit(move || gate.wait()).expect("accepted");
     }
     let (status, body) = health(&server).await;
-    assert_eq!((status, body.healthy), (503, false), "{body:?}");
-    assert_eq!(body.busy, 2);
-    assert_eq!(body.saturation, Some(1.0));
-    assert_eq!(body.problems.len(), 1, "{body:?}");
+    assert_eq!((status, body.health.healthy), (503, false), "{body:?}");
+    assert_eq!((body.stats.busy, body.stats.capacity), (2, Some(2)));
+    let problems = &body.health.problems;
+    assert_eq!(problems.len(), 1, "{body:?}");
     assert!(
-        body.problems[0].contains("saturation 100 %") && body.problems[0].contains("50 %"),
+        problems[0].contains("saturation 100 %") && problems[0].contains("50 %"),
         "{body:?}"
     );
 
     gate.open();
     pool.wait_idle(DEADLINE).expect("idle");
     let (status, body) = health(&server).await;
-    assert_eq!((status, body.healthy), (200, true), "{body:?}");
-    assert!(body.problems.is_empty());
-    assert_eq!(body.completed, 2);
+    assert_eq!((status, body.health.healthy), (200, true), "{body:?}");
+    assert!(body.health.problems.is_empty());
+    assert_eq!(body.stats.completed, 2);
     server.stop().await.expect("a clean stop");
 }
 
@@ -246,12 +247,12 @@ async fn health_is_503_while_a_submitter_is_blocked_and_200_after() {
 
     let (status, body) = health(&server).await;
     assert_eq!(
-        (status, body.healthy, body.waiting),
+        (status, body.health.healthy, body.stats.waiting),
         (503, false, 1),
         "{body:?}"
     );
     assert!(
-        body.problems[0].contains("1 callers are blocked in submit, above the limit of 0"),
+        body.health.problems[0].contains("1 callers are blocked in submit, above the limit of 0"),
         "{body:?}"
     );
 
@@ -264,7 +265,7 @@ async fn health_is_503_while_a_submitter_is_blocked_and_200_after() {
     pool.wait_idle(DEADLINE).expect("idle");
     let (status, body) = health(&server).await;
     assert_eq!(
-        (status, body.healthy, body.waiting),
+        (status, body.health.healthy, body.stats.waiting),
         (200, true, 0),
         "{body:?}"
     );
@@ -293,22 +294,33 @@ async fn stats_is_the_pool_stats_as_json() {
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let body: StatsJson = response.json().await.expect("StatsJson");
+    let json: serde_json::Value = response.json().await.expect("JSON");
+    // One object: the name beside the library's `Stats`, durations in
+    // seconds.
+    assert_eq!(json["pool"], "counted");
+    assert_eq!(json["completed"], 20);
+    assert!(json["uptime_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(json["queue_wait"]["p99_seconds"].is_f64(), "{json}");
+    assert!(json.get("stats").is_none() && json.get("pools").is_none());
+    let body: PoolStats = serde_json::from_value(json).expect("PoolStats");
     let stats = pool.stats();
     assert_eq!(body.pool, "counted");
+    let got = &body.stats;
     assert_eq!(
         (
-            body.submitted,
-            body.completed,
-            body.workers,
-            body.idle,
-            body.busy
+            got.submitted,
+            got.completed,
+            got.workers,
+            got.idle,
+            got.busy
         ),
         (20, 20, stats.workers, stats.idle, 0)
     );
-    assert_eq!((body.capacity, body.queued, body.waiting), (Some(3), 0, 0));
-    assert_eq!(body.queue_wait.count, stats.queue_wait.count);
-    assert!(body.uptime_seconds > 0.0);
+    assert_eq!((got.capacity, got.queued, got.waiting), (Some(3), 0, 0));
+    // The pool is idle: its latencies hold still.
+    assert_eq!(got.queue_wait, stats.queue_wait);
+    assert_eq!(got.run_time, stats.run_time);
+    assert!(got.uptime > std::time::Duration::ZERO);
     server.stop().await.expect("a clean stop");
 }
 
@@ -334,6 +346,7 @@ async fn the_dashboard_is_one_page_with_its_script_inline() {
         "chart-workers",
         "chart-rate",
         "chart-wait",
+        "window",
     ] {
         assert!(page.contains(&format!("id=\"{id}\"")), "no element #{id}");
     }

@@ -34,7 +34,10 @@
 //!   percentiles (of every task at a trickle, sampled at high rates), and
 //!   [`Stats::since`] those of a window; [`Pool::health`] judges the recent
 //!   ones by a [`HealthPolicy`], and [`Pool::monitor`] does so periodically. With the
-//!   `metrics` feature, `Pool::export_metrics` feeds the `metrics` facade.
+//!   `metrics` feature, `Pool::export_metrics` feeds the `metrics` facade;
+//!   with the `serde` feature, [`Stats`], [`LatencySummary`], [`Health`] and
+//!   [`HealthPolicy`] are `Serialize` and `Deserialize` (durations in
+//!   seconds, in fields named `*_seconds`).
 //! - [`Pool::try_submit`] gives the closure back when refused;
 //!   [`Pool::submit_timeout`] and [`Pool::submit_async`] wait for room with a
 //!   limit or without blocking a thread; [`Pool::wait_idle`] waits for every

@@ -26,6 +26,10 @@
 //!
 //! Build with `RUSTFLAGS="--cfg workpool_stats_off"` to compile recording
 //! out, which is how its cost is measured (`workpool bench`, criterion).
+//!
+//! With the `serde` feature, `Stats`, `LatencySummary`, `Health` and
+//! `HealthPolicy` are `Serialize` and `Deserialize`; see `mod seconds` for the
+//! shape of their durations.
 
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
@@ -508,6 +512,55 @@ impl fmt::Debug for Recorder {
     }
 }
 
+/// The serde shape of every `Duration` of the figures: seconds, as an
+/// `f64`, in a field whose name ends in `_seconds` (`p99_seconds`,
+/// `uptime_seconds`, `error_window_seconds`).
+///
+/// Why not serde's own `{"secs": 0, "nanos": 1200000}`: these figures are
+/// logged, graphed and queried (jq, a log pipeline, a dashboard's
+/// script), where a single number with its unit in its name is what every
+/// tool reads, and what Prometheus' `_seconds` figures already use. An
+/// `f64` holds a `Duration` to the nanosecond up to 2^23 s (97 days), so a
+/// round trip gives back the very same `Duration` for any latency or
+/// window, and one within a few nanoseconds for a longer uptime.
+///
+/// Reading one back, a negative, infinite or NaN number of seconds (or one
+/// beyond `Duration::MAX`) is an error that names the value and why.
+#[cfg(feature = "serde")]
+mod seconds {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        // One division of the whole nanoseconds (exact in an `f64` below
+        // 2^53) gives the `f64` nearest the decimal figure, which then
+        // prints as that decimal: 1.846246167, where `as_secs_f64` (whole
+        // seconds plus nanoseconds / 1e9, rounded twice) prints
+        // 1.8462461669999999.
+        let nanos = duration.as_nanos();
+        let seconds = if nanos < 1 << 53 {
+            nanos as f64 / 1e9
+        } else {
+            duration.as_secs_f64()
+        };
+        serializer.serialize_f64(seconds)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        let seconds = f64::deserialize(deserializer)?;
+        Duration::try_from_secs_f64(seconds).map_err(|error| {
+            de::Error::custom(format_args!(
+                "{seconds:?} is not a duration in seconds: {error}"
+            ))
+        })
+    }
+}
+
 /// A summary of timed latencies, from a task's submit to its start (queue
 /// wait) and from its start to its end (run time).
 ///
@@ -538,26 +591,43 @@ impl fmt::Debug for Recorder {
 /// assert!(run.sum >= 3 * run.min && run.sum <= 3 * run.max);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// With the `serde` feature, its JSON has each duration in seconds (an
+/// `f64`), the field named with a `_seconds` suffix:
+///
+/// ```text
+/// {"count":3,"min_seconds":0.001048575,"mean_seconds":0.001063006,
+///  "p50_seconds":0.001048575,"p90_seconds":0.001114111,"p99_seconds":0.001114111,
+///  "max_seconds":0.001114111,"sum_seconds":0.003189018}
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LatencySummary {
     /// Tasks timed.
     pub count: u64,
     /// The shortest.
+    #[cfg_attr(feature = "serde", serde(rename = "min_seconds", with = "seconds"))]
     pub min: Duration,
     /// The mean.
+    #[cfg_attr(feature = "serde", serde(rename = "mean_seconds", with = "seconds"))]
     pub mean: Duration,
     /// The median.
+    #[cfg_attr(feature = "serde", serde(rename = "p50_seconds", with = "seconds"))]
     pub p50: Duration,
     /// 90 % were at most this.
+    #[cfg_attr(feature = "serde", serde(rename = "p90_seconds", with = "seconds"))]
     pub p90: Duration,
     /// 99 % were at most this.
+    #[cfg_attr(feature = "serde", serde(rename = "p99_seconds", with = "seconds"))]
     pub p99: Duration,
     /// The longest.
+    #[cfg_attr(feature = "serde", serde(rename = "max_seconds", with = "seconds"))]
     pub max: Duration,
     /// The total of the `count` durations timed (exact, not bucketed): over
     /// a window, `run_time.sum` divided by the window's length is the mean
     /// number of workers busy with timed tasks, a rate a control loop can
     /// act on.
+    #[cfg_attr(feature = "serde", serde(rename = "sum_seconds", with = "seconds"))]
     pub sum: Duration,
 }
 
@@ -601,7 +671,43 @@ impl fmt::Debug for Buckets {
 /// `submitted == completed + panicked + cancelled`, unless an `on_complete`
 /// callback or the `Drop` of a cancelled task's closure panicked: such a
 /// panic is counted in `panicked` beside the task's own outcome.
+///
+/// # Serialization
+///
+/// With the `serde` feature, a `Stats` is `Serialize` and `Deserialize`:
+/// every public field under its own name, durations in seconds in fields
+/// named `*_seconds` (the [`LatencySummary`] shape), `capacity` `null`
+/// when unbounded, and `pools` left out for a single pool (empty):
+///
+/// ```text
+/// {"submitted":3,"completed":3,"panicked":0,"cancelled":0,"timed_out":0,"rejected":0,
+///  "workers":2,"idle":2,"busy":0,"waiting":0,"queued":0,"capacity":2,
+///  "workers_started":2,"workers_expired":0,"uptime_seconds":0.004521372,
+///  "queue_wait":{"count":3,"min_seconds":0.000011263,...,"sum_seconds":0.000098304},
+///  "run_time":{"count":3,"min_seconds":0.001048575,...,"sum_seconds":0.003189018}}
+/// ```
+///
+/// The histogram behind the latency summaries (hundreds of bucket counts)
+/// is not written: a `Stats` read back has every public figure, equal to
+/// the one written, but no histogram, so [`since`](Self::since) needs its
+/// `earlier` snapshot (and itself) from [`Pool::stats`](crate::Pool::stats)
+/// in this process to give the latencies of a window; take the window
+/// before writing it (`now.since(&earlier)` serializes as any `Stats`).
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let pool = workpool::Pool::builder().capacity(2).build()?;
+/// pool.spawn(|| ())?.join()?;
+/// pool.wait_idle(std::time::Duration::from_secs(10))?;
+/// let json = serde_json::to_value(pool.stats())?;
+/// assert_eq!(json["capacity"], 2);
+/// assert!(json["uptime_seconds"].as_f64().unwrap() > 0.0);
+/// assert_eq!(json["run_time"]["count"], 1);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Stats {
     /// Tasks accepted (not the refused ones).
@@ -639,6 +745,7 @@ pub struct Stats {
     /// Workers ended by idle expiry.
     pub workers_expired: u64,
     /// Since the pool was built, or last rebooted.
+    #[cfg_attr(feature = "serde", serde(rename = "uptime_seconds", with = "seconds"))]
     pub uptime: Duration,
     /// From submit to start, of the tasks timed.
     pub queue_wait: LatencySummary,
@@ -646,8 +753,14 @@ pub struct Stats {
     pub run_time: LatencySummary,
     /// One entry per pool of a [`MultiPool`](crate::MultiPool), by index;
     /// empty for a single pool.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub pools: Vec<Stats>,
     /// The buckets `queue_wait` and `run_time` were drawn from, for `since`.
+    /// Not serialized: see the type's docs.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub(crate) buckets: Buckets,
 }
 
@@ -850,7 +963,27 @@ fn worst(a: LatencySummary, b: LatencySummary) -> LatencySummary {
 /// let strict = HealthPolicy { max_waiting: 10, ..HealthPolicy::default() };
 /// assert_eq!(strict.max_error_rate, 0.1);
 /// ```
+///
+/// With the `serde` feature it reads from (and writes to) a configuration:
+/// the durations in seconds, in fields named `error_window_seconds` and
+/// `max_queue_wait_p99_seconds`; a field left out takes its default.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::time::Duration;
+/// use workpool::HealthPolicy;
+///
+/// let policy: HealthPolicy =
+///     serde_json::from_str(r#"{"max_waiting": 10, "error_window_seconds": 30}"#)?;
+/// assert_eq!(policy.max_waiting, 10);
+/// assert_eq!(policy.error_window, Duration::from_secs(30));
+/// assert_eq!(policy.max_queue_wait_p99, Duration::from_secs(1)); // the default
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct HealthPolicy {
     /// Panicked tasks over finished ones, within `error_window`. Default 0.1.
     pub max_error_rate: f64,
@@ -886,6 +1019,10 @@ pub struct HealthPolicy {
     /// assert!(health.healthy, "{:?}", health.problems);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "error_window_seconds", with = "seconds")
+    )]
     pub error_window: Duration,
     /// Callers blocked in `submit`. Default 100.
     pub max_waiting: usize,
@@ -896,6 +1033,10 @@ pub struct HealthPolicy {
     pub max_queued: usize,
     /// p99 of the time from submit to start, of the tasks timed within
     /// `error_window`. Default 1 s.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_queue_wait_p99_seconds", with = "seconds")
+    )]
     pub max_queue_wait_p99: Duration,
 }
 
@@ -912,8 +1053,11 @@ impl Default for HealthPolicy {
     }
 }
 
-/// The verdict of a [`HealthPolicy`] on a pool.
+/// The verdict of a [`HealthPolicy`] on a pool. With the `serde` feature
+/// its JSON is `{"healthy":false,"problems":["3 tasks are queued, above the
+/// limit of 2"]}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Health {
     /// No threshold is breached.
     pub healthy: bool,
@@ -1128,6 +1272,34 @@ mod tests {
         // back from the baseline, and the newest.
         let kept = lock(&recorder.history).len();
         assert!((2..=11).contains(&kept), "{kept}");
+    }
+
+    /// A `Stats` read back is the one written, all but its histogram:
+    /// `since` then has no buckets to subtract (the type's docs say so).
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_stats_read_back_is_the_one_written_but_its_histogram() {
+        let histogram = Histogram::new();
+        for micros in [3u64, 40, 500, 6_000] {
+            histogram.record(micros * 1000);
+        }
+        let written = Stats {
+            submitted: 4,
+            completed: 4,
+            capacity: None,
+            uptime: Duration::new(11, 765_884_266),
+            ..snapshot(&histogram)
+        };
+        assert!(written.buckets.run_time.iter().sum::<u64>() == 4);
+        let json = serde_json::to_string(&written).expect("serializes");
+        let read: Stats = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(
+            read,
+            Stats {
+                buckets: Buckets::default(),
+                ..written
+            }
+        );
     }
 
     #[test]

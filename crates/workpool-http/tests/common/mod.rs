@@ -174,6 +174,50 @@ pub(crate) async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
+/// GETs `/history` (with `?after=` when `after` is given), checks it is
+/// JSON that no cache keeps, and reads it.
+pub(crate) async fn history(
+    client: &reqwest::Client,
+    server: &TestServer,
+    after: Option<u64>,
+) -> workpool_http::History {
+    let query = after.map_or(String::new(), |after| format!("?after={after}"));
+    let response = client
+        .get(server.url(&format!("/history{query}")))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.status().as_u16(), 200, "/history{query}");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.expect("a History")
+}
+
+/// Reads `/history` until `condition` holds of it (the router samples
+/// once a second, and nothing signals a sample); fails the test after
+/// [`DEADLINE`].
+pub(crate) async fn history_until(
+    client: &reqwest::Client,
+    server: &TestServer,
+    what: &str,
+    condition: impl Fn(&workpool_http::History) -> bool,
+) -> workpool_http::History {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let history = history(client, server, None).await;
+        if condition(&history) {
+            return history;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}: {} samples, the latest {:?}",
+            history.samples.len(),
+            history.samples.last()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The lines of a text answer with the timings taken out:
 /// `[0] ok (101 ms): Task 1 completed` becomes `[0] ok: Task 1 completed`.
 pub(crate) fn without_timings(body: &str) -> Vec<String> {
