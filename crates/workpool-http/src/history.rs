@@ -172,9 +172,10 @@ impl Baselines {
     /// eighth of a window and an interval apart, and a baseline less than
     /// that older than the window.
     fn keep(&mut self, at: Instant, stats: Stats) {
-        let spaced = self.kept.back().map_or(true, |(newest, _)| {
-            at.saturating_duration_since(*newest) >= self.window / 8
-        });
+        let spaced = self
+            .kept
+            .back()
+            .is_none_or(|(newest, _)| at.saturating_duration_since(*newest) >= self.window / 8);
         if spaced {
             self.kept.push_back((at, stats));
         }
@@ -252,7 +253,7 @@ impl Keeper {
     /// `after`, or all of them.
     pub(crate) fn body<'a>(&self, pool: &'a str, after: Option<u64>) -> HistoryBody<'a> {
         let samples = lock(&self.samples);
-        let wanted = |seq: u64| after.map_or(true, |after| seq > after);
+        let wanted = |seq: u64| after.is_none_or(|after| seq > after);
         // Newest first until the first one the page has, then in order.
         let mut picked: Vec<Box<RawValue>> = samples
             .ring
