@@ -146,6 +146,17 @@ impl ConsumerBuilder {
     /// belong to a dead consumer and is reclaimed. A live consumer renews
     /// its entries' leases every third of it. Default: 30 s.
     ///
+    /// A consumer of the group idle this long (`idle` in `XINFO
+    /// CONSUMERS`) that holds no entry, once the reclaim has taken its
+    /// entries, is dead too: it is removed from the group (`XGROUP
+    /// DELCONSUMER`), so a consumer killed with `kill -9` does not stay
+    /// listed for ever. A live one sends a heartbeat every third of the
+    /// timeout, so give every consumer of a group the same timeout. A
+    /// consumer of another library that holds nothing and reads only new
+    /// entries may look idle on Redis before 7.2 (where a read that finds
+    /// nothing does not count) and be removed: it holds nothing, and Redis
+    /// lists it again at its next read that gets an entry.
+    ///
     /// # Examples
     ///
     /// ```no_run

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct Settle {
     pub(crate) id: String,
-    /// The job's JSON, copied into the dead-letter entry.
-    pub(crate) job: String,
+    /// The entry's `job` field as read (empty if none), copied into the
+    /// dead-letter entry.
+    pub(crate) job: Vec<u8>,
     pub(crate) deliveries: u64,
     pub(crate) outcome: Result<(), String>,
 }
@@ -135,12 +136,8 @@ fn settle(
 }
 
 #[cfg(test)]
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
-#[cfg(test)]
 mod tests {
-    use super::common::{self, redis_or_skip};
+    use crate::common::{self, redis_or_skip};
     use crate::wire::{self, DeadLetter};
 
     /// A settle batch sent again after its reply was lost must not copy a
@@ -175,7 +172,7 @@ mod tests {
             .unwrap();
         let copy = DeadLetter {
             id: &id,
-            job: "{}",
+            job: b"{}",
             error: "boom",
             deliveries: 5,
             consumer: "c",
