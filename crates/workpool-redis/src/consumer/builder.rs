@@ -122,7 +122,10 @@ impl ConsumerBuilder {
 
     /// How long one `XREADGROUP` waits for new entries (`BLOCK`), which is
     /// also how long a shutdown may wait for the read in progress.
-    /// Default: 100 ms.
+    /// Default: 100 ms. Keep it well under a third of the
+    /// [visibility timeout](Self::visibility_timeout): the lease renewals
+    /// and the heartbeat that keep the consumer's entries and its place in
+    /// the group wait for the read in progress.
     ///
     /// # Examples
     ///

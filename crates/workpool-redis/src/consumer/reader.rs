@@ -236,14 +236,20 @@ impl Reader<'_> {
                 "0-0",
                 room,
             )?;
-            self.remove_dead_consumers()?;
-            if !read.entries.is_empty() {
+            let reclaimed = read.entries.len();
+            if reclaimed > 0 {
                 tracing::info!(
-                    n = read.entries.len(),
+                    n = reclaimed,
                     "workpool-redis: reclaimed entries of a dead consumer"
                 );
-                Counters::add(&self.shared.counters.reclaimed, read.entries.len() as u64);
-                return self.start(read, None);
+                Counters::add(&self.shared.counters.reclaimed, reclaimed as u64);
+                self.start(read, None)?;
+            }
+            // After the claim (and once what it took is held and running):
+            // a dead consumer whose entries it took now holds nothing.
+            self.remove_dead_consumers()?;
+            if reclaimed > 0 {
+                return Ok(());
             }
         }
         let block = {
@@ -274,10 +280,11 @@ impl Reader<'_> {
     /// Removes from the group the consumers that hold nothing (after the
     /// reclaim just made) and have been idle the visibility timeout: the
     /// threshold of the reclaim, so one that is dead for it is dead for
-    /// this. A live consumer is never idle that long: it sends a heartbeat
-    /// every third of it. A failure of the script itself (a server without
-    /// `XINFO` in scripts) is logged, not retried: it costs a listing, not
-    /// a job.
+    /// this. A live consumer is not idle that long: it sends a heartbeat
+    /// every third of it (one stalled longer holds nothing, and is listed
+    /// again at its next read). A failure of the script itself (a server
+    /// without `XINFO` in scripts) is logged, not retried: it costs a
+    /// listing, not a job.
     fn remove_dead_consumers(&mut self) -> redis::RedisResult<()> {
         let c = self.shared.config.clone();
         let removed = wire::remove_idle_consumers(
