@@ -230,7 +230,6 @@ fn run_until(
 ) -> ConsumerStats {
     let consumer = Consumer::builder(url, stream, "g")
         .capacity(2)
-        .max_deliveries(1)
         .build(handler)
         .unwrap();
     let handle = consumer.handle();
@@ -284,8 +283,9 @@ fn an_entry_whose_id_is_after_the_server_clock_runs_without_a_pickup() {
     assert_eq!((stats.acked, stats.pickup_latency.count), (1, 0));
 }
 
-/// Whatever a client XADDs that is no job is dead-lettered with why, byte
-/// for byte, and never reaches the handler; a job beside them runs.
+/// Whatever a client XADDs that is no job is dead-lettered at its first
+/// delivery (no retry: it would fail alike) with why, byte for byte, and
+/// never reaches the handler; a job beside them runs.
 #[test]
 fn hostile_entries_are_dead_lettered_with_their_reason_and_never_run() {
     let redis = redis_or_skip!();
@@ -336,8 +336,13 @@ fn hostile_entries_are_dead_lettered_with_their_reason_and_never_run() {
     );
     assert_eq!(*ran.lock().unwrap(), ["fine"]);
     assert_eq!(
-        (stats.acked, stats.dead_lettered, stats.in_flight),
-        (1, 6, 0)
+        (
+            stats.acked,
+            stats.dead_lettered,
+            stats.in_flight,
+            stats.retried
+        ),
+        (1, 6, 0, 0)
     );
     assert_eq!(pending(&mut conn, "hostile", "g"), 0);
     // (id, [(field, value)]) of each dead letter.
@@ -355,6 +360,7 @@ fn hostile_entries_are_dead_lettered_with_their_reason_and_never_run() {
         let (what, sent) = &ids[&id];
         let error = String::from_utf8(field("error")).unwrap();
         assert!(error.starts_with("not a job: "), "{what}: {error}");
+        assert_eq!(field("deliveries"), b"1", "{what}");
         let job_sent = sent
             .iter()
             .find(|(f, _)| *f == b"job")

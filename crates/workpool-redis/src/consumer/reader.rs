@@ -385,7 +385,7 @@ impl Reader<'_> {
                 Ok(None) => trimmed.push(entry.id),
                 Ok(Some(job)) => self.submit(job, raw, deliveries, clock),
                 // Any client can XADD anything: what is no job is
-                // dead-lettered with the reason, never run.
+                // dead-lettered at once with the reason, never run.
                 Err(e) => self.settle_unrun(entry.id, raw, deliveries, format!("not a job: {e}")),
             }
         }
@@ -401,13 +401,15 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Hands an entry that is not run to the settler as failed with `error`.
+    /// Hands an entry that is not run to the settler as failed with
+    /// `error`, to be dead-lettered without a retry.
     fn settle_unrun(&self, id: String, job: Vec<u8>, deliveries: u64, error: String) {
         let _ = self.tx.send(Settle {
             id,
             job,
             deliveries,
             outcome: Err(error),
+            retryable: false,
         });
     }
 
@@ -431,6 +433,7 @@ impl Reader<'_> {
                 job: raw,
                 deliveries,
                 outcome,
+                retryable: true,
             });
         };
         let handler = Arc::clone(self.handler);

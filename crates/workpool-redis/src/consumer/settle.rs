@@ -22,6 +22,9 @@ pub(crate) struct Settle {
     pub(crate) job: Vec<u8>,
     pub(crate) deliveries: u64,
     pub(crate) outcome: Result<(), String>,
+    /// Whether a failure may be retried: not for an entry that is no job
+    /// (it would fail the same way again), which is dead-lettered at once.
+    pub(crate) retryable: bool,
 }
 
 pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Settle>) {
@@ -63,7 +66,7 @@ fn settle(
     for s in batch {
         match s.outcome {
             Ok(()) => acks.push(s.id),
-            Err(error) if s.deliveries >= c.max_deliveries => {
+            Err(error) if !s.retryable || s.deliveries >= c.max_deliveries => {
                 tracing::warn!(id = %s.id, deliveries = s.deliveries, %error, "workpool-redis: dead-lettered");
                 let copy = DeadLetter {
                     id: &s.id,
