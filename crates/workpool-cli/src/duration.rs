@@ -1,6 +1,8 @@
 //! `parse_duration`: the durations the command line takes (`--timeout`,
 //! `--visibility-timeout`, `--poll`), as humantime reads them or as a bare
 //! number of seconds; shared by `cli` and `redis`, depending on neither.
+//! The fuzz target `fuzz/fuzz_targets/cli_duration.rs` includes this file
+//! by path, so it uses no other module of the crate.
 
 use std::time::{Duration, TryFromFloatSecsError};
 

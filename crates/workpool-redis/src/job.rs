@@ -2,6 +2,7 @@
 //! a handler receives.
 
 use crate::error::Error;
+use crate::wire::Entry;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -20,8 +21,14 @@ impl JobId {
     /// `(milliseconds, sequence)`, or `None` for a text that is not an
     /// entry ID (those order after every entry ID, by text).
     fn parts(&self) -> Option<(u64, u64)> {
+        // Digits only: `u64::from_str` would take a `+` that Redis never
+        // writes.
+        let number = |s: &str| {
+            let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            digits.then(|| s.parse().ok()).flatten()
+        };
         let (ms, seq) = self.0.split_once('-')?;
-        Some((ms.parse().ok()?, seq.parse().ok()?))
+        Some((number(ms)?, number(seq)?))
     }
 }
 
@@ -60,6 +67,32 @@ impl JobId {
     /// ```
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The milliseconds part of the entry ID: when the Redis server added
+    /// the entry, by the server's clock (for an `XADD` with the ID `*`, as
+    /// [`Producer`](crate::Producer) sends; a client that names its own ID
+    /// names this time too). `None` for a text that is not
+    /// `{milliseconds}-{sequence}`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// use workpool_redis::{Consumer, Job};
+    ///
+    /// fn notify(job: Job) -> Result<(), String> {
+    ///     // When Redis added it, by the server's clock, whoever pushed it.
+    ///     let added = job.id().added_at_ms().ok_or("not a stream entry ID")?;
+    ///     let added = UNIX_EPOCH + Duration::from_millis(added);
+    ///     println!("job {} added at {added:?}", job.id());
+    ///     Ok(())
+    /// }
+    /// # let _ = Consumer::builder("redis://127.0.0.1:6379", "alerts", "notifiers").build(notify)?;
+    /// # Ok::<(), workpool_redis::Error>(())
+    /// ```
+    pub fn added_at_ms(&self) -> Option<u64> {
+        self.parts().map(|(ms, _)| ms)
     }
 }
 
@@ -173,10 +206,16 @@ impl Job {
     /// # Ok::<(), workpool_redis::Error>(())
     /// ```
     pub fn attempt(&self) -> u64 {
-        self.envelope.attempt + self.attempt
+        // Saturating: the envelope's count is whatever the writer put there.
+        self.envelope.attempt.saturating_add(self.attempt)
     }
 
-    /// When the producer pushed it, by the producer's clock.
+    /// When the producer pushed it, by the producer's clock: the job's own
+    /// data, as its writer put it (another client may write any time).
+    /// The consumer's pickup latency does not use it but the time in the
+    /// [entry ID](JobId::added_at_ms), which is the Redis server's. A time
+    /// beyond what this platform's `SystemTime` holds reads as the Unix
+    /// epoch.
     ///
     /// # Examples
     ///
@@ -196,7 +235,10 @@ impl Job {
     /// # Ok::<(), workpool_redis::Error>(())
     /// ```
     pub fn enqueued_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.envelope.enqueued_at_ms)
+        let ms = Duration::from_millis(self.envelope.enqueued_at_ms);
+        // `+` panics past the platform's range (which a hostile writer's
+        // `u64::MAX` is, where `SystemTime` counts 100 ns in a `u64`).
+        UNIX_EPOCH.checked_add(ms).unwrap_or(UNIX_EPOCH)
     }
 
     /// The payload as JSON.
@@ -246,6 +288,61 @@ impl Job {
     }
 }
 
+/// What the consumer makes of a stream entry read with `deliveries`
+/// deliveries: `Ok(None)` for an entry deleted while pending (acked
+/// without running), a [`Job`], or why it is none ([`Error::NotAJob`]:
+/// no `job` field; [`Error::Json`]: that field is not a job's JSON
+/// envelope, not UTF-8 included), for the dead-letter stream.
+pub(crate) fn decode(entry: &Entry, deliveries: u64) -> Result<Option<Job>, Error> {
+    if entry.fields.is_none() {
+        return Ok(None);
+    }
+    let text = entry.job_field().ok_or_else(|| Error::NotAJob {
+        id: entry.id.clone(),
+    })?;
+    Ok(Some(Job {
+        id: JobId(entry.id.clone()),
+        envelope: serde_json::from_slice(text)?,
+        attempt: deliveries,
+    }))
+}
+
+/// For the fuzz targets in `fuzz/`, not part of the API: what the consumer
+/// makes of a reply's entries, `[[id, [field, value, ..] | nil], ..]`,
+/// each read with `deliveries` deliveries (see the consumer's reader):
+/// each entry's ID and its job, `None` for an entry deleted while pending,
+/// or why it is no job (it is then dead-lettered).
+///
+/// # Examples
+///
+/// ```
+/// use redis::Value;
+///
+/// let entry = |id: &str, fields: Value| Value::Array(vec![Value::BulkString(id.into()), fields]);
+/// let field = |s: &str| Value::BulkString(s.into());
+/// let job = r#"{"name":"x","attempt":0,"enqueued_at_ms":1,"payload":7}"#;
+/// let reply = Value::Array(vec![
+///     entry("5-0", Value::Array(vec![field("job"), field(job)])),
+///     entry("6-0", Value::Array(vec![field("job"), field("not JSON")])),
+///     entry("7-0", Value::Nil),
+/// ]);
+/// let decoded = workpool_redis::decode_entries(&reply, 1);
+/// let job = decoded[0].1.as_ref().unwrap().as_ref().unwrap();
+/// assert_eq!((job.payload(), job.id().added_at_ms()), (&serde_json::json!(7), Some(5)));
+/// assert!(decoded[1].1.is_err());
+/// assert!(matches!(decoded[2].1, Ok(None)));
+/// ```
+#[doc(hidden)]
+pub fn decode_entries(
+    reply: &redis::Value,
+    deliveries: u64,
+) -> Vec<(String, Result<Option<Job>, Error>)> {
+    crate::wire::entries(reply)
+        .iter()
+        .map(|entry| (entry.id.clone(), decode(entry, deliveries)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +376,83 @@ mod tests {
             id: u64,
         }
         assert_eq!(job.decode::<P>().unwrap().id, 7);
+    }
+
+    fn entry(fields: Option<Vec<(&[u8], &[u8])>>) -> Entry {
+        Entry {
+            id: "1700000000000-3".to_owned(),
+            fields: fields.map(|f| {
+                f.into_iter()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect()
+            }),
+        }
+    }
+
+    fn job_entry(json: &[u8]) -> Entry {
+        entry(Some(vec![(b"job", json)]))
+    }
+
+    #[test]
+    fn an_entry_decodes_to_a_job_or_says_why_not() {
+        let json = br#"{"name":"x","attempt":1,"enqueued_at_ms":1,"payload":[1]}"#;
+        let job = decode(&job_entry(json), 2).unwrap().unwrap();
+        assert_eq!(
+            (job.name(), job.attempt(), job.id().added_at_ms()),
+            ("x", 3, Some(1_700_000_000_000))
+        );
+        assert_eq!(job.enqueued_at(), UNIX_EPOCH + Duration::from_millis(1));
+        assert!(
+            decode(&entry(None), 1).unwrap().is_none(),
+            "deleted while pending"
+        );
+        let no_job = decode(&entry(Some(vec![(b"other", b"{}")])), 1).unwrap_err();
+        assert!(
+            matches!(no_job, Error::NotAJob { ref id } if id == "1700000000000-3"),
+            "{no_job}"
+        );
+        for bad in [
+            &b"not JSON"[..],
+            br#"{"name":"x","attempt":0,"payload":1}"#,
+            br#"{"name":"x","attempt":"0","enqueued_at_ms":1,"payload":1}"#,
+            br#"{"name":"x","attempt":-1,"enqueued_at_ms":1,"payload":1}"#,
+            b"{\"name\":\"\xff\",\"attempt\":0,\"enqueued_at_ms\":1,\"payload\":1}",
+        ] {
+            let e = decode(&job_entry(bad), 1).unwrap_err();
+            assert!(
+                matches!(e, Error::Json(_)),
+                "{}: {e}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// A writer's extreme numbers read as what they say, without overflow.
+    #[test]
+    fn extreme_numbers_in_an_envelope_do_not_overflow() {
+        let json = br#"{"name":"x","attempt":18446744073709551615,"enqueued_at_ms":18446744073709551615,"payload":null}"#;
+        let job = decode(&job_entry(json), u64::MAX).unwrap().unwrap();
+        assert_eq!(job.attempt(), u64::MAX);
+        let _ = job.enqueued_at();
+    }
+
+    #[test]
+    fn added_at_ms_is_the_id_time_or_none() {
+        let id = |s: &str| JobId(s.to_owned());
+        assert_eq!(id("1700000000000-5").added_at_ms(), Some(1_700_000_000_000));
+        for bad in [
+            "",
+            "-",
+            "1",
+            "1-",
+            "-1",
+            "x-1",
+            "1-x",
+            "1-2-3",
+            "18446744073709551616-0",
+            "+1-0",
+        ] {
+            assert_eq!(id(bad).added_at_ms(), None, "{bad:?}");
+        }
     }
 }

@@ -18,13 +18,18 @@
 //!     to the dead-letter stream `{stream}:dead` with its error;
 //!   - **nothing lost when a process dies**: entries pending longer than
 //!     the [`visibility_timeout`] (their consumer died mid-job) are
-//!     reclaimed by the others with `XAUTOCLAIM`; a consumer restarted
-//!     under the same [name](ConsumerBuilder::consumer_name) first re-reads
-//!     its own pending entries;
+//!     reclaimed by the others with `XAUTOCLAIM`, and a dead consumer left
+//!     holding nothing is removed from the group (`XGROUP DELCONSUMER`); a
+//!     consumer restarted under the same [name](ConsumerBuilder::consumer_name)
+//!     first re-reads its own pending entries;
+//!   - **hostile entries**: any client can `XADD` anything; an entry that
+//!     is not a job (no `job` field, not JSON, not UTF-8, wrong types) is
+//!     moved to the dead-letter stream with the reason, never run;
 //!   - **graceful shutdown**: [`ConsumerHandle::shutdown`] stops reading,
 //!     lets the running jobs finish and ack, and [`Consumer::run`] returns
 //!     its [`ConsumerStats`] (read, acked, retried, dead-lettered,
-//!     reclaimed, in flight, pickup latency, and the pool's own stats);
+//!     reclaimed, in flight, pickup latency by the Redis server's clock,
+//!     and the pool's own stats);
 //!     the wait is bounded by the [`shutdown_timeout`] (default: the
 //!     visibility timeout), past which (Redis gone, a handler stuck) the
 //!     jobs not acked are left pending, for another consumer to reclaim;
@@ -97,6 +102,9 @@
 // Unit tests share `tests/common` (its helpers name this crate).
 #[cfg(test)]
 extern crate self as workpool_redis;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 mod consumer;
 mod error;
@@ -107,6 +115,8 @@ mod wire;
 
 pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle};
 pub use error::Error;
+#[doc(hidden)]
+pub use job::decode_entries;
 pub use job::{Job, JobId};
 pub use producer::{Producer, ProducerBuilder};
 pub use stats::ConsumerStats;

@@ -26,8 +26,15 @@ pub struct ConsumerStats {
     /// capacity plus its queue capacity. After `run` has returned: the
     /// failed jobs left pending for a later retry.
     pub in_flight: u64,
-    /// From the job's enqueue time (the producer's clock) to the start of
-    /// its run (this host's clock), over the last 65,536 runs.
+    /// From the entry's `XADD` to the start of its run, over the last
+    /// 65,536 runs: the Redis server's clock at the read (a `TIME` sent in
+    /// the same round trip) minus the time in the entry's ID (the server's
+    /// clock at the `XADD`), plus this host's monotonic time from the
+    /// read's reply to the run. No client's clock is read, so a job whose
+    /// writer put any `enqueued_at_ms` in it, or a host whose clock is off,
+    /// measures the same. Not recorded for an entry whose ID's time is
+    /// after the server's clock (an ID a client named in `XADD` instead of
+    /// `*`) or is not `{ms}-{seq}`: its `count` is then below the runs'.
     pub pickup_latency: LatencySummary,
     /// The pool's own figures.
     pub pool: workpool::Stats,

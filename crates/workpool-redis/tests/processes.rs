@@ -54,6 +54,21 @@ fn spawn_child(url: &str, stream: &str, name: &str, stop: &Path) -> Child {
         .expect("the test binary re-runs")
 }
 
+/// The consumer processes, killed if the test fails before it stops them
+/// (they would outlive it, holding its output open).
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 fn stop_file(tag: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("workpool-redis-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -65,15 +80,17 @@ fn three_consumer_processes_share_a_stream() {
     let redis = redis_or_skip!();
     push(&redis.url, "shared", 300, 10);
     let stop = stop_file("share");
-    let mut children: Vec<Child> = (0..3)
-        .map(|i| spawn_child(&redis.url, "shared", &format!("c{i}"), &stop))
-        .collect();
+    let mut children = Children(
+        (0..3)
+            .map(|i| spawn_child(&redis.url, "shared", &format!("c{i}"), &stop))
+            .collect(),
+    );
     let mut conn = redis.conn();
     wait_for(60, "300 effects", || {
         counts(&mut conn, "shared:effects").len() == 300
     });
     std::fs::write(&stop, b"").unwrap();
-    for child in &mut children {
+    for child in &mut children.0 {
         assert!(child.wait().unwrap().success());
     }
     let _ = std::fs::remove_file(&stop);
@@ -85,13 +102,7 @@ fn three_consumer_processes_share_a_stream() {
     assert_eq!(counts(&mut conn, "shared:runs").len(), 300);
     assert_eq!(pending(&mut conn, "shared", "g"), 0);
     // Each process took a share.
-    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg("shared")
-        .arg("g")
-        .query(&mut conn)
-        .unwrap();
-    assert_eq!(consumers.len(), 3);
+    assert_eq!(consumer_names(&mut conn, "shared"), ["c0", "c1", "c2"]);
 }
 
 #[test]
@@ -99,23 +110,29 @@ fn kill_9_of_one_consumer_loses_no_job() {
     let redis = redis_or_skip!();
     push(&redis.url, "crash", 300, 30);
     let stop = stop_file("crash");
-    let mut children: Vec<Child> = (0..3)
-        .map(|i| spawn_child(&redis.url, "crash", &format!("c{i}"), &stop))
-        .collect();
+    let mut children = Children(
+        (0..3)
+            .map(|i| spawn_child(&redis.url, "crash", &format!("c{i}"), &stop))
+            .collect(),
+    );
     let mut conn = redis.conn();
     // Mid-run, with jobs pending under c0: kill -9.
     wait_for(60, "c0 holding jobs after 60 done", || {
         counts(&mut conn, "crash:effects").len() >= 60 && pending_of(&mut conn, "crash", "c0") > 0
     });
-    children[0].kill().unwrap(); // SIGKILL
-    children[0].wait().unwrap();
+    children.0[0].kill().unwrap(); // SIGKILL
+    children.0[0].wait().unwrap();
     let orphaned = pending_of(&mut conn, "crash", "c0");
     assert!(orphaned > 0);
     wait_for(60, "every job's effect", || {
         counts(&mut conn, "crash:effects").len() == 300
     });
+    // Its entries reclaimed, the dead c0 leaves the group; the live stay.
+    wait_for(30, "c0 removed from the group", || {
+        consumer_names(&mut conn, "crash") == ["c1", "c2"]
+    });
     std::fs::write(&stop, b"").unwrap();
-    for child in &mut children[1..] {
+    for child in &mut children.0[1..] {
         assert!(child.wait().unwrap().success());
     }
     let _ = std::fs::remove_file(&stop);
@@ -141,4 +158,20 @@ fn pending_of(conn: &mut redis::Connection, stream: &str, consumer: &str) -> u64
         .query(conn)
         .unwrap();
     rows.len() as u64
+}
+
+/// The group's consumers, by name (`XINFO CONSUMERS`).
+fn consumer_names(conn: &mut redis::Connection, stream: &str) -> Vec<String> {
+    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg("g")
+        .query(conn)
+        .unwrap();
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|row| redis::from_redis_value(&row["name"]).unwrap())
+        .collect();
+    names.sort();
+    names
 }

@@ -122,7 +122,10 @@ impl ConsumerBuilder {
 
     /// How long one `XREADGROUP` waits for new entries (`BLOCK`), which is
     /// also how long a shutdown may wait for the read in progress.
-    /// Default: 100 ms.
+    /// Default: 100 ms. Keep it well under a third of the
+    /// [visibility timeout](Self::visibility_timeout): the lease renewals
+    /// and the heartbeat that keep the consumer's entries and its place in
+    /// the group wait for the read in progress.
     ///
     /// # Examples
     ///
@@ -145,6 +148,17 @@ impl ConsumerBuilder {
     /// An entry pending this long without its lease renewed is taken to
     /// belong to a dead consumer and is reclaimed. A live consumer renews
     /// its entries' leases every third of it. Default: 30 s.
+    ///
+    /// A consumer of the group idle this long (`idle` in `XINFO
+    /// CONSUMERS`) that holds no entry, once the reclaim has taken its
+    /// entries, is dead too: it is removed from the group (`XGROUP
+    /// DELCONSUMER`), so a consumer killed with `kill -9` does not stay
+    /// listed for ever. A live one sends a heartbeat every third of the
+    /// timeout, so give every consumer of a group the same timeout. A
+    /// consumer of another library that holds nothing and reads only new
+    /// entries may look idle on Redis before 7.2 (where a read that finds
+    /// nothing does not count) and be removed: it holds nothing, and Redis
+    /// lists it again at its next read that gets an entry.
     ///
     /// # Examples
     ///

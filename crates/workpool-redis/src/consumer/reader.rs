@@ -1,20 +1,30 @@
 //! The reader loop, on the thread that calls `Consumer::run`: it reads
 //! with `XREADGROUP` as room allows, re-reads its own pending entries at
-//! start, reclaims a dead consumer's (`XAUTOCLAIM`), renews its leases
-//! (`XCLAIM ... JUSTID`), runs due retries, and hands each entry to the
-//! pool; then, on shutdown, waits for the settler (`settle.rs`) to ack
-//! what it holds.
+//! start, reclaims a dead consumer's (`XAUTOCLAIM`) and removes the dead
+//! consumers left holding nothing (`XGROUP DELCONSUMER`), renews its
+//! leases (`XCLAIM ... JUSTID`) and shows itself alive (a heartbeat read),
+//! runs due retries, and hands each entry to the pool; then, on shutdown,
+//! waits for the settler (`settle.rs`) to ack what it holds.
+//!
+//! Pickup latency is measured from the entry's ID, the Redis server's
+//! clock when it added the entry, never from the `enqueued_at_ms` a
+//! client wrote into the job (any client can write any time there). "Now"
+//! is the server's clock too: every read sends `TIME` in the same
+//! pipeline, right behind it (no extra round trip), and the time from
+//! that reply to the run's start is added on this host's monotonic clock.
+//! So no two hosts' wall clocks are compared; the reply's way back over
+//! the network (well under a millisecond on a LAN) is not counted.
 
 use super::settle::{self, Settle};
 use super::state::Shared;
 use super::Handler;
 use crate::error::Error;
-use crate::job::{Envelope, Job, JobId};
+use crate::job::{self, Job};
 use crate::stats::Counters;
-use crate::wire::{self, Entry};
+use crate::wire::{self, Read};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use workpool::{Pool, TaskError};
 
 /// Reads and runs jobs until `shared` is shut down, then waits for the
@@ -105,6 +115,34 @@ struct Reader<'a> {
     last_touch: Instant,
 }
 
+/// When a batch of entries was read: the server's clock at its reply, and
+/// this host's monotonic clock as the reply arrived.
+#[derive(Debug, Clone, Copy)]
+struct ReadClock {
+    server_us: Option<u64>,
+    received: Instant,
+}
+
+impl ReadClock {
+    fn of(read: &Read) -> ReadClock {
+        ReadClock {
+            server_us: read.server_us,
+            received: Instant::now(),
+        }
+    }
+
+    /// From the entry's `XADD` (the time in its ID) to now. `None` where it
+    /// cannot be told: an ID that is not `{ms}-{seq}`, a server whose
+    /// `TIME` was unreadable, or an ID after the server's clock (an ID a
+    /// client named in `XADD`, not one the server gave), so that a hostile
+    /// ID neither fails the job nor skews the figures.
+    fn pickup(&self, added_ms: Option<u64>) -> Option<Duration> {
+        let added_us = added_ms?.checked_mul(1000)?;
+        let waited = self.server_us?.checked_sub(added_us)?;
+        Some(Duration::from_micros(waited).saturating_add(self.received.elapsed()))
+    }
+}
+
 impl Reader<'_> {
     fn read_until_shutdown(&mut self) {
         while !self.shared.stopping() {
@@ -143,6 +181,9 @@ impl Reader<'_> {
             if !ids.is_empty() {
                 wire::touch(self.conn()?, &c.stream, &c.group, &c.consumer, &ids)?;
             }
+            // Even holding nothing on a quiet stream: the others' sweep
+            // (below) takes a consumer idle a visibility timeout for dead.
+            wire::heartbeat(self.conn()?, &c.stream, &c.group, &c.consumer)?;
             self.last_touch = Instant::now();
         }
         let room = {
@@ -165,7 +206,7 @@ impl Reader<'_> {
             room
         };
         if let Some(cursor) = self.own_cursor.clone() {
-            let entries = wire::read_group(
+            let read = wire::read_group(
                 self.conn()?,
                 &c.stream,
                 &c.group,
@@ -174,19 +215,19 @@ impl Reader<'_> {
                 None,
                 &cursor,
             )?;
-            match entries.last() {
+            match read.entries.last() {
                 None => self.own_cursor = None,
-                Some((last, _)) => self.own_cursor = Some(last.clone()),
+                Some(last) => self.own_cursor = Some(last.id.clone()),
             }
-            Counters::add(&self.shared.counters.read, entries.len() as u64);
-            return self.start(entries, None);
+            Counters::add(&self.shared.counters.read, read.entries.len() as u64);
+            return self.start(read, None);
         }
         let reclaim_due = self
             .last_reclaim
             .is_none_or(|at| at.elapsed() >= c.visibility_timeout / 2);
         if reclaim_due {
             self.last_reclaim = Some(Instant::now());
-            let (_, entries) = wire::autoclaim(
+            let (_, read) = wire::autoclaim(
                 self.conn()?,
                 &c.stream,
                 &c.group,
@@ -195,13 +236,20 @@ impl Reader<'_> {
                 "0-0",
                 room,
             )?;
-            if !entries.is_empty() {
+            let reclaimed = read.entries.len();
+            if reclaimed > 0 {
                 tracing::info!(
-                    n = entries.len(),
+                    n = reclaimed,
                     "workpool-redis: reclaimed entries of a dead consumer"
                 );
-                Counters::add(&self.shared.counters.reclaimed, entries.len() as u64);
-                return self.start(entries, None);
+                Counters::add(&self.shared.counters.reclaimed, reclaimed as u64);
+                self.start(read, None)?;
+            }
+            // After the claim (and once what it took is held and running):
+            // a dead consumer whose entries it took now holds nothing.
+            self.remove_dead_consumers()?;
+            if reclaimed > 0 {
+                return Ok(());
             }
         }
         let block = {
@@ -216,7 +264,7 @@ impl Reader<'_> {
         if block.is_zero() {
             return Ok(());
         }
-        let entries = wire::read_group(
+        let read = wire::read_group(
             self.conn()?,
             &c.stream,
             &c.group,
@@ -225,8 +273,43 @@ impl Reader<'_> {
             Some(block),
             ">",
         )?;
-        Counters::add(&self.shared.counters.read, entries.len() as u64);
-        self.start(entries, Some(1))
+        Counters::add(&self.shared.counters.read, read.entries.len() as u64);
+        self.start(read, Some(1))
+    }
+
+    /// Removes from the group the consumers that hold nothing (after the
+    /// reclaim just made) and have been idle the visibility timeout: the
+    /// threshold of the reclaim, so one that is dead for it is dead for
+    /// this. A live consumer is not idle that long: it sends a heartbeat
+    /// every third of it (one stalled longer holds nothing, and is listed
+    /// again at its next read). A failure of the script itself (a server
+    /// without `XINFO` in scripts) is logged, not retried: it costs a
+    /// listing, not a job.
+    fn remove_dead_consumers(&mut self) -> redis::RedisResult<()> {
+        let c = self.shared.config.clone();
+        let removed = wire::remove_idle_consumers(
+            self.conn()?,
+            &c.stream,
+            &c.group,
+            &c.consumer,
+            c.visibility_timeout,
+        );
+        match removed {
+            Ok(names) if !names.is_empty() => {
+                tracing::info!(
+                    ?names,
+                    "workpool-redis: removed dead consumers holding nothing from the group"
+                );
+            }
+            Ok(_) => {}
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                return Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "workpool-redis: could not remove dead consumers from the group");
+            }
+        }
+        Ok(())
     }
 
     /// Claims the failed entries whose backoff has passed and runs them.
@@ -244,7 +327,7 @@ impl Reader<'_> {
             return Ok(());
         }
         let c = self.shared.config.clone();
-        let claimed = match wire::claim(self.conn()?, &c.stream, &c.group, &c.consumer, &due) {
+        let read = match wire::claim(self.conn()?, &c.stream, &c.group, &c.consumer, &due) {
             Ok(claimed) => claimed,
             Err(e) => {
                 // Put them back, to be tried again after the reconnect.
@@ -260,47 +343,51 @@ impl Reader<'_> {
         // consumer meanwhile) are not ours to run.
         let mut held = self.shared.held();
         for id in &due {
-            if !claimed.iter().any(|(c, _)| c == id) {
+            if !read.entries.iter().any(|e| &e.id == id) {
                 held.ids.remove(id);
             }
         }
-        for (id, _) in &claimed {
-            held.ids.remove(id);
+        for entry in &read.entries {
+            held.ids.remove(&entry.id);
         }
         drop(held);
         self.shared.released.notify_all();
-        self.start(claimed, None)
+        self.start(read, None)
     }
 
-    /// Holds `entries` and hands each to the pool. `deliveries` is the
-    /// delivery count when known (1 for a new entry), else it is asked of
-    /// Redis.
-    fn start(&mut self, entries: Vec<Entry>, deliveries: Option<u64>) -> redis::RedisResult<()> {
-        if entries.is_empty() {
+    /// Holds the entries read and hands each to the pool. `deliveries` is
+    /// the delivery count when known (1 for a new entry), else it is asked
+    /// of Redis.
+    fn start(&mut self, read: Read, deliveries: Option<u64>) -> redis::RedisResult<()> {
+        if read.entries.is_empty() {
             return Ok(());
         }
+        let clock = ReadClock::of(&read);
         let counts = match deliveries {
-            Some(n) => vec![n; entries.len()],
+            Some(n) => vec![n; read.entries.len()],
             None => {
                 let c = &self.shared.config;
-                let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+                let ids: Vec<&str> = read.entries.iter().map(|e| e.id.as_str()).collect();
                 let (stream, group) = (c.stream.clone(), c.group.clone());
                 wire::deliveries(self.conn()?, &stream, &group, &ids)?
             }
         };
         let mut trimmed = Vec::new();
-        for ((id, job), deliveries) in entries.into_iter().zip(counts) {
+        for (entry, deliveries) in read.entries.into_iter().zip(counts) {
             {
                 let mut held = self.shared.held();
-                if !held.ids.insert(id.clone()) {
+                if !held.ids.insert(entry.id.clone()) {
                     continue; // already running here
                 }
             }
-            let Some(text) = job else {
-                trimmed.push(id);
-                continue;
-            };
-            self.submit(id, text, deliveries);
+            let raw = entry.job_field().unwrap_or_default().to_vec();
+            match job::decode(&entry, deliveries) {
+                Ok(None) => trimmed.push(entry.id),
+                Ok(Some(job)) => self.submit(job, raw, deliveries, clock),
+                // Any client can XADD anything: what is no job is
+                // dead-lettered at once with the reason, never run.
+                Err(e) => self.settle_unrun(entry.id, raw, deliveries, format!("not a job: {e}")),
+            }
         }
         if !trimmed.is_empty() {
             let c = self.shared.config.clone();
@@ -314,41 +401,43 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn submit(&self, id: String, text: String, deliveries: u64) {
+    /// Hands an entry that is not run to the settler as failed with
+    /// `error`, to be dead-lettered without a retry.
+    fn settle_unrun(&self, id: String, job: Vec<u8>, deliveries: u64, error: String) {
+        let _ = self.tx.send(Settle {
+            id,
+            job,
+            deliveries,
+            outcome: Err(error),
+            retryable: false,
+        });
+    }
+
+    fn submit(&self, job: Job, raw: Vec<u8>, deliveries: u64, clock: ReadClock) {
+        let c = &self.shared.config;
+        let id = job.id().as_str().to_owned();
+        if deliveries > c.max_deliveries {
+            // Its consumers died (or were killed) while running it, each
+            // time: a poison job. Not run again.
+            let error = format!(
+                "delivered {deliveries} times, more than max_deliveries ({}), without finishing",
+                c.max_deliveries
+            );
+            return self.settle_unrun(id, raw, deliveries, error);
+        }
         let tx = self.tx.clone();
         let settle_id = id.clone();
-        let settle_job = text.clone();
-        let c = &self.shared.config;
-        let envelope = serde_json::from_str::<Envelope>(&text);
-        let over = deliveries > c.max_deliveries;
         let finish = move |outcome: Result<(), String>| {
             let _ = tx.send(Settle {
                 id: settle_id,
-                job: settle_job,
+                job: raw,
                 deliveries,
                 outcome,
+                retryable: true,
             });
         };
-        let envelope = match envelope {
-            Ok(_) if over => {
-                // Its consumers died (or were killed) while running it, each
-                // time: a poison job. Not run again.
-                return finish(Err(format!(
-                    "delivered {deliveries} times, more than max_deliveries ({}), without finishing",
-                    c.max_deliveries
-                )));
-            }
-            Ok(envelope) => envelope,
-            Err(e) => return finish(Err(format!("not a job: {e}"))),
-        };
-        let id_again = id.clone();
-        let job = Job {
-            id: JobId(id),
-            envelope,
-            attempt: deliveries,
-        };
         let handler = Arc::clone(self.handler);
-        let enqueued = job.enqueued_at();
+        let added_ms = job.id().added_at_ms();
         let mut job = Some(job);
         let shared = Arc::clone(self.shared);
         let spawned = self
@@ -359,8 +448,9 @@ impl Reader<'_> {
                 let Some(job) = job.take() else {
                     return Err("run twice by the pool".to_owned());
                 };
-                let pickup = SystemTime::now().duration_since(enqueued);
-                shared.pickup.record(pickup.unwrap_or_default());
+                if let Some(pickup) = clock.pickup(added_ms) {
+                    shared.pickup.record(pickup);
+                }
                 handler(job)
             })
             .on_complete(move |result: &Result<Result<(), String>, TaskError>| {
@@ -377,7 +467,42 @@ impl Reader<'_> {
             // Only a released pool refuses (room was counted): the entry
             // stays pending in Redis, for a reclaim or a restart.
             tracing::error!(error = %e, "workpool-redis: pool refused a job; it stays pending");
-            self.shared.held().ids.remove(&id_again);
+            self.shared.held().ids.remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadClock;
+    use std::time::{Duration, Instant};
+
+    fn clock(server_us: Option<u64>) -> ReadClock {
+        ReadClock {
+            server_us,
+            received: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn pickup_is_the_server_clock_minus_the_id_time() {
+        let at_read = clock(Some(10_500_000)); // 10.5 s after the epoch
+        let pickup = at_read.pickup(Some(10_000)).expect("an ID before the read");
+        // 0.5 s by the server's clock, plus the little time since `received`.
+        assert!(pickup >= Duration::from_millis(500), "{pickup:?}");
+        assert!(pickup < Duration::from_secs(30), "{pickup:?}");
+    }
+
+    #[test]
+    fn pickup_is_unknown_for_what_cannot_be_told() {
+        let at_read = clock(Some(10_500_000));
+        assert_eq!(at_read.pickup(None), None, "an ID that is not ms-seq");
+        assert_eq!(at_read.pickup(Some(10_501)), None, "an ID after the read");
+        assert_eq!(
+            at_read.pickup(Some(u64::MAX)),
+            None,
+            "an ID no clock reaches"
+        );
+        assert_eq!(clock(None).pickup(Some(1)), None, "no TIME reply");
     }
 }

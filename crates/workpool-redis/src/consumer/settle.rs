@@ -17,10 +17,14 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct Settle {
     pub(crate) id: String,
-    /// The job's JSON, copied into the dead-letter entry.
-    pub(crate) job: String,
+    /// The entry's `job` field as read (empty if none), copied into the
+    /// dead-letter entry.
+    pub(crate) job: Vec<u8>,
     pub(crate) deliveries: u64,
     pub(crate) outcome: Result<(), String>,
+    /// Whether a failure may be retried: not for an entry that is no job
+    /// (it would fail the same way again), which is dead-lettered at once.
+    pub(crate) retryable: bool,
 }
 
 pub(crate) fn run(shared: &Arc<Shared>, client: &redis::Client, rx: &Receiver<Settle>) {
@@ -62,7 +66,7 @@ fn settle(
     for s in batch {
         match s.outcome {
             Ok(()) => acks.push(s.id),
-            Err(error) if s.deliveries >= c.max_deliveries => {
+            Err(error) if !s.retryable || s.deliveries >= c.max_deliveries => {
                 tracing::warn!(id = %s.id, deliveries = s.deliveries, %error, "workpool-redis: dead-lettered");
                 let copy = DeadLetter {
                     id: &s.id,
@@ -135,12 +139,8 @@ fn settle(
 }
 
 #[cfg(test)]
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
-#[cfg(test)]
 mod tests {
-    use super::common::{self, redis_or_skip};
+    use crate::common::{self, redis_or_skip};
     use crate::wire::{self, DeadLetter};
 
     /// A settle batch sent again after its reply was lost must not copy a
@@ -175,7 +175,7 @@ mod tests {
             .unwrap();
         let copy = DeadLetter {
             id: &id,
-            job: "{}",
+            job: b"{}",
             error: "boom",
             deliveries: 5,
             consumer: "c",
