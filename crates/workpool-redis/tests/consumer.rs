@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{counts, demo_handler, pending, redis_or_skip, wait_for, Demo};
+use common::{consumer_names, counts, demo_handler, pending, redis_or_skip, wait_for, Demo};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -370,22 +370,6 @@ fn hostile_entries_are_dead_lettered_with_their_reason_and_never_run() {
             "{what}: the copy differs from what was sent"
         );
     }
-}
-
-/// `XINFO CONSUMERS`' names.
-fn consumer_names(conn: &mut redis::Connection, stream: &str) -> Vec<String> {
-    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg(stream)
-        .arg("g")
-        .query(conn)
-        .unwrap();
-    let mut names: Vec<String> = rows
-        .iter()
-        .map(|row| redis::from_redis_value(&row["name"]).unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A consumer that died holding entries (one that read them and never

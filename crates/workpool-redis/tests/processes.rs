@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{counts, demo_handler, pending, push, redis_or_skip, wait_for};
+use common::{consumer_names, counts, demo_handler, pending, push, redis_or_skip, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -158,20 +158,4 @@ fn pending_of(conn: &mut redis::Connection, stream: &str, consumer: &str) -> u64
         .query(conn)
         .unwrap();
     rows.len() as u64
-}
-
-/// The group's consumers, by name (`XINFO CONSUMERS`).
-fn consumer_names(conn: &mut redis::Connection, stream: &str) -> Vec<String> {
-    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg(stream)
-        .arg("g")
-        .query(conn)
-        .unwrap();
-    let mut names: Vec<String> = rows
-        .iter()
-        .map(|row| redis::from_redis_value(&row["name"]).unwrap())
-        .collect();
-    names.sort();
-    names
 }

@@ -258,3 +258,19 @@ pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The group `g`'s consumers on `stream`, by name, sorted (`XINFO CONSUMERS`).
+pub fn consumer_names(conn: &mut redis::Connection, stream: &str) -> Vec<String> {
+    let rows: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg("g")
+        .query(conn)
+        .unwrap();
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|row| redis::from_redis_value(&row["name"]).unwrap())
+        .collect();
+    names.sort();
+    names
+}
