@@ -1,7 +1,8 @@
 //! The CLI's `parse_duration` (`--timeout`, `--visibility-timeout`,
 //! `--poll`), its file included as is (the CLI is a binary crate): no
 //! input panics; a bare number of seconds reads as that many seconds, and
-//! every refusal names the text it was given.
+//! every refusal names the text it was given. (It found humantime 2.4's
+//! panic on a total of `u64::MAX` seconds: `duration::below_overflow`.)
 
 #![no_main]
 
@@ -28,8 +29,11 @@ fuzz_target!(|data: &[u8]| {
             let message = e.to_string();
             let named = format!("{:?}", text.trim());
             assert!(message.contains(&named), "{message} does not name {named}");
+            // A total too long to add up safely is refused by the parser
+            // itself, with no cause below it; every other refusal keeps one.
+            let ours = matches!(e, duration::DurationError::TooLong { .. });
             assert!(
-                std::error::Error::source(&e).is_some(),
+                ours || std::error::Error::source(&e).is_some(),
                 "{message}: no cause kept"
             );
         }
