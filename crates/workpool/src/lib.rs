@@ -212,6 +212,9 @@ mod handle;
 mod job;
 mod multi;
 mod pool;
+// The one module with `unsafe` code beside `scope.rs`: the ring and a
+// task's in-place storage (see its docs).
+mod raw;
 mod scope;
 mod spawn;
 mod stats;

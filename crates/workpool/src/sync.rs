@@ -38,9 +38,11 @@ pub(crate) mod atomic {
 }
 
 #[cfg(loom)]
-pub(crate) use self::mocked::{ArrayQueue, SegQueue};
+pub(crate) use self::mocked::{Ring, SegQueue};
 #[cfg(not(loom))]
-pub(crate) use crossbeam_queue::{ArrayQueue, SegQueue};
+pub(crate) use crate::raw::ring::Ring;
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::SegQueue;
 
 use std::time::Duration;
 
@@ -80,37 +82,89 @@ pub(crate) fn wait_timeout<'a, T>(
     }
 }
 
-/// Loom's stand-ins for crossbeam's queues: a `VecDeque` behind loom's lock.
-/// The protocol relies on a push being visible to a later pop or `is_empty`
-/// and on the fences around them, not on how crossbeam orders its own
-/// internals; a lock gives the first, and the protocol's fences (which loom
-/// models) the rest.
+/// Loom's stand-ins for the queues of the pool's models: a `VecDeque`
+/// behind loom's lock, with the ring's closed bit under the same lock. The
+/// protocol relies on a push being visible to a later pop or `is_empty`, on
+/// a push and a close being ordered one way or the other, and on the fences
+/// around them, not on how the ring orders its own internals; a lock gives
+/// the first two, and the protocol's fences (which loom models) the rest.
+/// The ring itself has models of its own (`raw/ring.rs`).
 #[cfg(loom)]
 mod mocked {
+    use crate::raw::ring::Refused;
     use loom::sync::Mutex;
     use std::collections::VecDeque;
 
     #[derive(Debug)]
-    pub(crate) struct ArrayQueue<T> {
-        items: Mutex<VecDeque<T>>,
+    pub(crate) struct Ring<T> {
+        items: Mutex<(VecDeque<T>, bool)>,
         cap: usize,
     }
 
-    impl<T> ArrayQueue<T> {
+    impl<T> Ring<T> {
         pub(crate) fn new(cap: usize) -> Self {
-            ArrayQueue {
-                items: Mutex::new(VecDeque::new()),
+            Ring {
+                items: Mutex::new((VecDeque::new(), false)),
                 cap,
             }
         }
 
-        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        pub(crate) fn push(&self, value: T) -> Result<(), Refused<T>> {
             let mut items = self.items.lock().unwrap();
-            if items.len() >= self.cap {
-                return Err(value);
+            if items.1 {
+                return Err(Refused::Closed(value));
             }
-            items.push_back(value);
+            if items.0.len() >= self.cap {
+                return Err(Refused::Full(value));
+            }
+            items.0.push_back(value);
             Ok(())
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.items.lock().unwrap().0.pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.items.lock().unwrap().0.len()
+        }
+
+        pub(crate) fn capacity(&self) -> usize {
+            self.cap
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        pub(crate) fn close(&self) -> bool {
+            !std::mem::replace(&mut self.items.lock().unwrap().1, true)
+        }
+
+        pub(crate) fn reopen(&self) -> bool {
+            std::mem::replace(&mut self.items.lock().unwrap().1, false)
+        }
+
+        pub(crate) fn is_closed(&self) -> bool {
+            self.items.lock().unwrap().1
+        }
+    }
+
+    /// An unbounded queue, as crossbeam's `SegQueue`.
+    #[derive(Debug)]
+    pub(crate) struct SegQueue<T> {
+        items: Mutex<VecDeque<T>>,
+    }
+
+    impl<T> SegQueue<T> {
+        pub(crate) fn new() -> Self {
+            SegQueue {
+                items: Mutex::new(VecDeque::new()),
+            }
+        }
+
+        pub(crate) fn push(&self, value: T) {
+            self.items.lock().unwrap().push_back(value);
         }
 
         pub(crate) fn pop(&self) -> Option<T> {
@@ -121,38 +175,8 @@ mod mocked {
             self.items.lock().unwrap().len()
         }
 
-        pub(crate) fn capacity(&self) -> usize {
-            self.cap
-        }
-
         pub(crate) fn is_empty(&self) -> bool {
             self.len() == 0
-        }
-    }
-
-    #[derive(Debug)]
-    pub(crate) struct SegQueue<T>(ArrayQueue<T>);
-
-    impl<T> SegQueue<T> {
-        pub(crate) fn new() -> Self {
-            SegQueue(ArrayQueue::new(usize::MAX))
-        }
-
-        pub(crate) fn push(&self, value: T) {
-            let pushed = self.0.push(value);
-            debug_assert!(pushed.is_ok());
-        }
-
-        pub(crate) fn pop(&self) -> Option<T> {
-            self.0.pop()
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.0.len()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.is_empty()
         }
     }
 }

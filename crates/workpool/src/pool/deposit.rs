@@ -174,6 +174,24 @@ impl Deposit {
     }
 }
 
+/// The condvar a blocked submitter sleeps on, and by which its deposit is
+/// known: one per thread, made at its first block and kept, so a stream of
+/// tasks that blocks now and then allocates nothing for it. A thread blocks
+/// on one pool at a time, so no two deposits share one.
+#[cfg(not(loom))]
+fn this_threads_wake() -> Arc<Condvar> {
+    std::thread_local! {
+        static WAKE: Arc<Condvar> = Arc::new(Condvar::new());
+    }
+    WAKE.with(Arc::clone)
+}
+
+/// Under loom a condvar cannot outlive its model: one per block.
+#[cfg(loom)]
+fn this_threads_wake() -> Arc<Condvar> {
+    Arc::new(Condvar::new())
+}
+
 impl Inner {
     /// Blocks the caller with its task deposited until a unit of room takes
     /// it, or the pool closes, or `until` passes (`Timeout`, the task given
@@ -184,7 +202,7 @@ impl Inner {
         task: Task,
         until: Option<Instant>,
     ) -> Result<(), (PoolError, Task)> {
-        let wake = Arc::new(Condvar::new());
+        let wake = this_threads_wake();
         state
             .waiters
             .deposits

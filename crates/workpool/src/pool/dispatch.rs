@@ -122,14 +122,8 @@ impl Inner {
             return Err(task);
         }
         // [RELEASE, submitter half] either the pool is found closed, or
-        // `release` sees this push in flight and waits for it before it
-        // looks at the queue (`admission.rs`).
-        let Some(entered) = self.admission.try_enter() else {
-            return Err(task);
-        };
-        let pushed = self.queue.try_push(task, self.crew.capacity());
-        drop(entered);
-        pushed?;
+        // `release` sees this push (`admission.rs`).
+        self.queue.push_lock_free(task, self.crew.capacity())?;
         self.find_worker();
         Ok(())
     }

@@ -104,7 +104,7 @@ impl Inner {
     /// if the pool was closed already.
     fn close(self: &Arc<Self>, cancel: bool) -> bool {
         let mut state = self.lock_state();
-        if !self.admission.close(&mut state.life) {
+        if !self.admission.close(&mut state.life, &self.queue) {
             return false;
         }
         // Layered shutdown: every task token of this life is cancelled:
@@ -129,7 +129,7 @@ impl Inner {
         // [RELEASE, release half] `closed` is published in `admission`; wait
         // out the lock-free pushes that saw the pool open. Their tasks were
         // accepted, so the drain below must see them.
-        self.admission.wait_drained();
+        self.queue.wait_drained();
         let mut state = self.lock_state();
         if !state.life.is_closed() {
             // Rebooted meanwhile: the idle workers serve the new life.
@@ -185,7 +185,7 @@ impl Inner {
     pub(super) fn reboot(self: &Arc<Self>) -> Result<(), PoolError> {
         let epoch = {
             let mut state = self.lock_state();
-            let Some(epoch) = self.admission.reopen(&mut state.life) else {
+            let Some(epoch) = self.admission.reopen(&mut state.life, &self.queue) else {
                 return Ok(());
             };
             *crate::job::lock(&self.root) = crate::cancel::CancelToken::new();

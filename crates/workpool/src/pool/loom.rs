@@ -676,37 +676,45 @@ fn a_waker_reentering_the_pool_does_not_deadlock_it() {
 // pairs of `PROTOCOL.md` as each type implements them, without the rest of
 // the pool (the models above explore them inside the whole pool).
 
-/// RELEASE on [`Admission`](super::admission::Admission) alone: a push that
-/// entered before the close is waited for by `wait_drained`; one that did
-/// not is refused; after the close every push is refused.
+/// RELEASE on [`Admission`](super::admission::Admission) and the queue
+/// alone, for both ways in: the ring's closed bit (default pools) and a
+/// [`Gate`](super::admission::Gate) (hand-off). A push admitted before the
+/// close is seen by the drain; one that was not is refused; after the
+/// close every push is refused, and after a reopen accepted again.
 #[test]
 fn admission_a_push_is_refused_or_waited_for() {
-    model(|| {
-        let admission = Arc::new(super::admission::Admission::new());
-        let pushed = Arc::new(AtomicBool::new(false));
-        let submitter = {
-            let (admission, pushed) = (Arc::clone(&admission), Arc::clone(&pushed));
-            thread::spawn(move || match admission.try_enter() {
-                Some(entered) => {
-                    pushed.store(true, Ordering::SeqCst);
-                    drop(entered);
-                    true
-                }
-                None => false,
-            })
-        };
-        let mut life = super::admission::Life::default();
-        assert!(admission.close(&mut life));
-        admission.wait_drained();
-        let seen = pushed.load(Ordering::SeqCst);
-        let accepted = submitter.join().unwrap();
-        assert_eq!(accepted, seen, "an admitted push is seen by the drain");
-        assert!(admission.is_closed() && life.is_closed());
-        assert!(admission.try_enter().is_none());
-        assert!(!admission.close(&mut life), "closed once");
-        assert_eq!(admission.reopen(&mut life), Some(1));
-        assert!(admission.try_enter().is_some());
-    });
+    for queue_capacity in [0, 2] {
+        model(move || {
+            let admission = Arc::new(super::admission::Admission::new());
+            let queue = Arc::new(super::queue::TaskQueue::new(queue_capacity, 2));
+            let submitter = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || {
+                    queue
+                        .push_lock_free(super::task::Task::new(|| {}), 2)
+                        .is_ok()
+                })
+            };
+            let mut life = super::admission::Life::default();
+            assert!(admission.close(&mut life, &queue));
+            queue.wait_drained();
+            let seen = !queue.is_empty();
+            let accepted = submitter.join().unwrap();
+            assert_eq!(accepted, seen, "an admitted push is seen by the drain");
+            assert!(admission.is_closed() && life.is_closed() && queue.is_closed());
+            assert!(queue
+                .push_lock_free(super::task::Task::new(|| {}), 2)
+                .is_err());
+            assert!(!admission.close(&mut life, &queue), "closed once");
+            assert_eq!(admission.reopen(&mut life, &queue), Some(1));
+            while queue.pop().is_some() {
+                queue.task_done();
+            }
+            assert!(queue
+                .push_lock_free(super::task::Task::new(|| {}), 2)
+                .is_ok());
+        });
+    }
 }
 
 /// PARK on [`Crew`](super::crew::Crew) and the queue: a submitter queues a

@@ -15,10 +15,12 @@
 //!   task finishes.
 //!
 //! How the tasks are stored, chosen at build from the capacity:
-//! - Up to [`LOCK_FREE_WORKERS`] per CPU, crossbeam's lock-free queues
-//!   (`ArrayQueue` bounded, `SegQueue` for hand-off): the fastest for the
-//!   short tasks such pools run.
-//! - Above it, a `VecDeque` behind a lock. crossbeam's queues make a taker
+//! - Up to [`LOCK_FREE_WORKERS`] per CPU, lock-free queues: the fastest for
+//!   the short tasks such pools run. Bounded, our own ring
+//!   (`raw/ring.rs`), whose tail word carries the closed bit, so one
+//!   compare-and-swap admits a task or refuses it; for hand-off,
+//!   crossbeam's `SegQueue` behind a [`Gate`].
+//! - Above it, a `VecDeque` behind a lock (and a [`Gate`]). Lock-free queues make a taker
 //!   spin, without yielding, while a push it sees has not finished writing;
 //!   with thousands of workers waking at once (ants' 10 ms sleep benchmark
 //!   at capacity 10,000), a submitter preempted in the middle of a push then
@@ -27,9 +29,11 @@
 //!   its waiters instead, and such pools' tasks are long enough that its
 //!   cost does not show.
 
+use super::admission::Gate;
 use super::task::Task;
+use crate::raw::ring::Refused;
 use crate::sync::atomic::{fence, AtomicIsize, AtomicUsize, Ordering};
-use crate::sync::{self, ArrayQueue, Mutex, SegQueue};
+use crate::sync::{self, Mutex, Ring, SegQueue};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 
@@ -39,6 +43,9 @@ pub(crate) const LOCK_FREE_WORKERS: usize = 4;
 #[derive(Debug)]
 pub(crate) struct TaskQueue {
     tasks: Tasks,
+    /// The way in of a queue without a closed bit of its own (all but the
+    /// ring): `None` for the ring.
+    gate: Option<Gate>,
     /// Hand-off mode: tasks accepted and not finished, running or on their
     /// way to the worker found for them; never above the capacity in force
     /// when each was admitted. On a line of its own: every task touches it
@@ -66,7 +73,7 @@ pub(crate) struct TaskQueue {
 
 #[derive(Debug)]
 enum Tasks {
-    Ring(ArrayQueue<Task>),
+    Ring(Ring<Task>),
     Seg(SegQueue<Task>),
     Locked(LockedQueue),
 }
@@ -79,10 +86,11 @@ impl TaskQueue {
         let tasks = match (queue_capacity, lock_free) {
             (0, true) => Tasks::Seg(SegQueue::new()),
             (0, false) => Tasks::Locked(LockedQueue::new(usize::MAX)),
-            (n, true) => Tasks::Ring(ArrayQueue::new(n)),
+            (n, true) => Tasks::Ring(Ring::new(n)),
             (n, false) => Tasks::Locked(LockedQueue::new(n)),
         };
         TaskQueue {
+            gate: (!matches!(tasks, Tasks::Ring(_))).then(Gate::new),
             tasks,
             in_flight: (queue_capacity == 0).then(|| CachePadded::new(AtomicUsize::new(0))),
             ghosts: AtomicIsize::new(0),
@@ -91,6 +99,73 @@ impl TaskQueue {
             returned: Mutex::new(VecDeque::new()),
             returned_len: AtomicUsize::new(0),
             set_aside: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The lock-free way in: as [`try_push`](Self::try_push), and the task
+    /// is given back too when the queue is closed (the locked way then
+    /// refuses it). [RELEASE, submitter half] either the push is refused,
+    /// or `release` sees it: the ring's tail counts it from the
+    /// compare-and-swap that admits it, a [`Gate`] while it is in flight.
+    #[inline]
+    pub(crate) fn push_lock_free(&self, task: Task, capacity: usize) -> Result<(), Task> {
+        match &self.gate {
+            None => self.try_push(task, capacity),
+            Some(gate) => {
+                let Some(entered) = gate.try_enter() else {
+                    return Err(task);
+                };
+                let pushed = self.try_push(task, capacity);
+                drop(entered);
+                pushed
+            }
+        }
+    }
+
+    /// Under the pool's lock: closes the way in (`Admission::close`).
+    /// [RELEASE, release half] a ring push racing this either claimed its
+    /// slot before the bit (and is counted by the tail) or is refused; one
+    /// that found the ring full and goes to the overflow reads the bit
+    /// under the overflow's lock, which this takes after setting it.
+    pub(crate) fn close(&self) {
+        match (&self.gate, &self.tasks) {
+            (Some(gate), _) => gate.close(),
+            (None, Tasks::Ring(ring)) => {
+                ring.close();
+                drop(sync::lock(&self.overflow));
+            }
+            (None, _) => unreachable!("only the ring has no gate"),
+        }
+    }
+
+    /// Under the pool's lock: opens the way in again (`reboot`).
+    pub(crate) fn reopen(&self) {
+        match (&self.gate, &self.tasks) {
+            (Some(gate), _) => gate.reopen(),
+            (None, Tasks::Ring(ring)) => {
+                ring.reopen();
+            }
+            (None, _) => unreachable!("only the ring has no gate"),
+        }
+    }
+
+    /// Whether the way in is closed.
+    #[cfg(loom)]
+    pub(crate) fn is_closed(&self) -> bool {
+        match (&self.gate, &self.tasks) {
+            (Some(gate), _) => gate.is_closed(),
+            (None, Tasks::Ring(ring)) => ring.is_closed(),
+            (None, _) => unreachable!("only the ring has no gate"),
+        }
+    }
+
+    /// [RELEASE, release half] once closed, waits out the pushes that got
+    /// in: a [`Gate`]'s pushes in flight. The ring's need no wait: the
+    /// tail counts them, so the queue is not empty, and a pop waits the few
+    /// instructions their writes take.
+    pub(crate) fn wait_drained(&self) {
+        if let Some(gate) = &self.gate {
+            gate.wait_drained();
         }
     }
 
@@ -158,12 +233,13 @@ impl TaskQueue {
         self.ghosts.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn push_ring(&self, queue: &ArrayQueue<Task>, task: Task) -> Result<(), Task> {
+    fn push_ring(&self, queue: &Ring<Task>, task: Task) -> Result<(), Task> {
         let mut task = task;
         if self.overflow_len.load(Ordering::SeqCst) == 0 {
             task = match queue.push(task) {
                 Ok(()) => return Ok(()),
-                Err(task) => task,
+                Err(Refused::Closed(task)) => return Err(task),
+                Err(Refused::Full(task)) => task,
             };
             if self.ghosts.load(Ordering::SeqCst) <= 0 {
                 return Err(task);
@@ -171,6 +247,11 @@ impl TaskQueue {
         }
         // Ghosts hold slots of the ring that count as free.
         let mut overflow = sync::lock(&self.overflow);
+        // [RELEASE, submitter half] the bit, read under the overflow's lock
+        // (see `close`).
+        if queue.is_closed() {
+            return Err(task);
+        }
         let held = (queue.len() + overflow.len()).saturating_sub(self.ghosts());
         if held >= queue.capacity() {
             return Err(task);
@@ -178,7 +259,8 @@ impl TaskQueue {
         if overflow.is_empty() {
             task = match queue.push(task) {
                 Ok(()) => return Ok(()),
-                Err(task) => task,
+                Err(Refused::Closed(task)) => return Err(task),
+                Err(Refused::Full(task)) => task,
             };
         }
         overflow.push_back(task);
@@ -278,9 +360,9 @@ impl TaskQueue {
             // A ghost taken from the lock-free ring: counted gone only now.
             // Meanwhile a push on the ring's slow path may count its slot
             // free twice (once in `ghosts`, once as room in the ring) and
-            // admit one task more than the slots. Closing that window takes
-            // a ring of our own, whose pop can mark the slot before the
-            // ghost count moves; crossbeam's `ArrayQueue` offers no such step.
+            // admit one task more than the slots, for a moment. (The ring
+            // is ours now, so its pop could mark the slot before the ghost
+            // count moves; not done yet: the excess is one task, briefly.)
             self.ghost_popped();
             self.count_set_aside();
         }
@@ -298,9 +380,10 @@ impl TaskQueue {
     }
 
     /// The fence of a pair (PARK, DEPOSIT) whose half is a push or a pop
-    /// followed by a `SeqCst` load. crossbeam-queue's `push` and `pop` (both
-    /// queues, 0.3) change the queue by a `SeqCst` compare-and-swap of its
-    /// tail or head, and `is_empty` reads both `SeqCst`: all fall in the one
+    /// followed by a `SeqCst` load. The ring's `push` and `pop`, and
+    /// crossbeam-queue's `SegQueue` (0.3), change the queue by a `SeqCst`
+    /// compare-and-swap of its tail or head, and `is_empty` reads both
+    /// `SeqCst`: all fall in the one
     /// total order of `SeqCst` operations, consistent with each thread's
     /// program order (C++20 [atomics.order]), so the load that follows needs
     /// no fence, and the other half's fence orders its own side. A locked

@@ -1,11 +1,12 @@
 //! What travels from a submitter to a worker.
 
 use crate::job::{self, Host, Job};
-use std::any::Any;
+use crate::raw::small::SmallFn;
 use std::fmt;
 use std::sync::Arc;
 
-/// A task as the pool stores it: one allocation either way.
+/// A task as the pool stores it: a plain closure of a few words in place
+/// (no allocation, `raw/small.rs`), else one allocation.
 ///
 /// Everything the pool does with a task goes through this type (queue it,
 /// hand it over, run it, give it back when refused).
@@ -17,28 +18,12 @@ pub(crate) struct Task {
 }
 
 enum Kind {
-    /// A closure from `submit`: nobody waits for it.
-    Plain(Box<dyn Plain>),
+    /// A closure from `submit`: nobody waits for it. Kept as what it was,
+    /// so that a refused task returns to its caller (`try_submit`).
+    Plain(SmallFn),
     /// A task with a handle (`spawn`, `task`, batches, scopes): its result,
     /// cancellation and waiters live in a [`job::Cell`].
     Tracked(Arc<dyn Job>),
-}
-
-/// A boxed `FnOnce()` that can also be given back as what it was, so that a
-/// refused task returns to its caller (`try_submit`).
-pub(crate) trait Plain: Send + 'static {
-    fn call(self: Box<Self>);
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
-}
-
-impl<F: FnOnce() + Send + 'static> Plain for F {
-    fn call(self: Box<Self>) {
-        (*self)()
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
 }
 
 impl Task {
@@ -47,7 +32,7 @@ impl Task {
         F: FnOnce() + Send + 'static,
     {
         Task {
-            kind: Kind::Plain(Box::new(f)),
+            kind: Kind::Plain(SmallFn::new(f)),
             stamp: 0,
         }
     }
@@ -63,7 +48,7 @@ impl Task {
     /// The closure a plain task was made from, given back.
     pub(crate) fn into_closure<F: 'static>(self) -> Option<F> {
         match self.kind {
-            Kind::Plain(f) => f.into_any().downcast::<F>().ok().map(|f| *f),
+            Kind::Plain(f) => f.downcast::<F>().ok(),
             Kind::Tracked(_) => None,
         }
     }
