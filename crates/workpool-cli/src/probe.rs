@@ -2,6 +2,7 @@
 //! crate: memory, live threads, CPU time; and what machine a table was taken
 //! on.
 
+use nix::sys::resource::{getrusage, UsageWho};
 use procfs::process::{Process, Stat, Status};
 use procfs::{CpuInfo, Current};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -76,13 +77,57 @@ pub(crate) fn ticks_to_ms(ticks: u64) -> u64 {
     ticks * 1000 / procfs::ticks_per_second().max(1)
 }
 
+/// Context switches counted by the kernel: voluntary (the thread blocked:
+/// a futex wait, a sleep) and involuntary (the scheduler preempted it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Switches {
+    pub(crate) voluntary: u64,
+    pub(crate) involuntary: u64,
+}
+
+impl Switches {
+    /// Every thread of the process so far, those that have exited included
+    /// (`getrusage(RUSAGE_SELF)`); zeros if the call fails.
+    pub(crate) fn of_process() -> Switches {
+        Switches::read(UsageWho::RUSAGE_SELF)
+    }
+
+    /// The calling thread's so far (`getrusage(RUSAGE_THREAD)`).
+    pub(crate) fn of_this_thread() -> Switches {
+        Switches::read(UsageWho::RUSAGE_THREAD)
+    }
+
+    fn read(who: UsageWho) -> Switches {
+        getrusage(who).map_or(Switches::default(), |u| Switches {
+            voluntary: u64::try_from(u.voluntary_context_switches()).unwrap_or(0),
+            involuntary: u64::try_from(u.involuntary_context_switches()).unwrap_or(0),
+        })
+    }
+
+    /// `self` less `other`, each count floored at 0.
+    pub(crate) fn minus(self, other: Switches) -> Switches {
+        Switches {
+            voluntary: self.voluntary.saturating_sub(other.voluntary),
+            involuntary: self.involuntary.saturating_sub(other.involuntary),
+        }
+    }
+
+    /// `self` plus `other`.
+    pub(crate) fn plus(self, other: Switches) -> Switches {
+        Switches {
+            voluntary: self.voluntary + other.voluntary,
+            involuntary: self.involuntary + other.involuntary,
+        }
+    }
+}
+
 /// A thread that samples the process's thread count about every millisecond
 /// and keeps the highest.
 #[derive(Debug)]
 pub(crate) struct ThreadSampler {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicUsize>,
-    handle: Option<JoinHandle<()>>,
+    handle: Option<JoinHandle<Switches>>,
 }
 
 impl ThreadSampler {
@@ -98,6 +143,9 @@ impl ThreadSampler {
                         peak.fetch_max(threads(), Ordering::Relaxed);
                         thread::sleep(Duration::from_millis(1));
                     }
+                    // Its own sleeps, a thousand a second, are not the
+                    // measured implementation's: the caller takes them out.
+                    Switches::of_this_thread()
                 })
                 .expect("start the thread sampler")
         };
@@ -108,15 +156,18 @@ impl ThreadSampler {
         }
     }
 
-    /// Stops sampling; the highest count seen, the sampler itself not counted.
-    pub(crate) fn finish(mut self) -> usize {
+    /// Stops sampling; the highest count seen, the sampler itself not
+    /// counted, and the context switches of the sampler's own thread.
+    pub(crate) fn finish(mut self) -> (usize, Switches) {
         // One last look, in case the peak fell between two samples.
         self.peak.fetch_max(threads(), Ordering::Relaxed);
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-        self.peak.load(Ordering::Relaxed).saturating_sub(1)
+        let own = self
+            .handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (self.peak.load(Ordering::Relaxed).saturating_sub(1), own)
     }
 }
 
@@ -158,12 +209,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_thread_s_sleeps_are_its_own_voluntary_switches() {
+        let before = Switches::of_process();
+        let own = thread::spawn(|| {
+            for _ in 0..5 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            Switches::of_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert!(own.voluntary >= 5, "{own:?}");
+        // The process's count keeps the exited thread's.
+        let grown = Switches::of_process().minus(before);
+        assert!(grown.voluntary >= 5, "{grown:?}");
+        assert_eq!(own.minus(own), Switches::default());
+        assert_eq!(own.plus(Switches::default()), own);
+    }
+
+    #[test]
     fn this_process_is_visible() {
         assert!(peak_rss_kb() > 0);
         assert!(rss_kb() > 0 && rss_kb() <= peak_rss_kb());
         assert!(threads() >= 1);
         let sampler = ThreadSampler::start();
-        assert!(sampler.finish() >= 1);
+        let (peak, _own) = sampler.finish();
+        assert!(peak >= 1);
         let (peak, threads) = peak_rss_kb_and_threads_of_pid(std::process::id());
         assert!(peak > 0 && threads >= 1, "{peak} kB, {threads} threads");
     }

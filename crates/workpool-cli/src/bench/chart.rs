@@ -358,6 +358,8 @@ mod tests {
                     rounds_us: None,
                     server_cpu_ms: None,
                     consumers_cpu_ms: None,
+                    voluntary_switches: 0,
+                    involuntary_switches: 0,
                 };
                 vec![
                     Record::from_runs(

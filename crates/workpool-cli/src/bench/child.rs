@@ -5,7 +5,7 @@ use super::peers::{self, PeerError, Runner};
 use super::plan::Kind;
 use super::stats::quantile_sorted;
 use crate::cli::OneArgs;
-use crate::probe::{self, ThreadSampler};
+use crate::probe::{self, Switches, ThreadSampler};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -48,6 +48,14 @@ pub(crate) struct ChildReport {
     /// the throughput phase's end (the same resolution).
     #[serde(default)]
     pub(crate) consumers_cpu_ms: Option<u64>,
+    /// Context switches of the implementation's threads and the submitting
+    /// main thread, from before the build until the run's end, exited
+    /// threads included (`getrusage`), the hogs' and the thread sampler's
+    /// own taken out.
+    #[serde(default)]
+    pub(crate) voluntary_switches: u64,
+    #[serde(default)]
+    pub(crate) involuntary_switches: u64,
 }
 
 /// Wall time of the rounds of `cold`, each from its first submit until the
@@ -165,7 +173,7 @@ pub(crate) enum ChildError {
 #[derive(Debug)]
 struct Hogs {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Vec<JoinHandle<Switches>>,
 }
 
 impl Hogs {
@@ -180,6 +188,9 @@ impl Hogs {
                         while !stop.load(Ordering::Relaxed) {
                             std::hint::spin_loop();
                         }
+                        // Preempted again and again: not the measured
+                        // implementation's switches, the caller takes them out.
+                        Switches::of_this_thread()
                     })
                     .map_err(ChildError::Hog)
             })
@@ -191,11 +202,13 @@ impl Hogs {
         self.threads.len()
     }
 
-    fn stop(self) {
+    /// Stops the hogs; the context switches of their own threads.
+    fn stop(self) -> Switches {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
+        self.threads
+            .into_iter()
+            .filter_map(|t| t.join().ok())
+            .fold(Switches::default(), Switches::plus)
     }
 }
 
@@ -255,6 +268,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
     let tasks = args.tasks;
     let done = Done::leak(tasks);
 
+    let switches_before = Switches::of_process();
     // The hogs start first and are not counted in the peak thread count.
     let hogs = Hogs::start(args.hogs)?;
     let sampler = ThreadSampler::start();
@@ -341,8 +355,12 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
             });
         }
     }
-    let peak_threads = sampler.finish().saturating_sub(hogs.count());
-    hogs.stop();
+    let (peak_threads, sampler_switches) = sampler.finish();
+    let peak_threads = peak_threads.saturating_sub(hogs.count());
+    let hog_switches = hogs.stop();
+    let switches = Switches::of_process()
+        .minus(switches_before)
+        .minus(hog_switches.plus(sampler_switches));
 
     let idle = if args.kind == Kind::Idle {
         let before = probe::cpu_ticks();
@@ -380,6 +398,8 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
         rounds_us: rounds.map(|(_, times)| times),
         server_cpu_ms: None,
         consumers_cpu_ms: None,
+        voluntary_switches: switches.voluntary,
+        involuntary_switches: switches.involuntary,
     })
 }
 
@@ -463,6 +483,14 @@ mod tests {
         assert!(0.0 < r.p50 && r.p50 <= r.p99 && r.p99 <= r.max, "{r:?}");
         // That the hogs are left out of `peak_threads` is checked end to end
         // (tests/bench.rs): here other tests' threads share the process.
+    }
+
+    #[test]
+    fn every_sleeping_task_counts_a_voluntary_switch() {
+        // Each task sleeps 1 ms, which blocks its worker: at least one
+        // voluntary switch a task (other tests' threads may add theirs).
+        let report = run(&one(Kind::Sleep, 55)).unwrap();
+        assert!(report.voluntary_switches >= 55, "{report:?}");
     }
 
     #[test]

@@ -65,6 +65,13 @@ use serde::{Deserialize, Serialize};
 /// - `server_cpu_pct` (redis): the CPU time redis-server used in the
 ///   throughput phase, as a percentage of one core over that phase (Redis
 ///   runs its commands on one thread: near 100 it is the bottleneck).
+/// - `voluntary_switches_per_m_tasks`, `nonvoluntary_switches_per_m_tasks`
+///   (every workload but `redis`, from the median run): context switches of
+///   the implementation's threads and the submitting thread from before the
+///   build until the run's end (`getrusage`, exited threads included, the
+///   hogs' and the bench's own sampler thread's taken out), per 1,000,000
+///   tasks. Voluntary: a thread blocked (a parked worker, a submitter
+///   waiting for room); nonvoluntary: the scheduler preempted one.
 /// - `consumers_cpu_pct` (redis): the CPU time of all consumer processes
 ///   from their start to the throughput phase's end, over that phase, as a
 ///   percentage of one core.
@@ -106,6 +113,8 @@ pub(crate) struct Record {
     pub(crate) idle_threads: Option<usize>,
     pub(crate) server_cpu_pct: Option<f64>,
     pub(crate) consumers_cpu_pct: Option<f64>,
+    pub(crate) voluntary_switches_per_m_tasks: Option<f64>,
+    pub(crate) nonvoluntary_switches_per_m_tasks: Option<f64>,
 }
 
 /// How a pair ended.
@@ -183,6 +192,8 @@ impl Record {
             idle_threads: None,
             server_cpu_pct: None,
             consumers_cpu_pct: None,
+            voluntary_switches_per_m_tasks: None,
+            nonvoluntary_switches_per_m_tasks: None,
         }
     }
 
@@ -251,6 +262,11 @@ impl Record {
         if let Some(cpu) = r.consumers_cpu_ms {
             rec.consumers_cpu_pct = Some(cpu as f64 * 100.0 / r.run_ms.max(1.0));
         }
+        if point.kind != Kind::Redis && r.tasks > 0 {
+            let per_m = |n: u64| n as f64 * 1e6 / r.tasks as f64;
+            rec.voluntary_switches_per_m_tasks = Some(per_m(r.voluntary_switches));
+            rec.nonvoluntary_switches_per_m_tasks = Some(per_m(r.involuntary_switches));
+        }
         if let Some(i) = r.idle {
             rec.idle_ms = Some(i.idle_ms);
             rec.idle_cpu_ms = Some(i.cpu_ms);
@@ -307,6 +323,8 @@ mod tests {
             rounds_us: None,
             server_cpu_ms: None,
             consumers_cpu_ms: None,
+            voluntary_switches: 0,
+            involuntary_switches: 0,
         }
     }
 

@@ -429,6 +429,8 @@ pub(crate) fn run(
         rounds_us: None,
         server_cpu_ms: Some(server_cpu_ms),
         consumers_cpu_ms: Some(consumers_cpu_ms),
+        voluntary_switches: 0,
+        involuntary_switches: 0,
     })
 }
 

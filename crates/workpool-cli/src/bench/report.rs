@@ -14,6 +14,20 @@ fn mb(v: Option<f64>) -> String {
     opt(v, |v| format!("{v:.1}"))
 }
 
+/// Context switches per 1,000,000 tasks, voluntary / nonvoluntary.
+fn switches(r: &Record) -> String {
+    match (
+        r.voluntary_switches_per_m_tasks,
+        r.nonvoluntary_switches_per_m_tasks,
+    ) {
+        (Some(v), Some(n)) => format!("{} / {}", rate(v), rate(n)),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The column [`switches`] fills.
+const SWITCHES: &str = "switches/M vol / invol";
+
 fn threads(v: Option<usize>) -> String {
     v.map_or_else(|| "-".to_owned(), count)
 }
@@ -106,6 +120,7 @@ fn throughput(title: String, point: &Point, records: &[Record]) -> Table {
             "ns/task",
             "peak RSS MB",
             "peak threads",
+            SWITCHES,
         ],
     );
     add_rows(&mut t, records, |r| {
@@ -117,6 +132,7 @@ fn throughput(title: String, point: &Point, records: &[Record]) -> Table {
             opt(r.ns_per_task, sig3),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
+            switches(r),
         ]
     });
     note_cut_counts(&mut t, point, records);
@@ -132,7 +148,15 @@ fn sleep(point: &Point, records: &[Record]) -> Table {
             point.sleep_ms,
             count(point.cap)
         ),
-        &["impl", "wall ms", "vs workpool", "of it build ms", "peak RSS MB", "peak threads"],
+        &[
+            "impl",
+            "wall ms",
+            "vs workpool",
+            "of it build ms",
+            "peak RSS MB",
+            "peak threads",
+            SWITCHES,
+        ],
     );
     add_rows(&mut t, records, |r| {
         vec![
@@ -142,6 +166,7 @@ fn sleep(point: &Point, records: &[Record]) -> Table {
             opt(r.build_ms, sig3),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
+            switches(r),
         ]
     });
     t
@@ -272,6 +297,7 @@ fn cold(point: &Point, records: &[Record]) -> Table {
             "p99 vs workpool",
             "peak RSS MB",
             "peak threads",
+            SWITCHES,
         ],
     );
     add_rows(&mut t, records, |r| {
@@ -283,6 +309,7 @@ fn cold(point: &Point, records: &[Record]) -> Table {
             ratio(r.ratio),
             mb(r.peak_rss_mb),
             threads(r.peak_threads),
+            switches(r),
         ]
     });
     t.note(
@@ -585,6 +612,9 @@ mod tests {
             rounds_us: None,
             server_cpu_ms: None,
             consumers_cpu_ms: None,
+            // 10,000 and 1,000 per million tasks.
+            voluntary_switches: tasks as u64 / 100,
+            involuntary_switches: tasks as u64 / 1000,
         }
     }
 
@@ -610,10 +640,10 @@ mod tests {
         let text = tables(&ps, &records)[0].render();
         let expected = "\
 empty: 200,000 empty tasks, cap 2 (the cost of dispatch; tasks/s, higher is better)
-impl        tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
--------- -------- -------- ------------ -------- ------------ -------------
-workpool  200,000   5.00 M        1.00x      200          2.0             3
-thread     10,000   20.0 k        0.00x    50000          2.0             3
+impl        tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads  switches/M vol / invol
+-------- -------- -------- ------------ -------- ------------ ------------- -----------------------
+workpool  200,000   5.00 M        1.00x      200          2.0             3         10.0 k / 1.00 k
+thread     10,000   20.0 k        0.00x    50000          2.0             3         10.0 k / 1.00 k
 tokio      failed
   tokio: failed: timed out after 120 s
   thread: 10,000 tasks, not 200,000 (one OS thread per task)
@@ -693,10 +723,10 @@ tokio      failed
         let text = ts[0].render();
         let expected = "\
 cold: 50 rounds of 100 empty tasks, each after 20 ms idle, cap 2; wall µs per round, lower is better (with 2 hog threads)
-impl       p50 µs  p99 µs  max µs  p99 vs workpool  peak RSS MB  peak threads
---------- ------- ------- ------- ---------------- ------------ -------------
-workpool     40.0     100     300            1.00x          2.0             3
-crossbeam    40.0     150     300            1.50x          2.0             3
+impl       p50 µs  p99 µs  max µs  p99 vs workpool  peak RSS MB  peak threads  switches/M vol / invol
+--------- ------- ------- ------- ---------------- ------------ ------------- -----------------------
+workpool     40.0     100     300            1.00x          2.0             3         10.0 k / 1.00 k
+crossbeam    40.0     150     300            1.50x          2.0             3         10.0 k / 1.00 k
 ";
         assert!(text.starts_with(expected), "{text}");
         assert!(
@@ -727,10 +757,10 @@ crossbeam    40.0     150     300            1.50x          2.0             3
         let text = tables(&ps, &records)[0].render();
         let expected = "\
 join: 20,000 tasks returning a u64, all spawned, then joined in order and summed, cap 2 (the cost of a result; tasks/s, higher is better)
-impl          tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads
----------- -------- -------- ------------ -------- ------------ -------------
-workpool     20,000   10.0 M        1.00x      100          2.0             3
-thread       10,000   10.0 M        1.00x      100          2.0             3
+impl          tasks  tasks/s  vs workpool  ns/task  peak RSS MB  peak threads  switches/M vol / invol
+---------- -------- -------- ------------ -------- ------------ ------------- -----------------------
+workpool     20,000   10.0 M        1.00x      100          2.0             3         10.0 k / 1.00 k
+thread       10,000   10.0 M        1.00x      100          2.0             3         10.0 k / 1.00 k
 threadpool  skipped
   threadpool: skipped: its tasks give no results to join (fire and forget only)
   thread: 10,000 tasks, not 20,000 (one OS thread per task)
@@ -761,6 +791,8 @@ threadpool  skipped
                                 }),
                                 server_cpu_ms: Some(250),
                                 consumers_cpu_ms: Some(600),
+                                voluntary_switches: 0,
+                                involuntary_switches: 0,
                                 ..report(n, ms / p.procs as f64)
                             };
                             Record::from_runs(p, imp, n, true, &[run])
