@@ -209,6 +209,9 @@ mod compile_fail;
 mod error;
 mod func;
 mod handle;
+#[cfg(all(feature = "internals", not(loom)))]
+#[doc(hidden)]
+pub mod internals;
 mod job;
 mod multi;
 mod pool;

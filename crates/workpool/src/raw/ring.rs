@@ -38,7 +38,7 @@ pub(crate) enum Refused<T> {
 }
 
 impl<T> Refused<T> {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn into_inner(self) -> T {
         match self {
             Refused::Full(value) | Refused::Closed(value) => value,
