@@ -71,6 +71,12 @@ pub(crate) struct TaskQueue {
     set_aside: std::sync::atomic::AtomicU64,
 }
 
+/// See [`TaskQueue::way_in`].
+enum WayIn<'a> {
+    Ring(&'a Ring<Task>),
+    Gate(&'a Gate),
+}
+
 #[derive(Debug)]
 enum Tasks {
     Ring(Ring<Task>),
@@ -122,40 +128,47 @@ impl TaskQueue {
         }
     }
 
+    /// Where the closed bit of the way in lives: the ring's tail, or the
+    /// [`Gate`] of any other queue.
+    fn way_in(&self) -> WayIn<'_> {
+        match (&self.gate, &self.tasks) {
+            (Some(gate), _) => WayIn::Gate(gate),
+            (None, Tasks::Ring(ring)) => WayIn::Ring(ring),
+            (None, _) => unreachable!("only the ring has no gate"),
+        }
+    }
+
     /// Under the pool's lock: closes the way in (`Admission::close`).
     /// [RELEASE, release half] a ring push racing this either claimed its
     /// slot before the bit (and is counted by the tail) or is refused; one
     /// that found the ring full and goes to the overflow reads the bit
     /// under the overflow's lock, which this takes after setting it.
     pub(crate) fn close(&self) {
-        match (&self.gate, &self.tasks) {
-            (Some(gate), _) => gate.close(),
-            (None, Tasks::Ring(ring)) => {
+        match self.way_in() {
+            WayIn::Gate(gate) => gate.close(),
+            WayIn::Ring(ring) => {
                 ring.close();
                 drop(sync::lock(&self.overflow));
             }
-            (None, _) => unreachable!("only the ring has no gate"),
         }
     }
 
     /// Under the pool's lock: opens the way in again (`reboot`).
     pub(crate) fn reopen(&self) {
-        match (&self.gate, &self.tasks) {
-            (Some(gate), _) => gate.reopen(),
-            (None, Tasks::Ring(ring)) => {
+        match self.way_in() {
+            WayIn::Gate(gate) => gate.reopen(),
+            WayIn::Ring(ring) => {
                 ring.reopen();
             }
-            (None, _) => unreachable!("only the ring has no gate"),
         }
     }
 
     /// Whether the way in is closed.
     #[cfg(loom)]
     pub(crate) fn is_closed(&self) -> bool {
-        match (&self.gate, &self.tasks) {
-            (Some(gate), _) => gate.is_closed(),
-            (None, Tasks::Ring(ring)) => ring.is_closed(),
-            (None, _) => unreachable!("only the ring has no gate"),
+        match self.way_in() {
+            WayIn::Gate(gate) => gate.is_closed(),
+            WayIn::Ring(ring) => ring.is_closed(),
         }
     }
 

@@ -112,17 +112,11 @@ impl<T> Ring<T> {
             if tail & self.mark_bit != 0 {
                 return Err(Refused::Closed(value));
             }
-            let index = tail & (self.mark_bit - 1);
-            let lap = tail & !(self.one_lap - 1);
-            let slot = &self.slots[index];
+            let slot = &self.slots[tail & (self.mark_bit - 1)];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if tail == stamp {
                 // The slot is free for this lap: claim it.
-                let next = if index + 1 < self.cap {
-                    tail + 1
-                } else {
-                    lap.wrapping_add(self.one_lap)
-                };
+                let next = self.after(tail);
                 match self
                     .tail
                     .compare_exchange(tail, next, Ordering::SeqCst, Ordering::Relaxed)
@@ -169,17 +163,11 @@ impl<T> Ring<T> {
         let backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            let index = head & (self.mark_bit - 1);
-            let lap = head & !(self.one_lap - 1);
-            let slot = &self.slots[index];
+            let slot = &self.slots[head & (self.mark_bit - 1)];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if head + 1 == stamp {
                 // Written for this lap: take it.
-                let next = if index + 1 < self.cap {
-                    head + 1
-                } else {
-                    lap.wrapping_add(self.one_lap)
-                };
+                let next = self.after(head);
                 match self
                     .head
                     .compare_exchange(head, next, Ordering::SeqCst, Ordering::Relaxed)
@@ -216,6 +204,17 @@ impl<T> Ring<T> {
                 snooze(&backoff);
                 head = self.head.load(Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The position after `pos` (a head, or a tail without the closed
+    /// bit): the next slot of its lap, or the first slot of the next lap.
+    #[inline]
+    fn after(&self, pos: usize) -> usize {
+        if (pos & (self.mark_bit - 1)) + 1 < self.cap {
+            pos + 1
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
         }
     }
 
