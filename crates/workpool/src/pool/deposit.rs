@@ -35,6 +35,54 @@ pub(super) struct Waiters {
     deposits: VecDeque<Deposit>,
     /// Async submitters waiting for room (`submit_async`), by id.
     asynchronous: VecDeque<(u64, Waker)>,
+    /// Blocked submitters whose deposits were decided, to wake once the
+    /// lock is released.
+    pub(super) rousing: Rousing,
+}
+
+/// How many decided submitters are woken after the lock, at most; more are
+/// woken under it. One is the common case: a single submitter refilling
+/// the queue.
+const ROUSE_AFTER_UNLOCK: usize = 4;
+
+/// Blocked submitters to wake once the pool's lock is released
+/// ([`StateGuard`](super::state::StateGuard) does it). Woken under the lock,
+/// a submitter runs only to block again on the lock its waker still holds:
+/// two sleeps and two wake-ups where one does, on every refill of a full
+/// queue.
+#[derive(Default)]
+pub(super) struct Rousing {
+    woken: [Option<Arc<Condvar>>; ROUSE_AFTER_UNLOCK],
+}
+
+impl Rousing {
+    /// `wake` is to be notified once the lock is released (at once, if
+    /// `ROUSE_AFTER_UNLOCK` are waiting already).
+    fn add(&mut self, wake: &Arc<Condvar>) {
+        match self.woken.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(Arc::clone(wake)),
+            None => wake.notify_one(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.woken[0].is_none()
+    }
+
+    /// Takes the submitters to wake, to [`rouse`] once unlocked.
+    pub(super) fn take(&mut self) -> [Option<Arc<Condvar>>; ROUSE_AFTER_UNLOCK] {
+        std::mem::take(&mut self.woken)
+    }
+}
+
+/// Wakes the submitters [`Rousing::take`] gave, outside the lock. A wake-up
+/// that comes late is harmless: a submitter checks its deposit under the
+/// lock before and after every wait, and its condvar, kept by its thread,
+/// at worst wakes a later wait of it early, which loops.
+pub(super) fn rouse(woken: [Option<Arc<Condvar>>; ROUSE_AFTER_UNLOCK]) {
+    for wake in woken.into_iter().flatten() {
+        wake.notify_one();
+    }
 }
 
 /// The gauges of [`Waiters`], read without the lock, and the only way to
@@ -154,9 +202,11 @@ impl Deposit {
         Arc::ptr_eq(&self.wake, wake)
     }
 
-    fn decide(&mut self, outcome: Outcome) {
+    /// Decides the deposit; its submitter is woken once the lock is
+    /// released.
+    fn decide(&mut self, outcome: Outcome, rousing: &mut Rousing) {
         self.outcome = Some(outcome);
-        self.wake.notify_one();
+        rousing.add(&self.wake);
     }
 
     /// The submitter's side, outside the lock, once its deposit is decided.
@@ -281,19 +331,22 @@ impl Inner {
                 continue;
             }
             if closed {
-                deposit.decide(Outcome::Refused(PoolError::Closed));
+                deposit.decide(
+                    Outcome::Refused(PoolError::Closed),
+                    &mut state.waiters.rousing,
+                );
                 continue;
             }
             let task = deposit.take_task();
             match self.place_locked(state, task) {
                 Ok(Placed::Worker(worker, task)) => {
                     worker.send(Next::Run(task));
-                    deposit.decide(Outcome::Accepted);
+                    deposit.decide(Outcome::Accepted, &mut state.waiters.rousing);
                 }
-                Ok(Placed::Queued) => deposit.decide(Outcome::Accepted),
+                Ok(Placed::Queued) => deposit.decide(Outcome::Accepted, &mut state.waiters.rousing),
                 Ok(Placed::Start(task)) => {
                     deposit.task = Some(task);
-                    deposit.decide(Outcome::Start);
+                    deposit.decide(Outcome::Start, &mut state.waiters.rousing);
                 }
                 Err(task) => {
                     deposit.task = Some(task);

@@ -114,9 +114,11 @@ impl<'a> StateGuard<'a> {
     fn wait_for(mut self, cv: &Condvar, timeout: Option<Duration>) -> StateGuard<'a> {
         let mutex = self.mutex;
         let mut guard = self.guard.take().expect("a state guard holds its lock");
-        if !guard.wakes.is_empty() {
+        if !guard.wakes.is_empty() || !guard.waiters.rousing.is_empty() {
             let wakes = std::mem::take(&mut guard.wakes);
+            let woken = guard.waiters.rousing.take();
             drop(guard);
+            super::deposit::rouse(woken);
             wake_all(wakes);
             return StateGuard {
                 guard: Some(sync::lock(mutex)),
@@ -151,11 +153,13 @@ impl std::ops::DerefMut for StateGuard<'_> {
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
         if let Some(mut guard) = self.guard.take() {
-            if guard.wakes.is_empty() {
+            if guard.wakes.is_empty() && guard.waiters.rousing.is_empty() {
                 return;
             }
             let wakes = std::mem::take(&mut guard.wakes);
+            let woken = guard.waiters.rousing.take();
             drop(guard);
+            super::deposit::rouse(woken);
             wake_all(wakes);
         }
     }
