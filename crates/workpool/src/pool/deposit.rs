@@ -65,6 +65,8 @@ impl Rousing {
         }
     }
 
+    /// Slots fill from the first and are emptied all at once (`take`), so
+    /// the first says whether any is full.
     pub(super) fn is_empty(&self) -> bool {
         self.woken[0].is_none()
     }

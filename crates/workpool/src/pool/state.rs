@@ -92,7 +92,9 @@ pub(crate) struct State {
 /// it: a waker is user code, and one that calls back into the pool would
 /// deadlock it, one that panics would unwind through the pool's
 /// bookkeeping (a worker listed idle and never told so). A panicking waker
-/// is caught.
+/// is caught. Blocked submitters whose deposits were decided under it are
+/// woken after it too (`deposit::Rousing`), so that they do not wake only
+/// to block on it.
 pub(crate) struct StateGuard<'a> {
     guard: Option<MutexGuard<'a, State>>,
     mutex: &'a Mutex<State>,
@@ -100,8 +102,9 @@ pub(crate) struct StateGuard<'a> {
 
 impl<'a> StateGuard<'a> {
     /// Waits on `cv`, releasing the lock meanwhile; as a condvar's wait, it
-    /// may return early (the callers loop). With wakers queued it wakes them
-    /// (outside the lock) and returns at once instead.
+    /// may return early (the callers loop). With wake-ups queued (wakers,
+    /// decided deposits) it gives them (outside the lock) and returns at
+    /// once instead.
     pub(super) fn wait(self, cv: &Condvar) -> StateGuard<'a> {
         self.wait_for(cv, None)
     }
@@ -113,13 +116,9 @@ impl<'a> StateGuard<'a> {
 
     fn wait_for(mut self, cv: &Condvar, timeout: Option<Duration>) -> StateGuard<'a> {
         let mutex = self.mutex;
-        let mut guard = self.guard.take().expect("a state guard holds its lock");
-        if !guard.wakes.is_empty() || !guard.waiters.rousing.is_empty() {
-            let wakes = std::mem::take(&mut guard.wakes);
-            let woken = guard.waiters.rousing.take();
-            drop(guard);
-            super::deposit::rouse(woken);
-            wake_all(wakes);
+        let guard = self.guard.take().expect("a state guard holds its lock");
+        if guard.has_wake_ups() {
+            unlock_then_wake(guard);
             return StateGuard {
                 guard: Some(sync::lock(mutex)),
                 mutex,
@@ -152,17 +151,29 @@ impl std::ops::DerefMut for StateGuard<'_> {
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        if let Some(mut guard) = self.guard.take() {
-            if guard.wakes.is_empty() && guard.waiters.rousing.is_empty() {
-                return;
+        if let Some(guard) = self.guard.take() {
+            if guard.has_wake_ups() {
+                unlock_then_wake(guard);
             }
-            let wakes = std::mem::take(&mut guard.wakes);
-            let woken = guard.waiters.rousing.take();
-            drop(guard);
-            super::deposit::rouse(woken);
-            wake_all(wakes);
         }
     }
+}
+
+impl State {
+    /// Whether anyone is to be woken once the lock is released.
+    fn has_wake_ups(&self) -> bool {
+        !self.wakes.is_empty() || !self.waiters.rousing.is_empty()
+    }
+}
+
+/// Releases the lock, then wakes the blocked submitters whose deposits were
+/// decided under it and the async submitters told to try again.
+fn unlock_then_wake(mut guard: MutexGuard<'_, State>) {
+    let wakes = std::mem::take(&mut guard.wakes);
+    let woken = guard.waiters.rousing.take();
+    drop(guard);
+    super::deposit::rouse(woken);
+    wake_all(wakes);
 }
 
 /// Wakes each waker, catching (and quietly dropping) a waker's panic.
