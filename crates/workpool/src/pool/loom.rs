@@ -858,3 +858,59 @@ fn crew_tune_pair_a_task_pushed_after_tune_sees_its_capacity() {
         assert!(crew.over_capacity() && roster.lock().unwrap().is_over());
     });
 }
+
+/// RELEASE x cancellation: cancelled tasks still in the ring (ghosts) lend
+/// their slots, and a push into lent room goes to the overflow deque beside
+/// the ring; once that deque holds a task, every push goes straight to it,
+/// so the closed bit read under its lock is all that refuses a push after
+/// `release` (once an open gap: no model had ghosts). `release` racing such
+/// a push either refuses the task or drains it, and a push that begins
+/// after `release` returned is refused.
+#[test]
+fn release_racing_a_push_into_room_lent_by_ghosts() {
+    // Small enough to explore with three preemptions.
+    model_bounded(3, || {
+        let pool = builder(1, 2).build().unwrap();
+        let gate = Arc::new(Gate::default());
+        {
+            let gate = Arc::clone(&gate);
+            // Starts the only worker, which holds it until the gate opens.
+            pool.submit(move || gate.wait()).unwrap();
+        }
+        // Every worker busy: these two fill the ring...
+        let ghosts = [pool.spawn(|| ()).unwrap(), pool.spawn(|| ()).unwrap()];
+        // ... and lend both slots once cancelled, still in it.
+        assert!(ghosts.iter().all(|ghost| ghost.cancel()));
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Into the overflow deque: the ring is full of ghosts.
+        pool.submit(counting_task(&ran)).unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let submitter = {
+            let (pool, ran, released) = (pool.clone(), Arc::clone(&ran), Arc::clone(&released));
+            thread::spawn(move || {
+                let after_release = released.load(Ordering::SeqCst);
+                let submitted = pool.submit(counting_task(&ran));
+                if after_release {
+                    assert_eq!(submitted, Err(PoolError::Closed));
+                }
+                submitted
+            })
+        };
+        pool.release();
+        released.store(true, Ordering::SeqCst);
+        let submitted = submitter.join().unwrap();
+        gate.open();
+        assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
+        match submitted {
+            Ok(()) => assert_eq!(ran.load(Ordering::SeqCst), 2),
+            Err(e) => {
+                assert_eq!(e, PoolError::Closed);
+                assert_eq!(ran.load(Ordering::SeqCst), 1);
+            }
+        }
+        for ghost in ghosts {
+            assert!(ghost.join().unwrap_err().is_cancelled());
+        }
+        assert_eq!(pool.workers(), 0);
+    });
+}
