@@ -68,6 +68,27 @@ fn submit_from_thread(
     thread::spawn(move || pool.submit(task))
 }
 
+/// Races `release` against a submit of a counting task from another
+/// thread, and returns the submit's result. A submit that begins after
+/// `release` returned must be refused.
+fn release_racing_a_submit(pool: &Pool, ran: &Arc<AtomicUsize>) -> Result<(), PoolError> {
+    let released = Arc::new(AtomicBool::new(false));
+    let submitter = {
+        let (pool, ran, released) = (pool.clone(), Arc::clone(ran), Arc::clone(&released));
+        thread::spawn(move || {
+            let after_release = released.load(Ordering::SeqCst);
+            let submitted = pool.submit(counting_task(&ran));
+            if after_release {
+                assert_eq!(submitted, Err(PoolError::Closed));
+            }
+            submitted
+        })
+    };
+    pool.release();
+    released.store(true, Ordering::SeqCst);
+    submitter.join().unwrap()
+}
+
 /// Spins, yielding to loom's scheduler, until `condition` holds.
 fn await_until(condition: impl Fn() -> bool) {
     while !condition() {
@@ -96,6 +117,14 @@ impl Gate {
     }
 }
 
+/// Submits a task that holds its worker until the returned gate opens.
+fn hold_a_worker(pool: &Pool) -> Arc<Gate> {
+    let gate = Arc::new(Gate::default());
+    let held = Arc::clone(&gate);
+    pool.submit(move || held.wait()).unwrap();
+    gate
+}
+
 /// RELEASE, and defect 5: a submit racing `release` on the lock-free path
 /// (a worker spinning for a task after its first). Once `release` has
 /// returned, a submit is refused; an accepted task runs exactly once.
@@ -106,21 +135,7 @@ fn submit_after_release_returned_is_refused(queue: usize) {
         // A first task, so that the worker is spinning or parked when the
         // race starts.
         pool.submit(counting_task(&ran)).unwrap();
-        let released = Arc::new(AtomicBool::new(false));
-        let submitter = {
-            let (pool, ran, released) = (pool.clone(), Arc::clone(&ran), Arc::clone(&released));
-            thread::spawn(move || {
-                let after_release = released.load(Ordering::SeqCst);
-                let submitted = pool.submit(counting_task(&ran));
-                if after_release {
-                    assert_eq!(submitted, Err(PoolError::Closed));
-                }
-                submitted
-            })
-        };
-        pool.release();
-        released.store(true, Ordering::SeqCst);
-        let submitted = submitter.join().unwrap();
+        let submitted = release_racing_a_submit(&pool, &ran);
         assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
         let expected = if submitted.is_ok() { 2 } else { 1 };
         assert_eq!(ran.load(Ordering::SeqCst), expected);
@@ -498,9 +513,7 @@ fn release_racing_a_token_task_start() {
 fn a_dropped_submit_async_passes_the_room_on() {
     model_bounded(1, || {
         let pool = builder(1, 0).build().unwrap();
-        let gate = Arc::new(Gate::default());
-        let held = Arc::clone(&gate);
-        pool.submit(move || held.wait()).unwrap();
+        let gate = hold_a_worker(&pool);
         let dropped = {
             let pool = pool.clone();
             thread::spawn(move || {
@@ -650,9 +663,7 @@ impl std::task::Wake for Reentrant {
 fn a_waker_reentering_the_pool_does_not_deadlock_it() {
     model_bounded(1, || {
         let pool = builder(1, 0).build().unwrap();
-        let gate = Arc::new(Gate::default());
-        let held = Arc::clone(&gate);
-        pool.submit(move || held.wait()).unwrap();
+        let gate = hold_a_worker(&pool);
         let woken = Arc::new(AtomicBool::new(false));
         let waker = std::task::Waker::from(std::sync::Arc::new(Reentrant {
             pool: pool.clone(),
@@ -871,12 +882,8 @@ fn release_racing_a_push_into_room_lent_by_ghosts() {
     // Small enough to explore with three preemptions.
     model_bounded(3, || {
         let pool = builder(1, 2).build().unwrap();
-        let gate = Arc::new(Gate::default());
-        {
-            let gate = Arc::clone(&gate);
-            // Starts the only worker, which holds it until the gate opens.
-            pool.submit(move || gate.wait()).unwrap();
-        }
+        // Starts the only worker, which holds it until the gate opens.
+        let gate = hold_a_worker(&pool);
         // Every worker busy: these two fill the ring...
         let ghosts = [pool.spawn(|| ()).unwrap(), pool.spawn(|| ()).unwrap()];
         // ... and lend both slots once cancelled, still in it.
@@ -884,21 +891,7 @@ fn release_racing_a_push_into_room_lent_by_ghosts() {
         let ran = Arc::new(AtomicUsize::new(0));
         // Into the overflow deque: the ring is full of ghosts.
         pool.submit(counting_task(&ran)).unwrap();
-        let released = Arc::new(AtomicBool::new(false));
-        let submitter = {
-            let (pool, ran, released) = (pool.clone(), Arc::clone(&ran), Arc::clone(&released));
-            thread::spawn(move || {
-                let after_release = released.load(Ordering::SeqCst);
-                let submitted = pool.submit(counting_task(&ran));
-                if after_release {
-                    assert_eq!(submitted, Err(PoolError::Closed));
-                }
-                submitted
-            })
-        };
-        pool.release();
-        released.store(true, Ordering::SeqCst);
-        let submitted = submitter.join().unwrap();
+        let submitted = release_racing_a_submit(&pool, &ran);
         gate.open();
         assert_eq!(pool.inner.wait_for_threads(FOREVER), Ok(()));
         match submitted {
