@@ -497,10 +497,12 @@ fn retries() -> Res {
     // Fails 3 times, then succeeds: waits of 5, 10 and 20 ms, each plus a
     // random jitter of up to itself, so 35 to 70 ms in all.
     let start = Instant::now();
-    let mut attempts = 0;
+    // Each attempt runs a fresh copy of the closure: the count lives
+    // behind an `Arc`.
+    let counted = Arc::new(AtomicUsize::new(0));
     let flaky = pool
         .task(move |_token: &CancelToken| {
-            attempts += 1;
+            let attempts = counted.fetch_add(1, Ordering::SeqCst) + 1;
             if attempts < 4 {
                 Err(attempts)
             } else {
@@ -518,10 +520,10 @@ fn retries() -> Res {
 
     // Always failing: the last error is the result once attempts run out.
     let start = Instant::now();
-    let mut attempts = 0;
+    let counted = Arc::new(AtomicUsize::new(0));
     let hopeless = pool
         .task(move |_token: &CancelToken| -> Result<(), String> {
-            attempts += 1;
+            let attempts = counted.fetch_add(1, Ordering::SeqCst) + 1;
             Err(format!("attempt {attempts} failed"))
         })
         .retry(Retry::exponential(Duration::from_millis(5)).max_attempts(3))
@@ -532,11 +534,10 @@ fn retries() -> Res {
     // A cancel (here the deadline) ends a wait between attempts at once,
     // instead of after its 200 ms.
     let start = Instant::now();
-    let mut attempts = 0;
+    let counted = Arc::new(AtomicUsize::new(0));
     let stopped = pool
         .task(move |_token: &CancelToken| -> Result<(), usize> {
-            attempts += 1;
-            Err(attempts)
+            Err(counted.fetch_add(1, Ordering::SeqCst) + 1)
         })
         .retry(Retry::exponential(Duration::from_millis(200)).max_attempts(10))
         .deadline(Duration::from_millis(30))

@@ -44,7 +44,7 @@ pub struct CancelToken {
     node: Arc<Node>,
 }
 
-struct Node {
+pub(crate) struct Node {
     cancelled: AtomicBool,
     /// A token is cancelled when it, or any of its parents, is.
     parents: Vec<Arc<Node>>,
@@ -132,6 +132,67 @@ impl CancelToken {
         for (_, waiter) in waiters {
             waiter.wake();
         }
+    }
+
+    /// Cancels this token at `at` (at once if `at` is past), unless it is
+    /// cancelled before: a deadline for whatever waits on the token, with
+    /// no thread of the caller's (tokio-util's `CancellationToken` with a
+    /// `sleep_until`, Go's `context.WithDeadline`). One thread of the
+    /// process serves every token's timer; it holds a timer's token only
+    /// weakly, so dropping the token drops it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let token = workpool::CancelToken::new();
+    /// token.cancel_at(Instant::now() + Duration::from_millis(10));
+    /// assert!(token.wait_timeout(Duration::from_secs(60)), "cancelled at its instant");
+    /// ```
+    pub fn cancel_at(&self, at: Instant) {
+        if self.is_cancelled() {
+            return;
+        }
+        if at <= Instant::now() {
+            self.cancel();
+            return;
+        }
+        crate::timer::cancel_at(self, at);
+    }
+
+    /// Cancels this token once `after` has passed: see
+    /// [`cancel_at`](Self::cancel_at).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let token = workpool::CancelToken::new();
+    /// token.cancel_after(Duration::from_millis(10));
+    /// assert!(!token.is_cancelled());
+    /// assert!(token.wait_timeout(Duration::from_secs(60)), "cancelled after 10 ms");
+    /// ```
+    pub fn cancel_after(&self, after: Duration) {
+        // An instant past what `Instant` holds is never.
+        if let Some(at) = Instant::now().checked_add(after) {
+            self.cancel_at(at);
+        }
+    }
+
+    /// A weak reference, for the timer thread.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Node> {
+        Arc::downgrade(&self.node)
+    }
+
+    /// How many hold this token's node (its clones, its children, timers).
+    #[cfg(test)]
+    pub(crate) fn strong_count(&self) -> usize {
+        Arc::strong_count(&self.node)
+    }
+
+    /// The token of a node the timer thread kept.
+    pub(crate) fn from_node(node: Arc<Node>) -> CancelToken {
+        CancelToken { node }
     }
 
     /// Whether this token, or one it derives from, is cancelled.

@@ -56,3 +56,18 @@
 //! let pool = workpool::Pool::new(1).unwrap();
 //! pool.spawn(|| 1).unwrap();
 //! ```
+//!
+//! `pool.task(f)` takes an `FnOnce`, but a retry runs the closure again,
+//! a fresh copy each attempt, so [`retry`](crate::TaskBuilder::retry) asks
+//! for a `Clone` closure: one that holds what cannot be cloned (here a
+//! receiver) cannot be retried.
+//!
+//! ```compile_fail
+//! use std::time::Duration;
+//! let pool = workpool::Pool::new(1).unwrap();
+//! let (_tx, rx) = std::sync::mpsc::channel::<u8>();
+//! let handle = pool
+//!     .task(move |_token| rx.recv().map_err(|_| ()))
+//!     .retry(workpool::Retry::exponential(Duration::from_millis(1)))
+//!     .spawn();
+//! ```

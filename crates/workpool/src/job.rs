@@ -148,6 +148,28 @@ pub(crate) trait Job: Send + Sync + 'static {
 /// its atomic already, so a deadline adds 16 bytes to a cell, not 40.
 pub(crate) type TimerKey = (u64, u64);
 
+/// When a tracked task's deadline falls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// This long after the pool accepts the task (time blocked for room
+    /// does not count).
+    After(Duration),
+    /// At this instant, whenever the task was accepted: one deadline for
+    /// all the tasks of a request.
+    At(Instant),
+}
+
+impl Deadline {
+    /// The instant it falls at, for a task accepted now (`None`: too far to
+    /// be written down, that is never).
+    pub(crate) fn instant(self) -> Option<Instant> {
+        match self {
+            Deadline::After(after) => Instant::now().checked_add(after),
+            Deadline::At(at) => Some(at),
+        }
+    }
+}
+
 /// Where task deadlines count from, as nanoseconds in a task's atomic: a
 /// process-wide origin, so that a deadline fits a word (0: none).
 fn deadline_origin() -> Instant {
@@ -308,8 +330,11 @@ pub(crate) struct Spec<T> {
     pub(crate) token: Option<CancelToken>,
     pub(crate) on_complete: Option<OnComplete<T>>,
     pub(crate) group: Option<Arc<Group>>,
-    /// Armed by the maintenance thread once the task is accepted.
-    pub(crate) deadline: Option<Duration>,
+    /// Armed by the maintenance thread once the task is accepted; one at
+    /// an instant is also checked where the task starts from its making
+    /// on, so that a task whose instant is past never runs, even if a
+    /// worker takes it before its timer is filed.
+    pub(crate) deadline: Option<Deadline>,
 }
 
 impl<T> Default for Spec<T> {
@@ -341,7 +366,10 @@ where
                 stage: AtomicU8::new(NEW),
                 token: spec.token,
                 group: spec.group,
-                deadline: std::sync::atomic::AtomicU64::new(0),
+                deadline: std::sync::atomic::AtomicU64::new(match spec.deadline {
+                    Some(Deadline::At(at)) => deadline_nanos(at),
+                    _ => 0,
+                }),
             },
             body: Mutex::new(Some(Body {
                 f,

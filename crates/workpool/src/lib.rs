@@ -222,6 +222,7 @@ mod scope;
 mod spawn;
 mod stats;
 mod sync;
+mod timer;
 
 pub use builder::PoolBuilder;
 pub use cancel::{CancelToken, Cancelled};

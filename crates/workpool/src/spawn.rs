@@ -4,12 +4,12 @@
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError};
 use crate::handle::{BatchHandle, TaskHandle};
-use crate::job::{OnComplete, OnEachComplete};
+use crate::job::{Deadline, OnComplete, OnEachComplete};
 use crate::pool::Pool;
 use backon::BackoffBuilder;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A task being configured: made by [`Pool::task`], started by
 /// [`spawn`](Self::spawn).
@@ -42,7 +42,7 @@ use std::time::Duration;
 pub struct TaskBuilder<'p, F, T> {
     pool: &'p Pool,
     f: F,
-    deadline: Option<Duration>,
+    deadline: Option<Deadline>,
     on_complete: Option<OnComplete<T>>,
     parents: Vec<CancelToken>,
 }
@@ -83,7 +83,32 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
+        self.deadline = Some(Deadline::After(deadline));
+        self
+    }
+
+    /// Cancels the task's token at `at`, whenever the pool accepted it: one
+    /// deadline for every task of a request (Go's `context.WithDeadline`).
+    /// A task not started by then never runs, and its handle says
+    /// [`TaskError::DeadlineExceeded`]; an instant already past means the
+    /// task never runs. Replaces [`deadline`](Self::deadline) and the
+    /// pool's [`task_deadline`](crate::PoolBuilder::task_deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let pool = workpool::Pool::new(2)?;
+    /// let request_ends = Instant::now() + Duration::from_secs(30);
+    /// let fast = pool.task(|_token| 1).deadline_at(request_ends).spawn()?;
+    /// assert_eq!(fast.join()?, 1);
+    /// // An instant already past: the task never runs.
+    /// let late = pool.task(|_token| 2).deadline_at(Instant::now()).spawn()?;
+    /// assert!(late.join().unwrap_err().is_deadline());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline_at(mut self, at: Instant) -> Self {
+        self.deadline = Some(Deadline::At(at));
         self
     }
 
@@ -174,7 +199,7 @@ where
 
 impl<'p, F, U, E> TaskBuilder<'p, F, Result<U, E>>
 where
-    F: FnMut(&CancelToken) -> Result<U, E> + Send + 'static,
+    F: FnOnce(&CancelToken) -> Result<U, E> + Clone + Send + 'static,
     U: Send + 'static,
     E: Send + 'static,
 {
@@ -183,17 +208,27 @@ where
     /// last `Err` is the result), or its token is cancelled (which also ends
     /// a wait between attempts at once): a `WithRetry` for pool tasks.
     ///
+    /// Each attempt runs a fresh copy of the closure as it was given, as
+    /// tower's retry clones its request: so the closure must be `Clone`,
+    /// and what must outlive an attempt (a counter, a cursor) lives behind
+    /// an `Arc`. Not `FnMut`: Rust fixes a closure's kind where it is
+    /// written, from the bound of [`Pool::task`], which is `FnOnce` so that
+    /// a task without retries may move out of what it captures.
+    ///
     /// # Examples
     ///
     /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
     /// use std::time::Duration;
     /// use workpool::{Pool, Retry};
     ///
     /// let pool = Pool::new(2)?;
-    /// let mut tries = 0;
+    /// let tries = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&tries);
     /// let handle = pool
     ///     .task(move |_token| {
-    ///         tries += 1;
+    ///         let tries = seen.fetch_add(1, Ordering::SeqCst) + 1;
     ///         if tries < 3 { Err(tries) } else { Ok(tries) }
     ///     })
     ///     .retry(Retry::exponential(Duration::from_millis(1)).max_attempts(5))
@@ -208,28 +243,12 @@ where
     {
         let TaskBuilder {
             pool,
-            mut f,
+            f,
             deadline,
             on_complete,
             parents,
         } = self;
-        let retried = move |token: &CancelToken| {
-            let mut delays = retry.delays();
-            loop {
-                let error = match f(token) {
-                    Ok(value) => return Ok(value),
-                    Err(error) => error,
-                };
-                match delays.next() {
-                    Some(delay) if !token.is_cancelled() => {
-                        if token.wait_timeout(delay) {
-                            return Err(error);
-                        }
-                    }
-                    _ => return Err(error),
-                }
-            }
-        };
+        let retried = retrying(f, retry);
         TaskBuilder {
             pool,
             f: retried,
@@ -381,11 +400,10 @@ impl Retry {
     /// use workpool::{Pool, Retry};
     /// let retry = Retry::exponential(Duration::from_millis(1)).max_attempts(4);
     /// let pool = Pool::new(1)?;
-    /// let mut runs = 0;
+    /// let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     /// let handle = pool
     ///     .task(move |_token| {
-    ///         runs += 1;
-    ///         Err::<(), usize>(runs)
+    ///         Err::<(), usize>(runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
     ///     })
     ///     .retry(retry.clone())
     ///     .spawn()?;
@@ -396,8 +414,21 @@ impl Retry {
         self.max_attempts
     }
 
-    /// The waits between attempts: one fewer than the attempts.
-    fn delays(&self) -> impl Iterator<Item = Duration> {
+    /// The waits between attempts, one fewer than the attempts: the
+    /// schedule a task's retries follow, for code that retries on its own
+    /// terms (a fresh draw of the jitter each call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::Retry;
+    /// let ms = Duration::from_millis;
+    /// let retry = Retry::exponential(ms(10)).max_attempts(4).max_delay(ms(15)).without_jitter();
+    /// let delays: Vec<Duration> = retry.delays().collect();
+    /// assert_eq!(delays, [ms(10), ms(15), ms(15)]);
+    /// ```
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + Send + 'static {
         let mut builder = backon::ExponentialBuilder::default()
             .with_min_delay(self.first_delay.min(self.max_delay))
             .with_max_delay(self.max_delay)
@@ -410,6 +441,37 @@ impl Retry {
     }
 }
 
+/// `f` run again (a fresh copy each attempt) after each `Err`, as `retry`
+/// says, until `Ok`, the last attempt, or its token's cancel (which also
+/// ends a wait at once).
+fn retrying<F, U, E>(
+    f: F,
+    retry: Retry,
+) -> impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static
+where
+    F: FnOnce(&CancelToken) -> Result<U, E> + Clone + Send + 'static,
+    U: Send + 'static,
+    E: Send + 'static,
+{
+    move |token: &CancelToken| {
+        let mut delays = retry.delays();
+        loop {
+            let error = match f.clone()(token) {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            match delays.next() {
+                Some(delay) if !token.is_cancelled() => {
+                    if token.wait_timeout(delay) {
+                        return Err(error);
+                    }
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
 /// A batch being configured: made by [`Pool::batch`], started by
 /// [`spawn`](Self::spawn). Its tasks' tokens are children of one batch
 /// [`CancelToken`], cancelled
@@ -419,7 +481,7 @@ impl Retry {
 pub struct BatchBuilder<'p, F, T> {
     pool: &'p Pool,
     tasks: Vec<F>,
-    deadline: Option<Duration>,
+    deadline: Option<Deadline>,
     on_complete: Option<OnEachComplete<T>>,
     parents: Vec<CancelToken>,
 }
@@ -458,7 +520,26 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
+        self.deadline = Some(Deadline::After(deadline));
+        self
+    }
+
+    /// One deadline at an instant for every task of the batch: see
+    /// [`TaskBuilder::deadline_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use workpool::CancelToken;
+    /// let pool = workpool::Pool::new(2)?;
+    /// let soon = Instant::now() + Duration::from_secs(30);
+    /// let batch = pool.batch((0..3).map(|n| move |_: &CancelToken| n)).deadline_at(soon).spawn()?;
+    /// assert_eq!(batch.join().into_iter().collect::<Result<Vec<_>, _>>()?, [0, 1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline_at(mut self, at: Instant) -> Self {
+        self.deadline = Some(Deadline::At(at));
         self
     }
 
@@ -536,6 +617,65 @@ where
         self.pool
             .inner
             .submit_batch(self.tasks, Some(token), self.deadline, self.on_complete)
+    }
+}
+
+impl<'p, F, U, E> BatchBuilder<'p, F, Result<U, E>>
+where
+    F: FnOnce(&CancelToken) -> Result<U, E> + Clone + Send + 'static,
+    U: Send + 'static,
+    E: Send + 'static,
+{
+    /// Runs each task again after each `Err`, as `retry` says: see
+    /// [`TaskBuilder::retry`]. Each task has its own attempts and waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use workpool::{CancelToken, Pool, Retry};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let runs = Arc::new(AtomicUsize::new(0));
+    /// let tasks = (0..3).map(|n| {
+    ///     let runs = Arc::clone(&runs);
+    ///     let tries = Arc::new(AtomicUsize::new(0));
+    ///     move |_: &CancelToken| {
+    ///         runs.fetch_add(1, Ordering::SeqCst);
+    ///         if tries.fetch_add(1, Ordering::SeqCst) == 0 { Err(n) } else { Ok(n) }
+    ///     }
+    /// });
+    /// let retry = Retry::exponential(Duration::from_millis(1));
+    /// let batch = pool.batch(tasks).retry(retry).spawn()?;
+    /// let results: Vec<_> = batch.join().into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(results, [Ok(0), Ok(1), Ok(2)]);
+    /// assert_eq!(runs.load(Ordering::SeqCst), 6, "each ran twice");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry(
+        self,
+        retry: Retry,
+    ) -> BatchBuilder<'p, impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static, Result<U, E>>
+    {
+        let BatchBuilder {
+            pool,
+            tasks,
+            deadline,
+            on_complete,
+            parents,
+        } = self;
+        BatchBuilder {
+            pool,
+            tasks: tasks
+                .into_iter()
+                .map(|f| retrying(f, retry.clone()))
+                .collect(),
+            deadline,
+            on_complete,
+            parents,
+        }
     }
 }
 

@@ -558,9 +558,11 @@ impl Submitter {
         let succeeds_at = self.rng.range(1, 5) as u32;
         let first = Duration::from_micros(self.rng.range(20, 200));
         let work = self.work(5);
-        let mut attempt = 0u32;
+        // Each attempt runs a fresh copy of the closure: the count and the
+        // guard are shared by the copies (the guard goes with the last).
+        let (t, attempts) = (Arc::new(t), Arc::new(AtomicU32::new(0)));
         let task = move |_: &CancelToken| -> Out {
-            attempt += 1;
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             if attempt == 1 {
                 t.ran();
             } else {

@@ -268,11 +268,9 @@ impl Pool {
     /// A task whose closure gets its [`CancelToken`], with a deadline, a
     /// completion callback or retries: see [`TaskBuilder`].
     ///
-    /// The closure is `FnMut`, so that [`retry`](TaskBuilder::retry) can run
-    /// it again (Rust fixes a closure's kind where it is written). A closure
-    /// that must move out of what it captures either goes to
-    /// [`spawn`](Self::spawn), or keeps the value in an `Option` and
-    /// `take`s it.
+    /// The closure is `FnOnce`: it may move out of what it captures. Only
+    /// [`retry`](TaskBuilder::retry), which runs it again, asks for an
+    /// `FnMut`.
     ///
     /// # Examples
     ///
@@ -280,11 +278,15 @@ impl Pool {
     /// let pool = workpool::Pool::new(2)?;
     /// let handle = pool.task(|token| !token.is_cancelled()).spawn()?;
     /// assert!(handle.join()?);
+    /// // It may move out of what it captures.
+    /// let message = String::from("hello");
+    /// let handle = pool.task(move |_token| message).spawn()?;
+    /// assert_eq!(handle.join()?, "hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn task<F, T>(&self, f: F) -> TaskBuilder<'_, F, T>
     where
-        F: FnMut(&CancelToken) -> T + Send + 'static,
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
         TaskBuilder::new(self, f)

@@ -9,9 +9,8 @@ use super::task::Task;
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError};
 use crate::handle::{BatchHandle, TaskHandle};
-use crate::job::{self, Group, Job, OnComplete, OnEachComplete, Spec};
+use crate::job::{self, Deadline, Group, Job, OnComplete, OnEachComplete, Spec};
 use crate::sync::Arc;
-use std::time::{Duration, Instant};
 
 impl Inner {
     /// A tracked task, ready to submit, with its handle.
@@ -32,9 +31,9 @@ impl Inner {
     }
 
     /// The usual options of a tracked task of this pool.
-    pub(crate) fn spec<T>(&self, deadline: Option<Duration>) -> Spec<T> {
+    pub(crate) fn spec<T>(&self, deadline: Option<Deadline>) -> Spec<T> {
         Spec {
-            deadline: deadline.or(self.config.task_deadline),
+            deadline: deadline.or(self.config.task_deadline.map(Deadline::After)),
             ..Spec::default()
         }
     }
@@ -44,7 +43,7 @@ impl Inner {
     pub(super) fn plain_job<F, T>(
         self: &Arc<Self>,
         f: F,
-    ) -> (Arc<dyn Job>, TaskHandle<T>, Option<Duration>)
+    ) -> (Arc<dyn Job>, TaskHandle<T>, Option<Deadline>)
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -59,7 +58,7 @@ impl Inner {
     pub(crate) fn submit_job(
         self: &Arc<Self>,
         job: Arc<dyn Job>,
-        deadline: Option<Duration>,
+        deadline: Option<Deadline>,
         wait: Wait,
     ) -> Result<(), PoolError> {
         let armed = deadline.map(|_| Arc::clone(&job));
@@ -71,10 +70,10 @@ impl Inner {
         Ok(())
     }
 
-    /// A task was accepted: its deadline counts from now (time spent
-    /// blocked for room does not count).
-    pub(crate) fn arm_deadline(self: &Arc<Self>, deadline: Duration, job: &Arc<dyn Job>) {
-        if let Some(at) = Instant::now().checked_add(deadline) {
+    /// A task was accepted: a deadline `After` counts from now (time
+    /// spent blocked for room does not count).
+    pub(crate) fn arm_deadline(self: &Arc<Self>, deadline: Deadline, job: &Arc<dyn Job>) {
+        if let Some(at) = deadline.instant() {
             self.add_deadline(at, job);
         }
     }
@@ -113,7 +112,7 @@ impl Inner {
     pub(crate) fn spawn_with_token<F, T>(
         self: &Arc<Self>,
         f: F,
-        deadline: Option<Duration>,
+        deadline: Option<Deadline>,
         on_complete: Option<OnComplete<T>>,
         parents: &[CancelToken],
     ) -> Result<TaskHandle<T>, PoolError>
@@ -138,7 +137,7 @@ impl Inner {
         self: &Arc<Self>,
         tasks: I,
         token: Option<CancelToken>,
-        deadline: Option<Duration>,
+        deadline: Option<Deadline>,
         on_complete: Option<OnEachComplete<T>>,
     ) -> Result<BatchHandle<T>, PoolError>
     where

@@ -83,7 +83,7 @@ static NEXT_ASYNC: AtomicU64 = AtomicU64::new(0);
 pub struct SubmitAsync<'a> {
     inner: &'a Arc<Inner>,
     task: Option<Task>,
-    deadline: Option<(Duration, Arc<dyn Job>)>,
+    deadline: Option<(crate::job::Deadline, Arc<dyn Job>)>,
     id: u64,
     registered: bool,
 }
@@ -92,7 +92,7 @@ impl<'a> SubmitAsync<'a> {
     pub(super) fn new(
         inner: &'a Arc<Inner>,
         task: Task,
-        deadline: Option<(Duration, Arc<dyn Job>)>,
+        deadline: Option<(crate::job::Deadline, Arc<dyn Job>)>,
     ) -> Self {
         SubmitAsync {
             inner,
