@@ -213,6 +213,7 @@ mod handle;
 #[doc(hidden)]
 pub mod internals;
 mod job;
+mod map;
 mod multi;
 mod pool;
 // The one module with `unsafe` code beside `scope.rs`: the ring and a
@@ -229,6 +230,7 @@ pub use cancel::{CancelToken, Cancelled};
 pub use error::{BuildError, PanicPayload, PoolError, TaskError, TrySubmitError};
 pub use func::PoolWithFunc;
 pub use handle::{BatchHandle, TaskHandle};
+pub use map::{Map, MapStream};
 pub use multi::{LoadBalancing, MultiPool};
 pub use pool::{Monitor, Pool, SpawnAsync, SubmitAsync};
 pub use scope::Scope;

@@ -299,15 +299,55 @@ impl MultiPool {
         // Made before a pool is chosen; its handle is bound below to the
         // pool that took it (`make_job` would bind it to its own pool).
         let (job, outcome) = job::tracked(move |_: &CancelToken| task(), spec);
-        let index = self.place(Task::tracked(Arc::clone(&job)))?;
+        self.place_tracked(&job, &outcome, deadline)
+    }
+
+    /// [`Pool::map`] across the pools: each chunk of inputs goes where the
+    /// load balancing places a task. An `Iterator` only: a multi-pool
+    /// waits for room by blocking, so its map has no stream form.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::LeastTasks)?;
+    /// let doubled: Vec<u32> = pools.map(0..100u32, |n| n * 2).collect::<Result<_, _>>()?;
+    /// assert_eq!(doubled, (0..100u32).map(|n| n * 2).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I, F, T>(&self, inputs: I, f: F) -> crate::Map<'_, I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        crate::Map::on_multi(self, inputs.into_iter(), f)
+    }
+
+    /// Places a tracked task made for these pools (`spawn`, the chunks of
+    /// `map`), arms its deadline on the pool that took it, and binds its
+    /// handle to that pool. The job stays the caller's on a refusal.
+    pub(crate) fn place_tracked<T: Send + 'static>(
+        &self,
+        job: &Arc<dyn job::Job>,
+        outcome: &Arc<dyn job::Outcome<T>>,
+        deadline: Option<job::Deadline>,
+    ) -> Result<TaskHandle<T>, PoolError> {
+        let index = self.place(Task::tracked(Arc::clone(job)))?;
         let inner = &self.inner.pools[index].inner;
         if let Some(deadline) = deadline {
-            inner.arm_deadline(deadline, &job);
+            inner.arm_deadline(deadline, job);
         }
         Ok(TaskHandle::new(
-            outcome,
+            Arc::clone(outcome),
             Arc::clone(inner) as job::SharedHost,
         ))
+    }
+
+    /// The pools, for `map`.
+    pub(crate) fn pools(&self) -> &[Pool] {
+        &self.inner.pools
     }
 
     /// Waits until no task runs or waits in any pool; see

@@ -77,6 +77,7 @@ use crate::builder::PoolBuilder;
 use crate::cancel::CancelToken;
 use crate::error::{BuildError, PoolError, TaskError, TrySubmitError};
 use crate::handle::{BatchHandle, TaskHandle};
+use crate::map::Map;
 use crate::scope::{self, Scope};
 use crate::spawn::{BatchBuilder, TaskBuilder};
 use crate::stats::{Health, HealthPolicy, Stats};
@@ -542,6 +543,40 @@ impl Pool {
         T: Send,
     {
         scope::parallel_execute(self, fns)
+    }
+
+    /// Runs `f` on each input of `inputs`, in parallel on this pool, and
+    /// yields the results in input order, pulling inputs lazily with at
+    /// most a [`window`](Map::window) of them in flight: memory stays
+    /// bounded however long the input. See [`Map`] for its options
+    /// ([`unordered`](Map::unordered), [`stop_on_error`](Map::stop_on_error),
+    /// [`into_stream`](Map::into_stream)).
+    ///
+    /// A map over a map is a pipeline: the inner map's results are the
+    /// outer one's inputs, pulled as the outer one has room, so both
+    /// stages (on two pools, or one) run at once without a thread of their
+    /// own, bounded end to end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parse = workpool::Pool::new(2)?;
+    /// let square = workpool::Pool::new(2)?;
+    /// let lines = (1..=1_000).map(|n| n.to_string());
+    /// let parsed = parse.map(lines, |line: String| line.parse::<u64>().unwrap());
+    /// let squares = square.map(parsed.map(Result::unwrap), |n| n * n);
+    /// let total: u64 = squares.map(Result::unwrap).sum();
+    /// assert_eq!(total, (1..=1_000u64).map(|n| n * n).sum());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I, F, T>(&self, inputs: I, f: F) -> Map<'_, I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        Map::on_pool(self, inputs.into_iter(), f)
     }
 
     /// [`submit`](Self::submit) for a task already boxed, giving it back with

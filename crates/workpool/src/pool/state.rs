@@ -184,6 +184,11 @@ fn wake_all(wakes: Vec<std::task::Waker>) {
 }
 
 impl Inner {
+    /// Whether a full pool refuses instead of blocking.
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.config.nonblocking
+    }
+
     pub(super) fn new(builder: PoolBuilder) -> Inner {
         let capacity = builder.capacity.unwrap_or(UNBOUNDED);
         Inner {

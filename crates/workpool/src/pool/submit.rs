@@ -64,14 +64,7 @@ impl Inner {
         T: Send + 'static,
     {
         let (job, handle, deadline) = self.plain_job(task);
-        SpawnAsync {
-            submit: SubmitAsync::new(
-                self,
-                Task::tracked(Arc::clone(&job)),
-                deadline.map(|d| (d, job)),
-            ),
-            handle: Some(handle),
-        }
+        SpawnAsync::new(self, job, handle, deadline)
     }
 }
 
@@ -89,7 +82,7 @@ pub struct SubmitAsync<'a> {
 }
 
 impl<'a> SubmitAsync<'a> {
-    pub(super) fn new(
+    pub(crate) fn new(
         inner: &'a Arc<Inner>,
         task: Task,
         deadline: Option<(crate::job::Deadline, Arc<dyn Job>)>,
@@ -181,6 +174,26 @@ impl fmt::Debug for SubmitAsync<'_> {
         f.debug_struct("SubmitAsync")
             .field("submitted", &self.task.is_none())
             .finish()
+    }
+}
+
+impl<'a, T: Send + 'static> SpawnAsync<'a, T> {
+    /// The future that submits `job` (whose handle is `handle`) once there
+    /// is room, and then arms its deadline.
+    pub(super) fn new(
+        inner: &'a Arc<Inner>,
+        job: Arc<dyn Job>,
+        handle: TaskHandle<T>,
+        deadline: Option<crate::job::Deadline>,
+    ) -> Self {
+        SpawnAsync {
+            submit: SubmitAsync::new(
+                inner,
+                Task::tracked(Arc::clone(&job)),
+                deadline.map(|d| (d, job)),
+            ),
+            handle: Some(handle),
+        }
     }
 }
 
