@@ -45,6 +45,8 @@ pub struct TaskBuilder<'p, F, T> {
     deadline: Option<Deadline>,
     on_complete: Option<OnComplete<T>>,
     parents: Vec<CancelToken>,
+    /// The hash of the task's key, if it has one.
+    key: Option<u64>,
 }
 
 impl<'p, F, T> TaskBuilder<'p, F, T>
@@ -59,7 +61,34 @@ where
             deadline: None,
             on_complete: None,
             parents: Vec::new(),
+            key: None,
         }
+    }
+
+    /// Gives the task a key: tasks with equal keys run one at a time, in
+    /// the order they were accepted; see [`Pool::spawn_keyed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let pool = workpool::Pool::new(4)?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let handles: Vec<_> = (0..10)
+    ///     .map(|n| {
+    ///         let log = Arc::clone(&log);
+    ///         pool.task(move |_token| log.lock().unwrap().push(n)).key("alice").spawn()
+    ///     })
+    ///     .collect::<Result<_, _>>()?;
+    /// for handle in handles {
+    ///     handle.join()?;
+    /// }
+    /// assert_eq!(*log.lock().unwrap(), (0..10).collect::<Vec<_>>(), "in order, one at a time");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key<K: std::hash::Hash>(mut self, key: K) -> Self {
+        self.key = Some(self.pool.inner.keys.hash(&key));
+        self
     }
 
     /// Cancels the task's token once `deadline` has passed since the pool
@@ -191,9 +220,10 @@ where
             deadline,
             on_complete,
             parents,
+            key,
         } = self;
         pool.inner
-            .spawn_with_token(f, deadline, on_complete, &parents)
+            .spawn_with_token(f, deadline, on_complete, &parents, key)
     }
 }
 
@@ -247,6 +277,7 @@ where
             deadline,
             on_complete,
             parents,
+            key,
         } = self;
         let retried = retrying(f, retry);
         TaskBuilder {
@@ -255,6 +286,7 @@ where
             deadline,
             on_complete,
             parents,
+            key,
         }
     }
 }

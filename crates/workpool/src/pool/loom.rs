@@ -907,3 +907,38 @@ fn release_racing_a_push_into_room_lent_by_ghosts() {
         assert_eq!(pool.workers(), 0);
     });
 }
+
+/// A keyed task that records, in `log`, its number at its start and its
+/// end: a start between another task's start and end is an overlap.
+fn logging_task(log: &Arc<Mutex<Vec<(u8, bool)>>>, n: u8) -> impl FnOnce() + Send + 'static {
+    let log = Arc::clone(log);
+    move || {
+        log.lock().unwrap().push((n, true));
+        log.lock().unwrap().push((n, false));
+    }
+}
+
+/// KEYS: a task of key k ending on a worker (its lane handing over or going
+/// away) while another task of key k is submitted (parked behind it, or
+/// the head of a new lane). Both run, the first first, never together; the
+/// lanes are empty after.
+#[test]
+fn a_keyed_task_ending_while_another_of_its_key_is_submitted() {
+    model(|| {
+        let pool = builder(2, 1).build().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        pool.submit_keyed(7u8, logging_task(&log, 1)).unwrap();
+        let submitter = {
+            let (pool, log) = (pool.clone(), Arc::clone(&log));
+            thread::spawn(move || pool.submit_keyed(7u8, logging_task(&log, 2)))
+        };
+        assert_eq!(submitter.join().unwrap(), Ok(()));
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(
+            *log.lock().unwrap(),
+            [(1, true), (1, false), (2, true), (2, false)],
+            "in order, one at a time"
+        );
+        assert_eq!(pool.inner.keys.lanes(), 0, "an idle key keeps its lane");
+    });
+}

@@ -49,6 +49,7 @@ mod dispatch;
 mod host;
 mod hot;
 mod idle;
+mod keys;
 mod lifecycle;
 mod maintenance;
 mod next;
@@ -543,6 +544,87 @@ impl Pool {
         T: Send,
     {
         scope::parallel_execute(self, fns)
+    }
+
+    /// Runs `task` after every task with an equal `key` accepted before it,
+    /// and never beside one: tasks of one key run one at a time, in the
+    /// order they were accepted; tasks of different keys run in parallel,
+    /// up to the capacity. A task waiting for its key holds no worker and
+    /// no thread, and an idle key costs no memory.
+    ///
+    /// The first task of an idle key is submitted as [`submit`](Self::submit)
+    /// submits (it blocks for room, or is refused); a task whose key is busy
+    /// waits in the key's lane. Waiting tasks count against a bound of their
+    /// own, the [`queue_capacity`](Self::queue_capacity): past it a keyed
+    /// submit blocks (in a nonblocking pool, [`Overloaded`](PoolError::Overloaded))
+    /// until the lanes have drained a quarter. A task of the pool may submit
+    /// the next task of its own key (a follow-up) without
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) while the lanes have room.
+    /// A panic of a keyed task is handled as any task's, and the key's next
+    /// task runs. [`release`](Self::release) treats waiting keyed tasks as
+    /// queued ones: they run, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit): [`Closed`](PoolError::Closed),
+    /// [`Overloaded`](PoolError::Overloaded),
+    /// [`WouldDeadlock`](PoolError::WouldDeadlock) or
+    /// [`SpawnFailed`](PoolError::SpawnFailed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let pool = workpool::Pool::new(4)?;
+    /// let inbox: Arc<Mutex<Vec<(&str, u32)>>> = Arc::default();
+    /// for n in 0..100 {
+    ///     for recipient in ["alice", "bob"] {
+    ///         let inbox = Arc::clone(&inbox);
+    ///         pool.submit_keyed(recipient, move || inbox.lock().unwrap().push((recipient, n)))?;
+    ///     }
+    /// }
+    /// pool.wait_idle(std::time::Duration::from_secs(10))?;
+    /// let inbox = inbox.lock().unwrap();
+    /// for recipient in ["alice", "bob"] {
+    ///     let got: Vec<u32> = inbox.iter().filter(|m| m.0 == recipient).map(|m| m.1).collect();
+    ///     assert_eq!(got, (0..100).collect::<Vec<_>>(), "each recipient's messages in order");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_keyed<K, F>(&self, key: K, task: F) -> Result<(), PoolError>
+    where
+        K: std::hash::Hash,
+        F: FnOnce() + Send + 'static,
+    {
+        let hash = self.inner.keys.hash(&key);
+        self.inner.submit_keyed(hash, Task::new(task), Wait::Block)
+    }
+
+    /// [`submit_keyed`](Self::submit_keyed) with a handle to the task's
+    /// result, as [`spawn`](Self::spawn).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_keyed`](Self::submit_keyed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workpool::Pool::new(4)?;
+    /// let first = pool.spawn_keyed(7u64, || "first")?;
+    /// let second = pool.spawn_keyed(7u64, || "second")?;
+    /// assert_eq!(first.join()?, "first");
+    /// assert_eq!(second.join()?, "second");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_keyed<K, F, T>(&self, key: K, task: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        K: std::hash::Hash,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let hash = self.inner.keys.hash(&key);
+        self.inner.spawn_keyed(hash, task)
     }
 
     /// Runs `f` on each input of `inputs`, in parallel on this pool, and

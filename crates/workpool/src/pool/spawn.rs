@@ -61,9 +61,25 @@ impl Inner {
         deadline: Option<Deadline>,
         wait: Wait,
     ) -> Result<(), PoolError> {
+        self.submit_job_keyed(job, deadline, None, wait)
+    }
+
+    /// [`submit_job`](Self::submit_job), in the lane of the key hashed to
+    /// `key` if there is one.
+    pub(crate) fn submit_job_keyed(
+        self: &Arc<Self>,
+        job: Arc<dyn Job>,
+        deadline: Option<Deadline>,
+        key: Option<u64>,
+        wait: Wait,
+    ) -> Result<(), PoolError> {
         let armed = deadline.map(|_| Arc::clone(&job));
-        self.submit(Task::tracked(job), wait)
-            .map_err(|(error, _)| error)?;
+        match key {
+            None => self
+                .submit(Task::tracked(job), wait)
+                .map_err(|(error, _)| error)?,
+            Some(hash) => self.submit_keyed(hash, Task::tracked(job), wait)?,
+        }
         if let (Some(deadline), Some(job)) = (deadline, armed) {
             self.arm_deadline(deadline, &job);
         }
@@ -107,14 +123,31 @@ impl Inner {
         )
     }
 
+    /// `Pool::spawn_keyed`: `spawn` in the lane of the key hashed to `hash`.
+    pub(super) fn spawn_keyed<F, T>(
+        self: &Arc<Self>,
+        hash: u64,
+        f: F,
+    ) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle, deadline) = self.plain_job(f);
+        self.submit_job_keyed(job, deadline, Some(hash), Wait::Block)?;
+        Ok(handle)
+    }
+
     /// `TaskBuilder::spawn`: a tracked task with a token of its own (a
-    /// child of the pool's root and of `parents`).
+    /// child of the pool's root and of `parents`), in the lane of `key`'s
+    /// hash if there is one.
     pub(crate) fn spawn_with_token<F, T>(
         self: &Arc<Self>,
         f: F,
         deadline: Option<Deadline>,
         on_complete: Option<OnComplete<T>>,
         parents: &[CancelToken],
+        key: Option<u64>,
     ) -> Result<TaskHandle<T>, PoolError>
     where
         F: FnOnce(&CancelToken) -> T + Send + 'static,
@@ -127,7 +160,7 @@ impl Inner {
         };
         let at = spec.deadline;
         let (job, handle) = self.make_job(f, spec);
-        self.submit_job(job, at, Wait::Block)?;
+        self.submit_job_keyed(job, at, key, Wait::Block)?;
         Ok(handle)
     }
 

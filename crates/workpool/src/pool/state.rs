@@ -14,6 +14,7 @@
 //! | OS threads | `threads` | `threads` (the count) | `threads.rs` |
 //! | timers, maintenance thread | `maintenance` | `maintenance` (runs?) | `maintenance.rs` |
 //! | `wait_idle` | `idle_watch` | `idle_moments` | `lifecycle.rs` |
+//! | keyed tasks' lanes | `keys` (its own locks) | | `keys.rs` |
 
 use super::admission::{Admission, Life};
 use super::crew::{Crew, Roster, UNBOUNDED};
@@ -42,6 +43,8 @@ pub(crate) struct Inner {
     pub(super) threads: Threads,
     pub(super) maintenance: Maintenance,
     pub(super) idle_watch: IdleWatch,
+    /// Lanes of keyed tasks (`keys.rs`).
+    pub(crate) keys: super::keys::Keys,
     /// Live `Pool` handles; the last one to drop releases the pool.
     pub(super) handles: AtomicUsize,
     pub(super) config: Config,
@@ -209,6 +212,7 @@ impl Inner {
             threads: Threads::new(),
             maintenance: Maintenance::new(),
             idle_watch: IdleWatch::new(),
+            keys: super::keys::Keys::new(builder.queue_capacity),
             handles: AtomicUsize::new(1),
             config: Config {
                 expiry: builder.expiry,
