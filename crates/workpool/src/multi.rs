@@ -23,6 +23,11 @@ pub enum LoadBalancing {
     /// The pool with the fewest busy workers (plus queued tasks, with
     /// `queue_capacity`); the lowest index on ties.
     LeastTasks,
+    /// For keyed work: a keyed task always goes to the pool its key hashes
+    /// to ([`MultiPool::submit_keyed`]), which keeps the key's order; tasks
+    /// without a key go round robin. (Keyed tasks go by key under every
+    /// balancing: their order depends on it.)
+    ByKey,
 }
 
 /// Several [`Pool`]s of the same options behind one cheap `Clone` handle.
@@ -67,6 +72,8 @@ struct MultiInner {
     /// Calls the multi-pool refused (its pools' own counts miss them: it
     /// only probes them). Reporting only.
     rejected: std::sync::atomic::AtomicU64,
+    /// Picks the pool of a key.
+    keys: std::hash::RandomState,
 }
 
 /// How a submitter blocked on all the pools of a `MultiPool` learns that one
@@ -220,6 +227,7 @@ impl MultiPool {
                 nonblocking,
                 max_blocking_tasks,
                 rejected: std::sync::atomic::AtomicU64::new(0),
+                keys: std::hash::RandomState::new(),
             }),
         })
     }
@@ -300,6 +308,74 @@ impl MultiPool {
         // pool that took it (`make_job` would bind it to its own pool).
         let (job, outcome) = job::tracked(move |_: &CancelToken| task(), spec);
         self.place_tracked(&job, &outcome, deadline)
+    }
+
+    /// [`Pool::submit_keyed`] on the pool that `key` hashes to: every task
+    /// of a key goes to the same pool, which runs them one at a time, in
+    /// order. A key's pool is not chosen by load: a full pool blocks (or
+    /// refuses) its keys' tasks though others have room.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::submit_keyed`] on that pool; [`PoolError::Closed`] once
+    /// the multi-pool is released.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(4, 2, LoadBalancing::ByKey)?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// for n in 0..50 {
+    ///     let log = Arc::clone(&log);
+    ///     pools.submit_keyed("one key", move || log.lock().unwrap().push(n))?;
+    /// }
+    /// pools.wait_idle(std::time::Duration::from_secs(10))?;
+    /// assert_eq!(*log.lock().unwrap(), (0..50).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_keyed<K, F>(&self, key: K, task: F) -> Result<(), PoolError>
+    where
+        K: std::hash::Hash,
+        F: FnOnce() + Send + 'static,
+    {
+        self.pool_of(&key)?.submit_keyed(key, task)
+    }
+
+    /// [`Pool::spawn_keyed`] on the pool that `key` hashes to: see
+    /// [`submit_keyed`](Self::submit_keyed).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_keyed`](Self::submit_keyed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{LoadBalancing, MultiPool};
+    /// let pools = MultiPool::new(2, 2, LoadBalancing::ByKey)?;
+    /// let handle = pools.spawn_keyed(42u32, || "done")?;
+    /// assert_eq!(handle.join()?, "done");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_keyed<K, F, T>(&self, key: K, task: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        K: std::hash::Hash,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool_of(&key)?.spawn_keyed(key, task)
+    }
+
+    /// The pool of `key`.
+    fn pool_of<K: std::hash::Hash>(&self, key: &K) -> Result<&Pool, PoolError> {
+        use std::hash::BuildHasher;
+        if self.is_closed() {
+            return Err(PoolError::Closed);
+        }
+        let hash = self.inner.keys.hash_one(key);
+        Ok(&self.inner.pools[(hash % self.inner.pools.len() as u64) as usize])
     }
 
     /// [`Pool::map`] across the pools: each chunk of inputs goes where the
@@ -481,7 +557,7 @@ impl MultiPool {
         }
         let first = match self.inner.balancing {
             LoadBalancing::LeastTasks => self.least_loaded(),
-            LoadBalancing::RoundRobin => {
+            LoadBalancing::RoundRobin | LoadBalancing::ByKey => {
                 self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len()
             }
         };

@@ -337,3 +337,51 @@ fn keys_of_any_hashable_type_and_different_keys_run_in_parallel() {
     let second = pool.spawn_keyed(("tenant", 2), move || b.wait()).unwrap();
     assert!(first.wait_timeout(DEADLINE) && second.wait_timeout(DEADLINE));
 }
+
+#[test]
+fn a_multi_pool_sends_each_key_to_one_pool_and_keeps_its_order() {
+    use workpool::{LoadBalancing, MultiPool};
+    let pools = MultiPool::new(4, 2, LoadBalancing::ByKey).unwrap();
+    let (keys, per_key) = (100usize, 200u64);
+    let ledger = Ledger::new(keys);
+    // The pool of each task, by its threads' names (`workpool-<pool>-..`).
+    let homes: Arc<Vec<Mutex<std::collections::HashSet<String>>>> =
+        Arc::new((0..keys).map(|_| Mutex::default()).collect());
+    for seq in 1..=per_key {
+        for key in 0..keys {
+            let (ledger, homes) = (Arc::clone(&ledger), Arc::clone(&homes));
+            pools
+                .submit_keyed(key, move || {
+                    let name = std::thread::current().name().unwrap_or_default().to_owned();
+                    let pool = name
+                        .rsplit_once('-')
+                        .map_or(name.clone(), |(pool, _)| pool.to_owned());
+                    homes[key].lock().unwrap().insert(pool);
+                    ledger.run(key, seq);
+                })
+                .unwrap();
+        }
+    }
+    pools.wait_idle(Duration::from_secs(60)).unwrap();
+    assert_eq!(ledger.overlaps.load(Ordering::SeqCst), 0);
+    assert_eq!(ledger.out_of_order.load(Ordering::SeqCst), 0);
+    assert!(ledger
+        .last
+        .iter()
+        .all(|last| last.load(Ordering::SeqCst) == per_key));
+    for (key, home) in homes.iter().enumerate() {
+        assert_eq!(
+            home.lock().unwrap().len(),
+            1,
+            "key {key} ran on pools {:?}",
+            home.lock().unwrap()
+        );
+    }
+    let used: std::collections::HashSet<String> = homes
+        .iter()
+        .flat_map(|home| home.lock().unwrap().clone())
+        .collect();
+    assert!(used.len() >= 3, "100 keys went to {used:?} only");
+    // Unkeyed tasks still run, round robin.
+    assert_eq!(pools.spawn(|| 5).unwrap().join().unwrap(), 5);
+}
