@@ -47,6 +47,8 @@ pub struct TaskBuilder<'p, F, T> {
     parents: Vec<CancelToken>,
     /// The hash of the task's key, if it has one.
     key: Option<u64>,
+    /// How long the maintenance thread holds it before it is submitted.
+    delay: Option<Duration>,
 }
 
 impl<'p, F, T> TaskBuilder<'p, F, T>
@@ -62,7 +64,30 @@ where
             on_complete: None,
             parents: Vec::new(),
             key: None,
+            delay: None,
         }
+    }
+
+    /// Holds the task until `delay` has passed: the pool's maintenance
+    /// thread keeps it meanwhile (no worker, no thread of its own), then
+    /// submits it. A delayed task that finds the pool full is tried again
+    /// every millisecond, in order, until it has room; its deadline, if
+    /// it has one, counts from then. It can be cancelled while it waits;
+    /// `release` cancels it. See [`Pool::spawn_after`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let pool = workpool::Pool::new(2)?;
+    /// let start = Instant::now();
+    /// let later = pool.task(|_token| Instant::now()).delay(Duration::from_millis(30)).spawn()?;
+    /// assert!(later.join()? - start >= Duration::from_millis(30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     /// Gives the task a key: tasks with equal keys run one at a time, in
@@ -221,9 +246,10 @@ where
             on_complete,
             parents,
             key,
+            delay,
         } = self;
         pool.inner
-            .spawn_with_token(f, deadline, on_complete, &parents, key)
+            .spawn_with_token(f, deadline, on_complete, &parents, key, delay)
     }
 }
 
@@ -278,6 +304,7 @@ where
             on_complete,
             parents,
             key,
+            delay,
         } = self;
         let retried = retrying(f, retry);
         TaskBuilder {
@@ -287,6 +314,7 @@ where
             on_complete,
             parents,
             key,
+            delay,
         }
     }
 }

@@ -249,9 +249,12 @@ impl Inner {
                 }
                 Placed::Wait => {
                     task = back.expect("a task that must wait comes back");
-                    let cannot_wait =
-                        self.config.nonblocking || matches!(wait, Wait::No | Wait::Probe);
-                    if cannot_wait && self.keys.parked() >= self.keys.limit {
+                    // A probe (the maintenance thread's, for a delayed task
+                    // come due) never waits; a nonblocking pool waits only
+                    // for a head's fate, a matter of microseconds.
+                    let probe = matches!(wait, Wait::No | Wait::Probe);
+                    let full = self.keys.parked() >= self.keys.limit;
+                    if probe || (self.config.nonblocking && full) {
                         self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
                         return Err(PoolError::Overloaded);
                     }

@@ -126,6 +126,9 @@ impl Inner {
             root.cancel();
         }
         self.stop_monitors();
+        // After the pool is closed: a delayed task filed from now on is
+        // refused (`add_delayed`).
+        self.cancel_delayed();
         // [RELEASE, release half] `closed` is published in `admission`; wait
         // out the lock-free pushes that saw the pool open. Their tasks were
         // accepted, so the drain below must see them.

@@ -9,17 +9,22 @@
 //! ([`MaintenanceState`]), beside the life it serves. The purge round
 //! itself is in `purge.rs`.
 
+use super::dispatch::Wait;
 use super::state::{Inner, StateGuard};
-use crate::job::{Job, TimerKey, Why};
+use super::task::Task;
+use crate::error::PoolError;
+use crate::job::{Deadline, Job, TimerKey, Why};
 use crate::sync::{Arc, Condvar};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Weak;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The maintenance thread's timers and wake-up.
 pub(super) struct Maintenance {
     /// Deadlines of tracked tasks.
     timers: std::sync::Mutex<Timers>,
+    /// Tasks held until they are due (`spawn_after`, `TaskBuilder::delay`).
+    delays: std::sync::Mutex<Delays>,
     /// The thread sleeps here, under the pool's lock, between rounds; a
     /// release and an earlier deadline wake it.
     wakeup: Condvar,
@@ -35,6 +40,7 @@ impl Maintenance {
     pub(super) fn new() -> Maintenance {
         Maintenance {
             timers: std::sync::Mutex::new(Timers::default()),
+            delays: std::sync::Mutex::new(Delays::default()),
             wakeup: Condvar::new(),
         }
     }
@@ -66,9 +72,14 @@ impl Maintenance {
     /// any token is cancelled; a deadline fires late by a tick at most,
     /// never early.
     fn next_wake(&self) -> Option<Instant> {
-        crate::job::lock(&self.timers)
+        let deadline = crate::job::lock(&self.timers)
             .next()
-            .map(|word| crate::job::deadline_instant(word) + DEADLINE_TICK)
+            .map(|word| crate::job::deadline_instant(word) + DEADLINE_TICK);
+        let delay = crate::job::lock(&self.delays).next_wake();
+        match (deadline, delay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes the timers due at `now` (a deadline word), earliest first.
@@ -125,6 +136,38 @@ impl MaintenanceState {
     }
 }
 
+/// Tasks held until they are due, earliest first, and those due that the
+/// pool had no room for yet (tried again every [`DUE_RETRY`]).
+#[derive(Default)]
+struct Delays {
+    entries: BTreeMap<(Instant, u64), Delayed>,
+    seq: u64,
+    due: VecDeque<Delayed>,
+}
+
+/// A task held until it is due.
+pub(super) struct Delayed {
+    pub(super) job: Arc<dyn Job>,
+    /// Armed once the pool takes the task: it counts from when it is due.
+    pub(super) deadline: Option<Deadline>,
+    /// The hash of its key, if keyed.
+    pub(super) key: Option<u64>,
+}
+
+impl Delays {
+    fn next_wake(&self) -> Option<Instant> {
+        if !self.due.is_empty() {
+            return Some(Instant::now() + DUE_RETRY);
+        }
+        self.entries.first_key_value().map(|(&(at, _), _)| at)
+    }
+}
+
+/// How often a due task that found the pool full is tried again: a full
+/// pool keeps no list of waiters the maintenance thread could join without
+/// blocking, so it polls, and only while such tasks wait.
+const DUE_RETRY: Duration = Duration::from_millis(1);
+
 /// How late a deadline may fire, so that deadlines close together fire
 /// together (see `maintenance_loop`).
 const DEADLINE_TICK: std::time::Duration = std::time::Duration::from_millis(1);
@@ -148,6 +191,111 @@ impl Timers {
 }
 
 impl Inner {
+    /// Holds `delayed` until `at`, then submits it: the maintenance thread
+    /// keeps it meanwhile (no worker, no thread of its own).
+    pub(super) fn add_delayed(
+        self: &Arc<Self>,
+        at: Instant,
+        delayed: Delayed,
+    ) -> Result<(), PoolError> {
+        let earliest = {
+            let mut delays = crate::job::lock(&self.maintenance.delays);
+            // Under the delays' lock, which `release` takes after closing
+            // the pool to cancel them all: either this sees the pool closed,
+            // or `release` sees this task.
+            if self.is_closed() {
+                return Err(PoolError::Closed);
+            }
+            let earliest = delays
+                .entries
+                .first_key_value()
+                .is_none_or(|(&(first, _), _)| at < first);
+            delays.seq += 1;
+            let seq = delays.seq;
+            delays.entries.insert((at, seq), delayed);
+            earliest
+        };
+        if earliest {
+            self.maintenance_needed();
+        }
+        Ok(())
+    }
+
+    /// An earlier timer was filed: the maintenance thread starts (with
+    /// `disable_purge`, it may not run yet) or recomputes its sleep.
+    fn maintenance_needed(self: &Arc<Self>) {
+        let state = self.lock_state();
+        if !state.maintenance.is_running() && !state.life.is_closed() {
+            let epoch = state.life.epoch();
+            drop(state);
+            let _ = self.start_maintenance(epoch);
+        } else {
+            // Under the lock, so that the thread, which computes its sleep
+            // under it, cannot miss this earlier timer.
+            self.maintenance.wake();
+        }
+    }
+
+    /// Submits the delayed tasks due at `now`, in order, as far as the pool
+    /// has room; the rest wait for the next round.
+    fn release_delayed(self: &Arc<Self>, now: Instant) {
+        let mut delays = crate::job::lock(&self.maintenance.delays);
+        while let Some(entry) = delays.entries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let delayed = entry.remove();
+            delays.due.push_back(delayed);
+        }
+        let due = std::mem::take(&mut delays.due);
+        drop(delays);
+        let mut due = due.into_iter();
+        while let Some(delayed) = due.next() {
+            // Cancelled while it waited: its handle knows already.
+            if delayed.job.has_ended() {
+                continue;
+            }
+            let task = Task::tracked(Arc::clone(&delayed.job));
+            let submitted = match delayed.key {
+                Some(hash) => self.submit_keyed(hash, task, Wait::Probe),
+                None => self.submit(task, Wait::Probe).map_err(|(error, _)| error),
+            };
+            match submitted {
+                Ok(()) => {
+                    if let Some(deadline) = delayed.deadline {
+                        self.arm_deadline(deadline, &delayed.job);
+                    }
+                }
+                Err(PoolError::Overloaded) => {
+                    // Kept in order, before any that came due since.
+                    let mut delays = crate::job::lock(&self.maintenance.delays);
+                    let later = std::mem::take(&mut delays.due);
+                    delays.due.push_back(delayed);
+                    delays.due.extend(due);
+                    delays.due.extend(later);
+                    return;
+                }
+                Err(_) => {
+                    crate::job::stop_before_start(&*delayed.job, Why::Cancelled, &**self);
+                }
+            }
+        }
+    }
+
+    /// `release`: the delayed tasks never run; their handles say
+    /// `Cancelled`.
+    pub(super) fn cancel_delayed(&self) {
+        let cancelled: Vec<Delayed> = {
+            let mut delays = crate::job::lock(&self.maintenance.delays);
+            let mut all: Vec<Delayed> = std::mem::take(&mut delays.entries).into_values().collect();
+            all.extend(std::mem::take(&mut delays.due));
+            all
+        };
+        for delayed in cancelled {
+            crate::job::stop_before_start(&*delayed.job, Why::Cancelled, self);
+        }
+    }
+
     /// Fires `job`'s deadline at `at`, unless the task ends first.
     pub(crate) fn add_deadline(self: &Arc<Self>, at: Instant, job: &Arc<dyn Job>) {
         let mut earliest = false;
@@ -160,17 +308,7 @@ impl Inner {
             seq
         });
         if earliest {
-            let state = self.lock_state();
-            if !state.maintenance.is_running() && !state.life.is_closed() {
-                let epoch = state.life.epoch();
-                drop(state);
-                // Only with `disable_purge`: otherwise it runs already.
-                let _ = self.start_maintenance(epoch);
-            } else {
-                // Under the lock, so that the thread, which computes its sleep
-                // under it, cannot miss this earlier deadline.
-                self.maintenance.wake();
-            }
+            self.maintenance_needed();
         }
     }
 
@@ -198,7 +336,14 @@ impl Inner {
             drop(state);
             let now = Instant::now();
             self.fire_deadlines(now);
+            self.release_delayed(now);
             if purge && now >= next_purge {
+                // Delayed tasks cancelled while they wait leave now, not
+                // when they would have been due: a far delay on many
+                // cancelled tasks holds no memory for long.
+                crate::job::lock(&self.maintenance.delays)
+                    .entries
+                    .retain(|_, delayed| !delayed.job.has_ended());
                 self.expire_idle(self.lock_state(), now);
                 self.join_finished();
                 next_purge = now + expiry;

@@ -627,6 +627,40 @@ impl Pool {
         self.inner.spawn_keyed(hash, task)
     }
 
+    /// [`spawn`](Self::spawn) once `delay` has passed: the pool's
+    /// maintenance thread holds the task meanwhile (no worker, no thread of
+    /// its own), then submits it, in order with other delayed tasks; one
+    /// that finds the pool full is tried again every millisecond until it
+    /// has room. Its handle can cancel it while it waits; `release` cancels
+    /// it. For a token, a key or a deadline too, see
+    /// [`TaskBuilder::delay`].
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] once the pool is released. A refusal when it
+    /// is due (the pool released meanwhile) is the handle's
+    /// [`TaskError::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let pool = workpool::Pool::new(1)?;
+    /// let start = Instant::now();
+    /// let reminder = pool.spawn_after(Duration::from_millis(20), || "ring")?;
+    /// assert_eq!(pool.busy(), 0, "it holds no worker while it waits");
+    /// assert_eq!(reminder.join()?, "ring");
+    /// assert!(start.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_after<F, T>(&self, delay: Duration, task: F) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.spawn_after(delay, task)
+    }
+
     /// Runs `f` on each input of `inputs`, in parallel on this pool, and
     /// yields the results in input order, pulling inputs lazily with at
     /// most a [`window`](Map::window) of them in flight: memory stays

@@ -11,6 +11,7 @@ use crate::error::{PoolError, TaskError};
 use crate::handle::{BatchHandle, TaskHandle};
 use crate::job::{self, Deadline, Group, Job, OnComplete, OnEachComplete, Spec};
 use crate::sync::Arc;
+use std::time::{Duration, Instant};
 
 impl Inner {
     /// A tracked task, ready to submit, with its handle.
@@ -138,6 +139,41 @@ impl Inner {
         Ok(handle)
     }
 
+    /// `Pool::spawn_after`: `spawn`, held by the maintenance thread until
+    /// `delay` has passed.
+    pub(super) fn spawn_after<F, T>(
+        self: &Arc<Self>,
+        delay: Duration,
+        f: F,
+    ) -> Result<TaskHandle<T>, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle, deadline) = self.plain_job(f);
+        self.hold_job(job, deadline, None, delay)?;
+        Ok(handle)
+    }
+
+    /// Files a tracked task to be submitted once `delay` has passed (an
+    /// instant too far to write down is a century: the task waits for a
+    /// cancel or `release`).
+    fn hold_job(
+        self: &Arc<Self>,
+        job: Arc<dyn Job>,
+        deadline: Option<Deadline>,
+        key: Option<u64>,
+        delay: Duration,
+    ) -> Result<(), PoolError> {
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        let now = Instant::now();
+        let at = now
+            .checked_add(delay)
+            .or_else(|| now.checked_add(CENTURY))
+            .unwrap_or(now);
+        self.add_delayed(at, super::maintenance::Delayed { job, deadline, key })
+    }
+
     /// `TaskBuilder::spawn`: a tracked task with a token of its own (a
     /// child of the pool's root and of `parents`), in the lane of `key`'s
     /// hash if there is one.
@@ -148,6 +184,7 @@ impl Inner {
         on_complete: Option<OnComplete<T>>,
         parents: &[CancelToken],
         key: Option<u64>,
+        delay: Option<Duration>,
     ) -> Result<TaskHandle<T>, PoolError>
     where
         F: FnOnce(&CancelToken) -> T + Send + 'static,
@@ -160,7 +197,10 @@ impl Inner {
         };
         let at = spec.deadline;
         let (job, handle) = self.make_job(f, spec);
-        self.submit_job_keyed(job, at, key, Wait::Block)?;
+        match delay {
+            Some(delay) => self.hold_job(job, at, key, delay)?,
+            None => self.submit_job_keyed(job, at, key, Wait::Block)?,
+        }
         Ok(handle)
     }
 
