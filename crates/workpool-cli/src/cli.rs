@@ -353,11 +353,11 @@ mod tests {
         );
         assert_eq!(
             names(Workload::ALL.map(Workload::name).into()),
-            "empty sleep burst latency scaling idle cold join redis"
+            "empty sleep burst latency scaling idle cold join redis map keyed"
         );
         assert_eq!(
             names(Kind::value_variants().iter().map(|k| k.name()).collect()),
-            "empty sleep burst latency idle cold join redis"
+            "empty sleep burst latency idle cold join redis map map-unordered keyed"
         );
         // The table order is the order of declaration, so that the choices
         // clap lists in --help and in errors come in table order too.

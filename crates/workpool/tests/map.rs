@@ -54,28 +54,38 @@ fn a_million_inputs_come_back_in_order_never_more_than_the_window_ahead() {
 }
 
 #[test]
-fn the_default_window_follows_the_capacity() {
+fn the_default_window_holds_about_two_mib_of_inputs_and_results() {
+    // Inputs of 4 KiB: the default window is what fits in 2 MiB.
+    type Input = [u64; 512];
+    let window =
+        (2 << 20) / (std::mem::size_of::<Input>() + std::mem::size_of::<Result<u64, TaskError>>());
     let pool = Pool::new(3).unwrap();
     let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&pulled);
+    let inputs = (0..100_000u64).map(move |n| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        [n; 512]
+    });
     let gate = Gate::new();
     let held = Arc::clone(&gate);
-    let mut map = pool.map(counted(1_000_000, &pulled), move |n| {
-        if n == 0 {
+    let mut map = pool.map(inputs, move |input: Input| {
+        if input[0] == 0 {
             held.wait();
         }
-        n
+        input[0]
     });
     let first = std::thread::scope(|s| {
         let reader = s.spawn(|| map.next());
         gate.await_arrivals(1);
         // The first input blocks its result, so the map fills its window.
         common::wait_until("the window fills", || {
-            pulled.load(Ordering::SeqCst) >= 3 * 64 - 1
+            pulled.load(Ordering::SeqCst) >= window - 1
         });
         std::thread::sleep(Duration::from_millis(50));
+        let held = pulled.load(Ordering::SeqCst);
         assert!(
-            pulled.load(Ordering::SeqCst) <= 3 * 64,
-            "more than 64 per worker pulled"
+            held <= window,
+            "{held} inputs pulled with a window of {window}"
         );
         gate.open();
         reader.join().unwrap()
@@ -514,4 +524,33 @@ fn the_stream_waits_for_room_in_a_full_pool_without_blocking() {
         results
     });
     assert_eq!(results, (1..=50u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn f_runs_on_the_pool_s_workers_never_on_the_caller() {
+    // A closure that waits for the caller (here: for its next read) would
+    // deadlock a map whose caller ran inputs itself while it waited.
+    let pool = Pool::builder()
+        .capacity(2)
+        .thread_name("mapper")
+        .build()
+        .unwrap();
+    let caller = std::thread::current().id();
+    let on_caller = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&on_caller);
+    let count = pool
+        .map(0..100_000u32, move |n| {
+            if std::thread::current().id() == caller {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            assert!(std::thread::current()
+                .name()
+                .unwrap_or_default()
+                .starts_with("mapper"));
+            n
+        })
+        .filter(Result::is_ok)
+        .count();
+    assert_eq!(count, 100_000);
+    assert_eq!(on_caller.load(Ordering::SeqCst), 0);
 }

@@ -98,6 +98,16 @@ fn panels(points: &[Point], records: &[Vec<Record>]) -> Vec<Panel> {
             Kind::Redis => (format!("redis: jobs/s, {} processes", p.procs), |r| {
                 r.tasks_per_sec
             }),
+            Kind::Map => (format!("map: M inputs/s in order, cap {}", p.cap), |r| {
+                r.tasks_per_sec.map(|v| v / 1e6)
+            }),
+            Kind::MapUnordered => (format!("map: M inputs/s unordered, cap {}", p.cap), |r| {
+                r.tasks_per_sec.map(|v| v / 1e6)
+            }),
+            Kind::Keyed => (
+                format!("keyed: M tasks/s over 1,000 keys, cap {}", p.cap),
+                |r| r.tasks_per_sec.map(|v| v / 1e6),
+            ),
         };
         out.push(Panel::Bars(Bars {
             title,

@@ -1,8 +1,9 @@
 //! `workpool bench-one`: one run of one workload on one implementation, in a
 //! process of its own, reported as one JSON line on stdout.
 
+use super::compose;
 use super::peers::{self, PeerError, Runner};
-use super::plan::Kind;
+use super::plan::{Impl, Kind};
 use super::stats::quantile_sorted;
 use crate::cli::OneArgs;
 use crate::probe::{self, Switches, ThreadSampler};
@@ -279,6 +280,9 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
     let mut rounds = None;
     // The sum of the results `join` joined; its tasks tick no counter.
     let mut joined = None;
+    // `map` runs to its end inside its call; its inputs tick no counter.
+    let mut mapped = false;
+    let mut keyed_out_of_order = None;
 
     match args.kind {
         Kind::Empty | Kind::Idle => {
@@ -340,9 +344,26 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
         }
         Kind::Join => joined = Some(runner.spawn_join(tasks)?),
         Kind::Redis => return Err(ChildError::RedisHere),
+        Kind::Map | Kind::MapUnordered => {
+            compose::map(&runner, tasks, args.kind == Kind::Map, args.cap)?;
+            mapped = true;
+        }
+        Kind::Keyed => {
+            let tick: &'static (dyn Fn() + Sync) = Box::leak(Box::new(move || done.tick()));
+            let out_of_order = compose::keyed(&runner, tasks, tick)?;
+            done.wait();
+            keyed_out_of_order = Some(out_of_order.load(Ordering::Relaxed));
+        }
     }
-    if rounds.is_none() && joined.is_none() {
+    if rounds.is_none() && joined.is_none() && !mapped {
         done.wait();
+    }
+    if let (Some(wrong), Impl::Workpool | Impl::Thread) = (keyed_out_of_order, args.imp) {
+        if wrong > 0 {
+            return Err(ChildError::Peer(PeerError::WrongResult(format!(
+                "{wrong} keyed tasks out of their key's order"
+            ))));
+        }
     }
     let finished = Instant::now();
     if let Some(sum) = joined {
@@ -385,6 +406,7 @@ pub(crate) fn run(args: &OneArgs) -> Result<ChildReport, ChildError> {
         completed: match (rounds, joined) {
             (Some((ran, _)), _) => ran,
             (None, Some(_)) => tasks,
+            (None, None) if mapped => tasks,
             (None, None) => done.completed(),
         },
         build_ms: ms(built - start),

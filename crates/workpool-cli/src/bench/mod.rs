@@ -10,6 +10,7 @@
 
 pub(crate) mod chart;
 pub(crate) mod child;
+pub(crate) mod compose;
 pub(crate) mod peers;
 pub(crate) mod plan;
 pub(crate) mod record;

@@ -80,6 +80,12 @@ pub(crate) enum PeerError {
     /// `join` on a runner whose tasks give no results (its `Debug`).
     #[error("{0} gives no task results to join")]
     NoResults(String),
+    /// A `map` or `keyed` result was wrong (input, value).
+    #[error("wrong result: {0}")]
+    WrongResult(String),
+    /// `map` or `keyed` on a runner that does not run it (its `Debug`).
+    #[error("{0} does not run this workload")]
+    NotThisWorkload(String),
     /// threadfin's `join_timeout` ran out.
     #[error("threadfin's threads did not exit in time")]
     ThreadfinStuck,

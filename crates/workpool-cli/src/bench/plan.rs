@@ -65,6 +65,11 @@ impl Impl {
     pub(crate) fn runs(self, workload: Workload) -> bool {
         match workload {
             Workload::Redis => matches!(self, Impl::Workpool | Impl::Apalis),
+            Workload::Map => matches!(self, Impl::Workpool | Impl::Rayon | Impl::Tokio),
+            Workload::Keyed => matches!(
+                self,
+                Impl::Workpool | Impl::RustyPool | Impl::Rayon | Impl::Thread
+            ),
             _ => self != Impl::Apalis,
         }
     }
@@ -108,11 +113,20 @@ pub(crate) enum Workload {
     /// of capacity 64, beside one in-process pool of 64 x processes (the
     /// ceiling): jobs/s and pickup p99. workpool only.
     Redis,
+    /// Small inputs through a function on cap = cores, results in input
+    /// order and as they finish: `Pool::map` against rayon's
+    /// `par_iter().collect()` and `par_bridge()`, and tokio's
+    /// `stream::iter(..).map(spawn_blocking).buffered(n)`. Inputs/s.
+    Map,
+    /// Tasks over 1,000 keys, one key's tasks one at a time, cap = cores:
+    /// `submit_keyed` against a `Mutex` per key inside the task (rusty_pool,
+    /// rayon) and a thread per key. Tasks/s.
+    Keyed,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub(crate) const ALL: [Workload; 9] = [
+    pub(crate) const ALL: [Workload; 11] = [
         Workload::Empty,
         Workload::Sleep,
         Workload::Burst,
@@ -122,6 +136,8 @@ impl Workload {
         Workload::Cold,
         Workload::Join,
         Workload::Redis,
+        Workload::Map,
+        Workload::Keyed,
     ];
 
     /// The name on the command line (clap's, see [`value_name`]), in tables
@@ -150,6 +166,12 @@ pub(crate) enum Kind {
     Join,
     /// Jobs through Redis to consumer processes (run by `bench` itself).
     Redis,
+    /// Inputs through a map, results in input order.
+    Map,
+    /// Inputs through a map, results as they finish.
+    MapUnordered,
+    /// Tasks over 1,000 keys.
+    Keyed,
 }
 
 impl Kind {
@@ -189,6 +211,10 @@ pub(crate) struct Sizes {
     pub(crate) join_tasks: usize,
     /// Jobs per run of `redis`.
     pub(crate) redis_jobs: usize,
+    /// Inputs of `map`.
+    pub(crate) map_inputs: usize,
+    /// Tasks of `keyed`.
+    pub(crate) keyed_tasks: usize,
     /// A thread per task manages about 18k tasks/s on 2 cores; `empty` and
     /// `join` points above this many tasks are cut to it (or, in the sweep,
     /// skipped).
@@ -235,6 +261,8 @@ impl Sizes {
             cold_rounds: 200,
             join_tasks: 100_000,
             redis_jobs: 20_000,
+            map_inputs: 1_000_000,
+            keyed_tasks: 1_000_000,
             thread_empty_max: 100_000,
             runs: 3,
         }
@@ -256,6 +284,8 @@ impl Sizes {
             cold_rounds: 50,
             join_tasks: 20_000,
             redis_jobs: 2_000,
+            map_inputs: 200_000,
+            keyed_tasks: 200_000,
             thread_empty_max: 10_000,
             runs: 1,
         }
@@ -324,6 +354,11 @@ pub(crate) fn points(
             Workload::Latency => out.push(point(w, Kind::Latency, sizes.latency_tasks, cores)),
             Workload::Idle => out.push(point(w, Kind::Idle, sizes.idle_tasks, cores)),
             Workload::Join => out.push(point(w, Kind::Join, sizes.join_tasks, cores)),
+            Workload::Map => {
+                out.push(point(w, Kind::Map, sizes.map_inputs, cores));
+                out.push(point(w, Kind::MapUnordered, sizes.map_inputs, cores));
+            }
+            Workload::Keyed => out.push(point(w, Kind::Keyed, sizes.keyed_tasks, cores)),
             Workload::Cold => {
                 let p = point(w, Kind::Cold, sizes.cold_rounds * COLD_ROUND, cores);
                 out.push(Point {

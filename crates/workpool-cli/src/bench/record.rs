@@ -131,6 +131,7 @@ pub(crate) fn metric(point: &Point) -> (&'static str, bool) {
     match (point.workload, point.kind) {
         (Workload::Scaling, Kind::Empty) => ("ns_per_task", false),
         (_, Kind::Empty | Kind::Join | Kind::Redis) => ("tasks_per_sec", true),
+        (_, Kind::Map | Kind::MapUnordered | Kind::Keyed) => ("tasks_per_sec", true),
         (_, Kind::Sleep | Kind::Burst) => ("wall_ms", false),
         (_, Kind::Latency | Kind::Cold) => ("p99_us", false),
         (_, Kind::Idle) => ("idle_cpu_ms", false),

@@ -107,6 +107,51 @@ fn join(point: &Point, records: &[Record]) -> Table {
     t
 }
 
+fn map(point: &Point, records: &[Record]) -> Table {
+    let order = if point.kind == Kind::Map {
+        "in input order"
+    } else {
+        "as they finish"
+    };
+    let mut t = throughput(
+        format!(
+            "map: {} small inputs through a function, results {order}, cap {} \
+             (inputs/s in the tasks/s column, higher is better; peak RSS: what it holds)",
+            count(point.tasks),
+            point.cap
+        ),
+        point,
+        records,
+    );
+    t.note(if point.kind == Kind::Map {
+        "workpool: Pool::map (a window of inputs in flight); rayon: into_par_iter().map().collect() \
+         (every result in memory); tokio: stream::iter().map(spawn_blocking).buffered(64 x cap)"
+    } else {
+        "workpool: Pool::map(..).unordered(); rayon: par_bridge().map().reduce(); \
+         tokio: stream::iter().map(spawn_blocking).buffer_unordered(64 x cap)"
+    });
+    t
+}
+
+fn keyed(point: &Point, records: &[Record]) -> Table {
+    let mut t = throughput(
+        format!(
+            "keyed: {} tasks over 1,000 keys, one key's tasks one at a time, cap {} \
+             (tasks/s, higher is better)",
+            count(point.tasks),
+            point.cap
+        ),
+        point,
+        records,
+    );
+    t.note(
+        "workpool: submit_keyed (in order per key); rusty_pool and rayon: a Mutex per key taken \
+         inside the task (no order; a waiting task holds its worker); thread: one thread per key \
+         fed by a channel",
+    );
+    t
+}
+
 /// A table of tasks/s per implementation: `empty` and `join` differ only
 /// in their title and notes.
 fn throughput(title: String, point: &Point, records: &[Record]) -> Table {
@@ -573,6 +618,8 @@ pub(crate) fn tables(points: &[Point], records: &[Vec<Record>]) -> Vec<Table> {
             Kind::Cold => cold(p, rs),
             Kind::Join => join(p, rs),
             Kind::Redis => redis(&[(p, rs.as_slice())]),
+            Kind::Map | Kind::MapUnordered => map(p, rs),
+            Kind::Keyed => keyed(p, rs),
         });
         i += 1;
     }

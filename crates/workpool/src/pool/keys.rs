@@ -30,30 +30,58 @@ use crate::error::PoolError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{self, Arc, Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+
+/// How long a worker runs one key's tasks back to back before it hands the
+/// next one to the queue, behind the others' tasks.
+const KEY_TURN: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Shards of the lane map: enough that submitters and workers on
 /// different keys seldom meet on one lock.
 const SHARDS: usize = 64;
 
 pub(crate) struct Keys {
-    shards: Box<[Mutex<HashMap<u64, Lane>>]>,
+    shards: Box<[Mutex<Lanes>]>,
     hasher: RandomState,
     /// Tasks waiting in lanes, and their bound.
     parked: AtomicUsize,
     limit: usize,
-    /// Keyed submitters that wait: for room in the lanes, or for the fate
-    /// of a head (or, with no room at all, for their key to be idle).
-    waits: Mutex<Generation>,
+    /// Keyed submitters that wait (for room in the lanes, or for the fate
+    /// of a head, or, with no room at all, for their key to be idle) sleep
+    /// on `changed` until `generation` moves; it is bumped under `waits`.
+    waits: Mutex<()>,
+    generation: AtomicUsize,
     changed: Condvar,
     blocked: AtomicUsize,
     /// Numbers lanes.
     lanes_made: std::sync::atomic::AtomicU64,
 }
 
-/// Bumped by every event a blocked keyed submitter waits for.
+/// The lanes of one shard, by their key's hash. The hash is SipHash's with
+/// the pool's random keys already, so the map uses it as it is instead of
+/// hashing it again.
+type Lanes = HashMap<u64, Lane, BuildHasherDefault<Prehashed>>;
+
+/// A `Hasher` for keys that are hashes already.
 #[derive(Default)]
-struct Generation(u64);
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here (`write_u64`); anything else folds in.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+}
 
 struct Lane {
     /// Which lane of its key this is: a head decided after its lane ended
@@ -61,6 +89,11 @@ struct Lane {
     id: u64,
     /// The head is being submitted: its fate is not known yet.
     deciding: bool,
+    /// The key's task the pool runs next (the head, or the task handed
+    /// over): apart from the others, so that a lane of one task allocates
+    /// nothing.
+    first: Option<Task>,
+    /// The key's tasks that wait, in order.
     waiting: VecDeque<Task>,
 }
 
@@ -77,11 +110,12 @@ enum Placed {
 impl Keys {
     pub(super) fn new(queue_capacity: usize) -> Keys {
         Keys {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Lanes::default())).collect(),
             hasher: RandomState::new(),
             parked: AtomicUsize::new(0),
             limit: queue_capacity,
-            waits: Mutex::new(Generation::default()),
+            waits: Mutex::new(()),
+            generation: AtomicUsize::new(0),
             changed: Condvar::new(),
             blocked: AtomicUsize::new(0),
             lanes_made: std::sync::atomic::AtomicU64::new(0),
@@ -92,13 +126,14 @@ impl Keys {
         self.hasher.hash_one(key)
     }
 
-    fn shard(&self, hash: u64) -> &Mutex<HashMap<u64, Lane>> {
-        // The low bits pick the shard; the map hashes the whole word again.
-        &self.shards[(hash % SHARDS as u64) as usize]
+    fn shard(&self, hash: u64) -> &Mutex<Lanes> {
+        // The high bits pick the shard: the map's buckets use the low ones.
+        &self.shards[(hash >> 58) as usize % SHARDS]
     }
 
-    /// Puts `task` in its lane, or makes it the head of a new one; gives
-    /// it back with `Placed::Wait` if it must wait.
+    /// Puts `task` in its lane, or makes it the head of a new one (first in
+    /// the lane: the task the caller submits runs it); gives it back with
+    /// `Placed::Wait` if it must wait.
     fn place(&self, hash: u64, task: Task) -> (Placed, Option<Task>) {
         let mut lanes = sync::lock(self.shard(hash));
         match lanes.get_mut(&hash) {
@@ -111,10 +146,11 @@ impl Keys {
                     Lane {
                         id,
                         deciding: true,
+                        first: Some(task),
                         waiting: VecDeque::new(),
                     },
                 );
-                (Placed::Head(id), Some(task))
+                (Placed::Head(id), None)
             }
             Some(lane) if !lane.deciding && self.parked.load(Ordering::SeqCst) < self.limit => {
                 self.parked.fetch_add(1, Ordering::SeqCst);
@@ -143,58 +179,63 @@ impl Keys {
         self.notify();
     }
 
-    /// A task of `hash` ended: the next one of its lane, or `None` (the
-    /// lane is gone: the key is idle).
-    fn next(&self, hash: u64) -> Option<Task> {
-        let next = {
+    /// The key's task to run now (the first of its lane).
+    fn take(&self, hash: u64) -> Task {
+        sync::lock(self.shard(hash))
+            .get_mut(&hash)
+            .and_then(|lane| lane.first.take())
+            .expect("a lane is run only while it has a task to run")
+    }
+
+    /// A task of `hash` ended: whether the key has a next one (then first
+    /// in its lane, no longer counted as waiting); if not, the lane is gone
+    /// and the key idle.
+    fn next(&self, hash: u64) -> bool {
+        let more = {
             let mut lanes = sync::lock(self.shard(hash));
             let lane = lanes
                 .get_mut(&hash)
                 .expect("a keyed task runs while its lane exists");
-            let next = lane.waiting.pop_front();
-            if next.is_none() {
+            lane.first = lane.waiting.pop_front();
+            let more = lane.first.is_some();
+            if !more {
                 lanes.remove(&hash);
             }
-            next
+            more
         };
-        match next {
-            Some(task) => {
-                let before = self.parked.fetch_sub(1, Ordering::SeqCst);
-                // Blocked submitters are woken when the lanes have drained a
-                // quarter, not for each slot: one wake-up lets several in.
-                if before == self.limit - self.limit / 4 || self.limit <= 4 {
-                    self.notify();
-                }
-                Some(task)
+        if more {
+            let before = self.parked.fetch_sub(1, Ordering::SeqCst);
+            // Blocked submitters are woken when the lanes have drained a
+            // quarter, not for each slot: one wake-up lets several in.
+            if before == self.limit - self.limit / 4 || self.limit <= 4 {
+                self.notify();
             }
-            None => {
-                // Without room in lanes, a task waits for its key to be idle.
-                if self.limit == 0 {
-                    self.notify();
-                }
-                None
-            }
+        } else if self.limit == 0 {
+            // Without room in lanes, a task waits for its key to be idle.
+            self.notify();
         }
+        more
     }
 
     fn notify(&self) {
         if self.blocked.load(Ordering::SeqCst) == 0 {
             return;
         }
-        sync::lock(&self.waits).0 += 1;
+        let _waits = sync::lock(&self.waits);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_all();
     }
 
     /// Waits for the next event after `seen`.
     fn wait(&self, seen: u64) {
-        let mut generation = sync::lock(&self.waits);
-        while generation.0 == seen {
-            generation = sync::wait(&self.changed, generation);
+        let mut waits = sync::lock(&self.waits);
+        while self.generation() == seen {
+            waits = sync::wait(&self.changed, waits);
         }
     }
 
     fn generation(&self) -> u64 {
-        sync::lock(&self.waits).0
+        self.generation.load(Ordering::SeqCst) as u64
     }
 
     /// Lanes, that is busy keys.
@@ -223,26 +264,32 @@ impl Inner {
         wait: Wait,
     ) -> Result<(), PoolError> {
         let mut task = task;
+        // Once the task has had to wait: the event count it last saw. The
+        // caller counts itself in `blocked`, then looks at the lanes again
+        // before it sleeps, so that an event between the two looks is not
+        // missed (`notify` reads `blocked` after changing the lanes).
+        let mut seen: Option<u64> = None;
+        let unblock = |seen: Option<u64>| {
+            if seen.is_some() {
+                self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
+            }
+        };
         loop {
             if self.is_closed() {
+                unblock(seen);
                 return Err(PoolError::Closed);
             }
-            // Counted before the lane is looked at, so that an event
-            // between the look and the wait is not missed (`notify` reads
-            // `blocked` after changing the lanes).
-            self.keys.blocked.fetch_add(1, Ordering::SeqCst);
-            let seen = self.keys.generation();
             let (placed, back) = self.keys.place(hash, task);
             match placed {
                 Placed::Parked => {
-                    self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
+                    unblock(seen);
                     return Ok(());
                 }
                 Placed::Head(id) => {
-                    self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
-                    let head = back.expect("a head comes back to be submitted");
+                    unblock(seen);
+                    // Two words: in place, no allocation (`raw/small.rs`).
                     let inner = Arc::clone(self);
-                    let run = Task::new(move || inner.run_keyed(hash, head));
+                    let run = Task::new(move || inner.run_lane(hash));
                     let submitted = self.submit(run, wait);
                     self.keys.decided(hash, id, submitted.is_ok());
                     return submitted.map_err(|(error, _)| error);
@@ -255,49 +302,52 @@ impl Inner {
                     let probe = matches!(wait, Wait::No | Wait::Probe);
                     let full = self.keys.parked() >= self.keys.limit;
                     if probe || (self.config.nonblocking && full) {
-                        self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
+                        unblock(seen);
                         return Err(PoolError::Overloaded);
                     }
                     if super::worker::is_worker_of(self) && !self.config.nonblocking {
                         // The wait could only end once a task of this pool
                         // ends, maybe the caller's own.
-                        self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
+                        unblock(seen);
                         return Err(PoolError::WouldDeadlock);
                     }
-                    self.keys.wait(seen);
-                    self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
+                    match seen {
+                        None => {
+                            self.keys.blocked.fetch_add(1, Ordering::SeqCst);
+                            seen = Some(self.keys.generation());
+                        }
+                        Some(last) => {
+                            self.keys.wait(last);
+                            seen = Some(self.keys.generation());
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Runs `task` of the key `hash`, then the key's next ones: each is
-    /// handed to the pool (behind what is queued), or, if the pool has no
-    /// room or is closed, run here. A panic is caught by `run_task`, so
-    /// that it cannot stall the key.
-    fn run_keyed(self: &Arc<Self>, hash: u64, task: Task) {
-        let mut task = task;
+    /// Runs the key `hash`'s task, first in its lane, then its next ones:
+    /// here while the turn is short, then each handed to the pool (behind
+    /// what is queued), or, if the pool has no room or is closed, run here.
+    /// A panic is caught by `run_task`, so that it cannot stall the key.
+    fn run_lane(self: &Arc<Self>, hash: u64) {
+        let started = std::time::Instant::now();
         loop {
-            self.run_task(task);
-            let Some(next) = self.keys.next(hash) else {
-                return;
-            };
-            // Given to the pool through a slot, so that it can be taken
-            // back when the pool has no room for it.
-            let slot = Arc::new(std::sync::Mutex::new(Some(next)));
-            let handed = Arc::clone(&slot);
-            let inner = Arc::clone(self);
-            let run = Task::new(move || {
-                if let Some(next) = crate::job::lock(&handed).take() {
-                    inner.run_keyed(hash, next);
-                }
-            });
-            if self.submit(run, Wait::Probe).is_ok() {
+            self.run_task(self.keys.take(hash));
+            if !self.keys.next(hash) {
                 return;
             }
-            task = crate::job::lock(&slot)
-                .take()
-                .expect("a refused hand-over still holds its task");
+            // A trip through the queue per task costs more than a small
+            // task: the worker stays with the key for `KEY_TURN`.
+            if started.elapsed() >= KEY_TURN {
+                let inner = Arc::clone(self);
+                if self
+                    .submit(Task::new(move || inner.run_lane(hash)), Wait::Probe)
+                    .is_ok()
+                {
+                    return;
+                }
+            }
             self.stats.completed_aside();
         }
     }
