@@ -208,8 +208,8 @@ fn main() -> Res {
     Ok(())
 }
 
-/// 3. Per-recipient order: tasks keyed by recipient run one at a time per
-/// recipient, in the order sent, and in parallel across recipients.
+/// Part 3, per-recipient order: tasks keyed by recipient run one at a
+/// time per recipient, in the order sent, and in parallel across them.
 fn per_recipient_order(pool: &Pool) -> Res {
     const RECIPIENTS: usize = 20;
     const KEYED: usize = 2_000;
