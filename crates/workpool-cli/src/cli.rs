@@ -34,7 +34,10 @@ pub(crate) enum Command {
     /// tasks (µs to 3 ms), panicking ones, spawn and cancel, deadlines,
     /// retries, spawn_batch, batches with on_complete, scopes (also opened
     /// from a task), submit_async and spawn_async, try_submit and
-    /// submit_timeout on a full pool; the odd-numbered threads use a
+    /// submit_timeout on a full pool, keyed tasks on 8 keys (never two of
+    /// a key at once), delayed tasks, and maps of up to 40 inputs (each
+    /// input a tracked task, one perhaps panicking); the odd-numbered
+    /// threads use a
     /// MultiPool (hand-off, no queue) for half of what it offers. Where
     /// features meet: scopes whose tasks panic, one with a payload whose
     /// Drop panics (the scope must end only after all its tasks), and

@@ -270,8 +270,15 @@ pub(crate) struct Recorder {
     live: Mutex<Vec<std::sync::Arc<CachePadded<WorkerCounts>>>>,
     retired: WorkerCounts,
     /// Tasks that completed on a caller that ran them itself (a scope, or
-    /// a join from a task of the pool).
+    /// a join from a task of the pool), or keyed tasks run from their lane.
     completed_aside: AtomicU64,
+    /// Keyed tasks run from their lane (not taken from the queue by a
+    /// worker): counted as taken.
+    taken_aside: AtomicU64,
+    /// Tasks of the pool's own that a worker took and completed but that
+    /// stand for no task of the user's (the runner of a key's lane, whose
+    /// tasks count aside): left out of taken and completed.
+    own: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) timed_out: AtomicU64,
@@ -338,6 +345,8 @@ impl Recorder {
             live: Mutex::new(Vec::new()),
             retired: WorkerCounts::default(),
             completed_aside: AtomicU64::new(0),
+            taken_aside: AtomicU64::new(0),
+            own: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
@@ -428,6 +437,21 @@ impl Recorder {
         self.completed_aside.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A keyed task ran from its lane; `completed`: to its end (a panic or
+    /// a cancel is counted where it happens).
+    pub(crate) fn ran_from_lane(&self, completed: bool) {
+        self.taken_aside.fetch_add(1, Ordering::Relaxed);
+        if completed {
+            self.completed_aside.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A worker ran a task of the pool's own (a lane's runner), which it
+    /// counts as taken and completed like any.
+    pub(crate) fn own_task_ran(&self) {
+        self.own.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The times of a sampled task, recorded by the worker numbered `worker`.
     pub(crate) fn timed(&self, worker: usize, submitted: u64, started: u64, ended: u64) {
         let stripe = &self.stripes[worker & (self.stripes.len() - 1)];
@@ -437,15 +461,20 @@ impl Recorder {
 
     /// `(taken, completed)`: tasks workers took, and tasks that completed.
     pub(crate) fn taken_and_completed(&self) -> (u64, u64) {
+        // A runner is counted in `own` once it starts, as taken before and
+        // as completed when it ends: until then the difference lags by it,
+        // as `submitted` lags a task on its way (never below zero).
+        let own = self.own.load(Ordering::Relaxed);
         let live = lock(&self.live);
-        let mut taken = self.retired.taken.load(Ordering::Relaxed);
+        let mut taken =
+            self.retired.taken.load(Ordering::Relaxed) + self.taken_aside.load(Ordering::Relaxed);
         let mut completed = self.retired.completed.load(Ordering::Relaxed)
             + self.completed_aside.load(Ordering::Relaxed);
         for counts in live.iter() {
             taken += counts.taken.load(Ordering::Relaxed);
             completed += counts.completed.load(Ordering::Relaxed);
         }
-        (taken, completed)
+        (taken.saturating_sub(own), completed.saturating_sub(own))
     }
 
     /// The summaries of queue wait and run time since the build, and the
@@ -669,8 +698,11 @@ impl fmt::Debug for Buckets {
 /// Counts are since the pool was built; [`since`](Self::since) gives those
 /// of a window between two snapshots. Once the pool is idle,
 /// `submitted == completed + panicked + cancelled`, unless an `on_complete`
-/// callback or the `Drop` of a cancelled task's closure panicked: such a
-/// panic is counted in `panicked` beside the task's own outcome.
+/// callback or the `Drop` of a cancelled task's closure panicked, or an
+/// input of a [`Pool::map`](crate::Pool::map) did (a map runs its inputs
+/// in chunks, one task each): such a panic is counted in `panicked` beside
+/// the task's own outcome. Keyed tasks count one each, as any task, and so
+/// do delayed ones (from their acceptance, though held out of the queue).
 ///
 /// # Serialization
 ///

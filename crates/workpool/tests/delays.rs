@@ -189,3 +189,24 @@ fn a_delay_too_long_to_write_down_waits_for_a_cancel() {
     assert!(handle.cancel());
     assert!(matches!(handle.join(), Err(TaskError::Cancelled)));
 }
+
+#[test]
+fn delayed_tasks_count_one_each_in_the_pool_s_figures() {
+    let pool = Pool::new(1).unwrap();
+    let waiting = pool.spawn_after(Duration::from_secs(3600), || ()).unwrap();
+    assert_eq!(
+        pool.stats().submitted,
+        1,
+        "accepted, though held out of the queue"
+    );
+    assert!(waiting.cancel());
+    let ran = pool.spawn_after(Duration::from_millis(5), || ()).unwrap();
+    ran.join().unwrap();
+    pool.wait_idle(DEADLINE).unwrap();
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.cancelled),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+}

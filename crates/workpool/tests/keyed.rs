@@ -385,3 +385,37 @@ fn a_multi_pool_sends_each_key_to_one_pool_and_keeps_its_order() {
     // Unkeyed tasks still run, round robin.
     assert_eq!(pools.spawn(|| 5).unwrap().join().unwrap(), 5);
 }
+
+#[test]
+fn keyed_tasks_count_one_each_in_the_pool_s_figures() {
+    // submitted == completed + panicked + cancelled once idle, whether a
+    // keyed task ran from the queue or from its lane, panicked or was
+    // cancelled while it waited.
+    let pool = Pool::new(2).unwrap();
+    let gate = Gate::new();
+    let held = Arc::clone(&gate);
+    pool.submit_keyed("k", move || held.wait()).unwrap();
+    gate.await_arrivals(1);
+    let cancelled = pool.task(|_token| ()).key("k").spawn().unwrap();
+    assert!(cancelled.cancel());
+    pool.submit_keyed("k", || panic!("{INTENTIONAL}")).unwrap();
+    for n in 0..200u32 {
+        pool.submit_keyed(n % 7, move || {
+            std::hint::black_box(n);
+        })
+        .unwrap();
+    }
+    gate.open();
+    pool.wait_idle(DEADLINE).unwrap();
+    let stats = pool.stats();
+    assert_eq!(
+        (
+            stats.submitted,
+            stats.completed,
+            stats.panicked,
+            stats.cancelled
+        ),
+        (203, 201, 1, 1),
+        "{stats:?}"
+    );
+}

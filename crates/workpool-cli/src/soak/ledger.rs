@@ -453,6 +453,11 @@ impl Tracked {
         self.0.add(C::Retries);
     }
 
+    /// What the task saw while it ran contradicts a promise.
+    pub(crate) fn mismatch(&self, what: fmt::Arguments<'_>) {
+        self.0.mismatch(what);
+    }
+
     /// A deliberate panic is about to be thrown.
     pub(crate) fn panics(&self) {
         self.0.add(C::PanicsThrown);

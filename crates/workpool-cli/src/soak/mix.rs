@@ -460,7 +460,10 @@ impl Submitter {
             76 => self.scope_in_task(),
             77..=80 => self.async_submits(),
             81 => self.abandoned_async_submit(),
-            82..=91 => self.try_submit_burst(),
+            82..=87 => self.try_submit_burst(),
+            88..=89 => self.keyed_spawn(),
+            90 => self.delayed_task(),
+            91 => self.map(),
             _ => self.submit_timeout(),
         }
     }
@@ -548,6 +551,86 @@ impl Submitter {
             Ok(0)
         };
         self.hold_spawned(rec, self.pool.task(task).deadline(deadline).spawn());
+    }
+
+    /// `pool.spawn_keyed(..)` on one of 8 keys: runs once, like `spawn`,
+    /// and never beside another task of its key (checked by a flag per
+    /// key, shared by the submitters).
+    fn keyed_spawn(&mut self) {
+        static RUNNING: [std::sync::atomic::AtomicBool; 8] =
+            [const { std::sync::atomic::AtomicBool::new(false) }; 8];
+        let (t, rec) = self.track("keyed spawn", true);
+        let key = self.rng.below(8) as usize;
+        let work = self.work(5);
+        let task = move || -> Out {
+            t.ran();
+            if RUNNING[key].swap(true, Ordering::SeqCst) {
+                t.mismatch(format_args!("two tasks of key {key} ran at once"));
+            }
+            work.run();
+            RUNNING[key].store(false, Ordering::SeqCst);
+            Ok(0)
+        };
+        self.hold_spawned(rec, self.pool.spawn_keyed(key, task));
+    }
+
+    /// `pool.task(..).delay(..)`: held by the maintenance thread for up to
+    /// 2 ms, then run; cancelled by a release while it waits.
+    fn delayed_task(&mut self) {
+        let (t, rec) = self.track("delayed task", false);
+        let delay = Duration::from_micros(self.rng.below(2000));
+        let work = self.work(5);
+        let task = move |_token: &CancelToken| -> Out {
+            t.ran();
+            work.run();
+            Ok(0)
+        };
+        self.hold_spawned(rec, self.pool.task(task).delay(delay).spawn());
+    }
+
+    /// `pool.map(..)` over up to 40 inputs, each a tracked task, in order,
+    /// one perhaps panicking, in a window of up to 16: each result is its
+    /// input's, a release cancels those not started.
+    fn map(&mut self) {
+        let n = self.rng.range(1, 41);
+        let panics_at = self.rng.chance(20).then(|| self.rng.below(n));
+        let window = self.rng.range(1, 17) as usize;
+        let mut recs = Vec::with_capacity(n as usize);
+        let mut inputs = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let (t, rec) = self.track("map input", false);
+            rec.accepted();
+            recs.push(rec);
+            inputs.push((i, t, self.work(2)));
+        }
+        let results: Vec<Result<Out, workpool::TaskError>> = self
+            .pool
+            .map(inputs, move |(i, t, work): (u64, Tracked, Work)| -> Out {
+                t.ran();
+                work.run();
+                if Some(i) == panics_at {
+                    t.panics();
+                    std::panic::panic_any(DELIBERATE);
+                }
+                Ok(i as u32)
+            })
+            .window(window)
+            .collect();
+        if results.len() != recs.len() {
+            if let Some(rec) = recs.first() {
+                rec.mismatch(format_args!(
+                    "a map of {} inputs gave {} results",
+                    recs.len(),
+                    results.len()
+                ));
+            }
+        }
+        for (i, (rec, result)) in recs.iter().zip(&results).enumerate() {
+            if matches!(result, Ok(Ok(got)) if *got as usize != i) {
+                rec.mismatch(format_args!("input {i} of a map gave {result:?}"));
+            }
+            rec.report(result);
+        }
     }
 
     /// `pool.task(..).retry(..)`: fails until a chosen attempt (perhaps

@@ -331,9 +331,13 @@ impl Inner {
     /// what is queued), or, if the pool has no room or is closed, run here.
     /// A panic is caught by `run_task`, so that it cannot stall the key.
     fn run_lane(self: &Arc<Self>, hash: u64) {
+        // This runner is the pool's, not a task of the user's: each task it
+        // runs counts as taken (and, if it ends well, completed) instead.
+        self.stats.own_task_ran();
         let started = std::time::Instant::now();
         loop {
-            self.run_task(self.keys.take(hash));
+            let completed = self.run_task(self.keys.take(hash));
+            self.stats.ran_from_lane(completed);
             if !self.keys.next(hash) {
                 return;
             }
@@ -348,7 +352,6 @@ impl Inner {
                     return;
                 }
             }
-            self.stats.completed_aside();
         }
     }
 }

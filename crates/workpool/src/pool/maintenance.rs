@@ -25,6 +25,10 @@ pub(super) struct Maintenance {
     timers: std::sync::Mutex<Timers>,
     /// Tasks held until they are due (`spawn_after`, `TaskBuilder::delay`).
     delays: std::sync::Mutex<Delays>,
+    /// Delayed tasks accepted and not submitted to the queue: held, or
+    /// cancelled while held. Part of `Stats::submitted`, as the queue's
+    /// tasks are.
+    held: std::sync::atomic::AtomicU64,
     /// The thread sleeps here, under the pool's lock, between rounds; a
     /// release and an earlier deadline wake it.
     wakeup: Condvar,
@@ -41,6 +45,7 @@ impl Maintenance {
         Maintenance {
             timers: std::sync::Mutex::new(Timers::default()),
             delays: std::sync::Mutex::new(Delays::default()),
+            held: std::sync::atomic::AtomicU64::new(0),
             wakeup: Condvar::new(),
         }
     }
@@ -54,6 +59,11 @@ impl Maintenance {
         let seq = timers.seq;
         timers.entries.insert((deadline, seq), job);
         (seq, earliest)
+    }
+
+    /// Delayed tasks accepted and not (yet) submitted to the queue.
+    pub(super) fn held(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A task with a deadline ended: its timer goes.
@@ -213,6 +223,9 @@ impl Inner {
             delays.seq += 1;
             let seq = delays.seq;
             delays.entries.insert((at, seq), delayed);
+            self.maintenance
+                .held
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             earliest
         };
         if earliest {
@@ -262,6 +275,10 @@ impl Inner {
             };
             match submitted {
                 Ok(()) => {
+                    // The queue counts it from now on.
+                    self.maintenance
+                        .held
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(deadline) = delayed.deadline {
                         self.arm_deadline(deadline, &delayed.job);
                     }

@@ -25,8 +25,9 @@ impl Inner {
             capacity => Some(capacity),
         };
         Stats {
-            // What workers took, what waits, and what left the queue unrun.
-            submitted: taken + queued as u64 + self.queue.set_aside(),
+            // What workers took, what waits, what left the queue unrun, and
+            // the delayed tasks not (yet) queued.
+            submitted: taken + queued as u64 + self.queue.set_aside() + self.maintenance.held(),
             completed,
             panicked: self.panicked.load(Ordering::Relaxed) as u64,
             cancelled: recorder.cancelled.load(Ordering::Relaxed),
