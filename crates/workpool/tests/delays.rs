@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Gate, DEADLINE};
+use common::{hold_a_worker, DEADLINE};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -127,10 +127,7 @@ fn a_delayed_task_due_on_a_full_pool_waits_for_room_then_runs() {
         .queue_capacity(0)
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit(move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_worker(&pool);
     let handle = pool
         .spawn_after(Duration::from_millis(10), || "ran")
         .unwrap();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{holds_throughout, wait_until, Gate, Pending, DEADLINE, INTENTIONAL};
+use common::{hold_a_key, holds_throughout, wait_until, Pending, DEADLINE, INTENTIONAL};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -105,10 +105,7 @@ fn one_key_runs_every_task_in_order_never_two_at_once_on_many_workers() {
 #[test]
 fn a_task_waiting_for_its_key_holds_no_worker() {
     let pool = Pool::new(2).unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed("a", move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, "a");
     // Ten more of key "a" wait behind it: in its lane, not on a worker.
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..10 {
@@ -213,10 +210,7 @@ fn waiting_keyed_tasks_count_against_the_queue_capacity() {
         .nonblocking(true)
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed(0, move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, 0);
     pool.submit_keyed(0, || ()).unwrap();
     pool.submit_keyed(0, || ()).unwrap();
     assert_eq!(pool.submit_keyed(0, || ()), Err(PoolError::Overloaded));
@@ -231,10 +225,7 @@ fn waiting_keyed_tasks_count_against_the_queue_capacity() {
             .build()
             .unwrap(),
     );
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed(0, move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, 0);
     pool.submit_keyed(0, || ()).unwrap();
     pool.submit_keyed(0, || ()).unwrap();
     let ran = Arc::new(AtomicBool::new(false));
@@ -280,10 +271,7 @@ fn a_keyed_submit_from_a_task_of_a_full_pool_is_refused_not_deadlocked() {
 #[test]
 fn a_cancelled_waiting_keyed_task_never_runs_and_the_next_one_does() {
     let pool = Pool::new(2).unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed("k", move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, "k");
     let ran = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&ran);
     let cancelled = pool
@@ -302,10 +290,7 @@ fn a_cancelled_waiting_keyed_task_never_runs_and_the_next_one_does() {
 #[test]
 fn release_runs_waiting_keyed_tasks_in_order_as_queued_tasks_are() {
     let pool = Pool::new(1).unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed("k", move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, "k");
     let order = Arc::new(Mutex::new(Vec::new()));
     for n in 0..20 {
         let order = Arc::clone(&order);
@@ -392,10 +377,7 @@ fn keyed_tasks_count_one_each_in_the_pool_s_figures() {
     // keyed task ran from the queue or from its lane, panicked or was
     // cancelled while it waited.
     let pool = Pool::new(2).unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit_keyed("k", move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_key(&pool, "k");
     let cancelled = pool.task(|_token| ()).key("k").spawn().unwrap();
     assert!(cancelled.cancel());
     pool.submit_keyed("k", || panic!("{INTENTIONAL}")).unwrap();

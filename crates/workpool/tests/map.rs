@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Gate, DEADLINE, INTENTIONAL};
+use common::{hold_a_worker, Gate, DEADLINE, INTENTIONAL};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -420,10 +420,7 @@ fn a_deadline_of_the_pool_applies_to_the_inputs_of_a_map() {
         .task_deadline(Duration::from_millis(20))
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit(move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_worker(&pool);
     let map = pool.map(0..4u32, |n| n).window(4);
     let results = std::thread::scope(|s| {
         let reader = s.spawn(move || map.collect::<Vec<_>>());
@@ -500,10 +497,7 @@ fn the_stream_waits_for_room_in_a_full_pool_without_blocking() {
         .queue_capacity(0)
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit(move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_worker(&pool);
     let results = futures_executor::block_on(async {
         let mut stream = pin!(pool.map(0..50u32, |n| n + 1).into_stream());
         let mut polls = 0;

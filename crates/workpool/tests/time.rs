@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Gate, DEADLINE};
+use common::{hold_a_worker, DEADLINE};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -77,10 +77,7 @@ fn a_task_past_its_instant_never_runs_even_when_a_worker_takes_it_at_once() {
 #[test]
 fn a_deadline_at_an_instant_counts_from_that_instant_not_from_acceptance() {
     let pool = Pool::new(1).unwrap();
-    let gate = Gate::new();
-    let held = Arc::clone(&gate);
-    pool.submit(move || held.wait()).unwrap();
-    gate.await_arrivals(1);
+    let gate = hold_a_worker(&pool);
     // One instant for a request; the second task is accepted later, but its
     // deadline is the same instant, not 50 ms after its acceptance.
     let at = Instant::now() + Duration::from_millis(50);

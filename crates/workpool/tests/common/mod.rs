@@ -298,3 +298,30 @@ pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
         payload.downcast_ref::<String>().map(String::as_str)
     }
 }
+
+/// Occupies a worker of `pool` with a plain task that waits at a new gate,
+/// and waits until it runs; returns the gate, to open.
+#[allow(dead_code)] // not every test binary holds a worker this way
+#[track_caller]
+pub(crate) fn hold_a_worker(pool: &workpool::Pool) -> std::sync::Arc<Gate> {
+    let gate = Gate::new();
+    let held = std::sync::Arc::clone(&gate);
+    pool.submit(move || held.wait()).unwrap();
+    gate.await_arrivals(1);
+    gate
+}
+
+/// Makes `key` busy on `pool` with a keyed task that waits at a new gate,
+/// and waits until it runs; returns the gate, to open.
+#[allow(dead_code)] // not every test binary uses keys
+#[track_caller]
+pub(crate) fn hold_a_key<K: std::hash::Hash>(
+    pool: &workpool::Pool,
+    key: K,
+) -> std::sync::Arc<Gate> {
+    let gate = Gate::new();
+    let held = std::sync::Arc::clone(&gate);
+    pool.submit_keyed(key, move || held.wait()).unwrap();
+    gate.await_arrivals(1);
+    gate
+}
