@@ -631,8 +631,8 @@ impl Pool {
     /// maintenance thread holds the task meanwhile (no worker, no thread of
     /// its own), then submits it, in order with other delayed tasks; one
     /// that finds the pool full is tried again every millisecond until it
-    /// has room. Its handle can cancel it while it waits; `release` cancels
-    /// it. For a token, a key or a deadline too, see
+    /// has room. Its handle can cancel it while it waits; `release` and
+    /// [`drain_timeout`](Self::drain_timeout) cancel it. For a token, a key or a deadline too, see
     /// [`TaskBuilder::delay`].
     ///
     /// # Errors
@@ -977,7 +977,10 @@ impl Pool {
     /// [`CancelToken`](crate::CancelToken) left alone, then waits until
     /// every worker and the maintenance thread have exited, as
     /// [`release_timeout`](Self::release_timeout) does. A queued task's own
-    /// deadline still holds (it is checked where the task starts).
+    /// deadline still holds (it is checked where the task starts). Delayed
+    /// tasks not yet due ([`spawn_after`](Self::spawn_after)) are cancelled,
+    /// as by `release`: a drain waits for the tasks there are, not for the
+    /// time some were to start.
     ///
     /// Compared: [`release`](Self::release) and `release_timeout` cancel
     /// every task token, so queued tasks that have one (from
