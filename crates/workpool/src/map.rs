@@ -151,6 +151,9 @@ impl<'p> Target<'p> {
                     Arc::clone(&pool.inner) as job::SharedHost,
                 ))
             }
+            Target::Multi(pools) if matches!(wait, Wait::Probe | Wait::No) => {
+                pools.probe_tracked(&chunk.job, &chunk.outcome, chunk.deadline)
+            }
             Target::Multi(pools) => pools.place_tracked(&chunk.job, &chunk.outcome, chunk.deadline),
         }
     }
@@ -317,8 +320,8 @@ pub struct Map<'p, I: Iterator, F, T> {
     /// A chunk refused as `Overloaded` while others of this map were in
     /// flight: submitted again once one of them reports.
     parked: Option<Prepared>,
-    /// Async: a chunk waiting for room.
-    submitting: Option<(Prepared, SubmitAsync<'p>)>,
+    /// Async: a chunk waiting for room in this pool.
+    submitting: Option<(Prepared, SubmitAsync<'p>, &'p Pool)>,
     /// Stopped by an error (`stop_on_error`): nothing more comes.
     ended: bool,
     /// Tries in a row that found the pool full with nothing of ours in
@@ -448,12 +451,9 @@ where
     /// The map as a [`futures_core::Stream`]: it awaits results and room
     /// without blocking its executor's thread, as
     /// [`spawn_async`](Pool::spawn_async) does (inputs are still pulled on
-    /// the polling thread). A [`MultiPool`]'s map has no stream form: a
-    /// multi-pool waits for room by blocking.
-    ///
-    /// # Panics
-    ///
-    /// Polling the stream of a [`MultiPool::map`] panics.
+    /// the polling thread). On a nonblocking pool or a [`MultiPool`], which
+    /// keep no list of async waiters, a stream that finds no room with none
+    /// of its inputs in flight yields to its executor and tries again.
     ///
     /// # Examples
     ///
@@ -745,15 +745,15 @@ where
     /// chunk that finds the pool full waits for room as a future (or, with
     /// chunks of ours in flight, for one of them).
     fn top_up_async(&mut self, cx: &mut Context<'_>) {
-        if let Some((chunk, mut submit)) = self.submitting.take() {
+        if let Some((chunk, mut submit, pool)) = self.submitting.take() {
             match Pin::new(&mut submit).poll(cx) {
                 Poll::Pending => {
-                    self.submitting = Some((chunk, submit));
+                    self.submitting = Some((chunk, submit, pool));
                     return;
                 }
                 Poll::Ready(result) => {
                     drop(submit);
-                    self.after_async_submit(chunk, result);
+                    self.after_async_submit(pool, chunk, result);
                 }
             }
         }
@@ -769,35 +769,42 @@ where
     }
 
     fn send_async(&mut self, chunk: Prepared, cx: &mut Context<'_>) {
-        let Target::Pool(pool) = self.target else {
-            panic!("the map of a MultiPool has no stream form: iterate it instead");
-        };
         match self.target.submit(&chunk, Wait::Probe) {
             Ok(handle) => self.accepted(chunk, handle),
             Err(PoolError::Overloaded) if !self.flights.is_empty() => self.parked = Some(chunk),
-            Err(PoolError::Overloaded) if pool.inner.is_nonblocking() => {
-                // Nothing of ours in flight and no list of waiters to join:
-                // yield to the executor and try again (`pause_for_room`).
-                self.parked = Some(chunk);
-                cx.waker().wake_by_ref();
-            }
-            Err(PoolError::Overloaded) => {
-                let task = crate::pool::task::Task::tracked(Arc::clone(&chunk.job));
-                let armed = chunk.deadline.map(|d| (d, Arc::clone(&chunk.job)));
-                let mut submit = SubmitAsync::new(&pool.inner, task, armed);
-                match Pin::new(&mut submit).poll(cx) {
-                    Poll::Pending => self.submitting = Some((chunk, submit)),
-                    Poll::Ready(result) => self.after_async_submit(chunk, result),
+            Err(PoolError::Overloaded) => match self.target {
+                Target::Pool(pool) if !pool.inner.is_nonblocking() => {
+                    self.submit_when_room(pool, chunk, cx);
                 }
-            }
+                // Nothing of ours in flight and no list of waiters to join
+                // (a nonblocking pool, a multi-pool): yield to the executor
+                // and try again (as `pause_for_room` does).
+                _ => {
+                    self.parked = Some(chunk);
+                    cx.waker().wake_by_ref();
+                }
+            },
             Err(_) => self.refused(chunk),
         }
     }
 
-    fn after_async_submit(&mut self, chunk: Prepared, result: Result<(), PoolError>) {
-        let Target::Pool(pool) = self.target else {
-            unreachable!("only a Pool's map submits as a future");
-        };
+    /// Submits `chunk` as a future that waits for room in `pool`.
+    fn submit_when_room(&mut self, pool: &'p Pool, chunk: Prepared, cx: &mut Context<'_>) {
+        let task = crate::pool::task::Task::tracked(Arc::clone(&chunk.job));
+        let armed = chunk.deadline.map(|d| (d, Arc::clone(&chunk.job)));
+        let mut submit = SubmitAsync::new(&pool.inner, task, armed);
+        match Pin::new(&mut submit).poll(cx) {
+            Poll::Pending => self.submitting = Some((chunk, submit, pool)),
+            Poll::Ready(result) => self.after_async_submit(pool, chunk, result),
+        }
+    }
+
+    fn after_async_submit(
+        &mut self,
+        pool: &'p Pool,
+        chunk: Prepared,
+        result: Result<(), PoolError>,
+    ) {
         match result {
             Ok(()) => {
                 let handle = TaskHandle::new(

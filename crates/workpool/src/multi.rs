@@ -379,8 +379,11 @@ impl MultiPool {
     }
 
     /// [`Pool::map`] across the pools: each chunk of inputs goes where the
-    /// load balancing places a task. An `Iterator` only: a multi-pool
-    /// waits for room by blocking, so its map has no stream form.
+    /// load balancing places a task. Its stream form
+    /// ([`Map::into_stream`](crate::Map::into_stream)) tries the pools in
+    /// turn without blocking and, when all are full and none of its chunks
+    /// is in flight, yields to its executor and tries again (a multi-pool
+    /// keeps no list of async waiters).
     ///
     /// # Examples
     ///
@@ -411,6 +414,30 @@ impl MultiPool {
         deadline: Option<job::Deadline>,
     ) -> Result<TaskHandle<T>, PoolError> {
         let index = self.place(Task::tracked(Arc::clone(job)))?;
+        let inner = &self.inner.pools[index].inner;
+        if let Some(deadline) = deadline {
+            inner.arm_deadline(deadline, job);
+        }
+        Ok(TaskHandle::new(
+            Arc::clone(outcome),
+            Arc::clone(inner) as job::SharedHost,
+        ))
+    }
+
+    /// [`place_tracked`](Self::place_tracked) without waiting: the pools
+    /// are tried in turn, `Overloaded` if all are full (the async `map`).
+    pub(crate) fn probe_tracked<T: Send + 'static>(
+        &self,
+        job: &Arc<dyn job::Job>,
+        outcome: &Arc<dyn job::Outcome<T>>,
+        deadline: Option<job::Deadline>,
+    ) -> Result<TaskHandle<T>, PoolError> {
+        if self.is_closed() {
+            return Err(PoolError::Closed);
+        }
+        let index = self
+            .try_each(self.first_pick(), Task::tracked(Arc::clone(job)))
+            .map_err(|(error, _)| error)?;
         let inner = &self.inner.pools[index].inner;
         if let Some(deadline) = deadline {
             inner.arm_deadline(deadline, job);
@@ -555,12 +582,7 @@ impl MultiPool {
         if self.is_closed() {
             return Err(PoolError::Closed);
         }
-        let first = match self.inner.balancing {
-            LoadBalancing::LeastTasks => self.least_loaded(),
-            LoadBalancing::RoundRobin | LoadBalancing::ByKey => {
-                self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len()
-            }
-        };
+        let first = self.first_pick();
         let mut task = match self.try_each(first, task) {
             Ok(index) => return Ok(index),
             Err((PoolError::Overloaded, task)) => task,
@@ -617,6 +639,16 @@ impl MultiPool {
 
     /// Tries every pool once without blocking, from `first` on; the index
     /// of the pool that took the task.
+    /// The pool the load balancing picks first.
+    fn first_pick(&self) -> usize {
+        match self.inner.balancing {
+            LoadBalancing::LeastTasks => self.least_loaded(),
+            LoadBalancing::RoundRobin | LoadBalancing::ByKey => {
+                self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len()
+            }
+        }
+    }
+
     fn try_each(&self, first: usize, task: Task) -> Result<usize, (PoolError, Task)> {
         let mut task = task;
         for k in 0..self.len() {

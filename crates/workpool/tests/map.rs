@@ -548,3 +548,24 @@ fn f_runs_on_the_pool_s_workers_never_on_the_caller() {
     assert_eq!(count, 100_000);
     assert_eq!(on_caller.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_multi_pool_map_streams_in_order_on_a_current_thread_runtime() {
+    use futures_core::Stream;
+    use std::future::poll_fn;
+    use std::pin::pin;
+
+    let pools = MultiPool::new(2, 1, LoadBalancing::RoundRobin).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let results = runtime.block_on(async {
+        let mut stream = pin!(pools.map(0..20_000u64, |n| n * 2).window(64).into_stream());
+        let mut results = Vec::new();
+        while let Some(result) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            results.push(result.unwrap());
+        }
+        results
+    });
+    assert_eq!(results, (0..20_000u64).map(|n| n * 2).collect::<Vec<_>>());
+}
