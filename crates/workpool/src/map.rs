@@ -77,6 +77,14 @@ enum Target<'p> {
 }
 
 impl<'p> Target<'p> {
+    /// Its pools: one, or a multi-pool's.
+    fn pools(self) -> &'p [Pool] {
+        match self {
+            Target::Pool(pool) => std::slice::from_ref(pool),
+            Target::Multi(pools) => pools.pools(),
+        }
+    }
+
     /// How many chunks may run at once: the capacity, or, for an unbounded
     /// pool, the machine's parallelism.
     fn workers(self) -> usize {
@@ -92,11 +100,10 @@ impl<'p> Target<'p> {
     /// The map's token: a child of each pool's root, so that `release`
     /// cancels the chunks as it does any task.
     fn token(self) -> CancelToken {
-        match self {
-            Target::Pool(pool) => pool.inner.new_task_token(&[]),
-            Target::Multi(pools) => {
+        match self.pools() {
+            [pool] => pool.inner.new_task_token(&[]),
+            pools => {
                 let roots: Vec<CancelToken> = pools
-                    .pools()
                     .iter()
                     .map(|pool| pool.inner.new_task_token(&[]))
                     .collect();
@@ -106,31 +113,17 @@ impl<'p> Target<'p> {
     }
 
     /// Where a panic of the closure is counted (a multi-pool's figures are
-    /// the sum of its pools', so its first pool counts them).
-    fn counter(self) -> Arc<Inner> {
-        match self {
-            Target::Pool(pool) => Arc::clone(&pool.inner),
-            Target::Multi(pools) => Arc::clone(&pools.pools()[0].inner),
-        }
+    /// the sum of its pools', so its first pool counts them), and whose
+    /// task deadline the chunks get (a multi-pool's pools share options).
+    fn first(self) -> &'p Arc<Inner> {
+        &self.pools()[0].inner
     }
 
     /// Whether the caller is a worker of these pools.
     fn is_worker(self) -> bool {
-        match self {
-            Target::Pool(pool) => crate::pool::worker::is_worker_of(&pool.inner),
-            Target::Multi(pools) => pools
-                .pools()
-                .iter()
-                .any(|pool| crate::pool::worker::is_worker_of(&pool.inner)),
-        }
-    }
-
-    /// The deadline the pools give their tasks.
-    fn deadline(self) -> Option<Deadline> {
-        match self {
-            Target::Pool(pool) => pool.inner.spec::<()>(None).deadline,
-            Target::Multi(pools) => pools.pools()[0].inner.spec::<()>(None).deadline,
-        }
+        self.pools()
+            .iter()
+            .any(|pool| crate::pool::worker::is_worker_of(&pool.inner))
     }
 
     /// Submits a prepared chunk, as `wait` says; on a refusal the chunk
@@ -138,18 +131,9 @@ impl<'p> Target<'p> {
     fn submit(self, chunk: &Prepared, wait: Wait) -> Result<TaskHandle<()>, PoolError> {
         match self {
             Target::Pool(pool) => {
-                pool.submit_task(
-                    crate::pool::task::Task::tracked(Arc::clone(&chunk.job)),
-                    wait,
-                )
-                .map_err(|(error, _)| error)?;
-                if let Some(deadline) = chunk.deadline {
-                    pool.inner.arm_deadline(deadline, &chunk.job);
-                }
-                Ok(TaskHandle::new(
-                    Arc::clone(&chunk.outcome),
-                    Arc::clone(&pool.inner) as job::SharedHost,
-                ))
+                pool.inner
+                    .submit_job(Arc::clone(&chunk.job), chunk.deadline, wait)?;
+                Ok(chunk.handle_on(pool))
             }
             Target::Multi(pools) if matches!(wait, Wait::Probe | Wait::No) => {
                 pools.probe_tracked(&chunk.job, &chunk.outcome, chunk.deadline)
@@ -169,6 +153,16 @@ struct Prepared {
     deadline: Option<Deadline>,
 }
 
+impl Prepared {
+    /// Its handle, once `pool` has taken it.
+    fn handle_on(&self, pool: &Pool) -> TaskHandle<()> {
+        TaskHandle::new(
+            Arc::clone(&self.outcome),
+            Arc::clone(&pool.inner) as job::SharedHost,
+        )
+    }
+}
+
 /// What a chunk reports, once.
 enum Report<T> {
     /// It ran: the results of the inputs it reached (it stops early when
@@ -177,7 +171,7 @@ enum Report<T> {
         results: Vec<Result<T, TaskError>>,
         elapsed: Duration,
     },
-    /// It never ran, for this reason.
+    /// It never ran, for this reason (`Cancelled` or `DeadlineExceeded`).
     NotRun(TaskError),
 }
 
@@ -274,9 +268,11 @@ fn again(error: &TaskError) -> TaskError {
 /// at once) and waits for nothing; an input running then finishes on its
 /// worker, its result dropped.
 ///
-/// An input the pool refuses (closed, or nonblocking and full with none of
-/// this map's work in flight) comes back as [`TaskError::Cancelled`]: it
-/// never ran. `release` cancels the inputs not started, as it does tasks.
+/// A full pool makes the map wait for room (a nonblocking one too: the map
+/// tries again as its chunks report, or after a pause). An input the pool
+/// refuses (closed, or `WouldDeadlock`) comes back as
+/// [`TaskError::Cancelled`]: it never ran. `release` cancels the inputs not
+/// started, as it does tasks.
 ///
 /// # Examples
 ///
@@ -329,7 +325,10 @@ pub struct Map<'p, I: Iterator, F, T> {
     full_rounds: u32,
     /// The inputs are all pulled.
     drained: bool,
+    /// Where a panic of `f` is counted.
     counter: Arc<Inner>,
+    /// The deadline of each chunk: the pool's task deadline, if any.
+    deadline: Option<Deadline>,
 }
 
 impl<'p, I, F, T> Map<'p, I, F, T>
@@ -364,7 +363,8 @@ where
             ended: false,
             full_rounds: 0,
             drained: false,
-            counter: target.counter(),
+            counter: Arc::clone(target.first()),
+            deadline: target.first().spec::<()>(None).deadline,
         }
     }
 
@@ -546,10 +546,9 @@ where
                     reports.report(seq, Report::NotRun(again(error)));
                 }
             })),
-            deadline: self.target.deadline(),
+            deadline: self.deadline,
             ..Spec::default()
         };
-        let deadline = spec.deadline;
         let (job, outcome) = job::tracked(body, spec);
         self.in_flight += len;
         Some(Prepared {
@@ -557,7 +556,7 @@ where
             len,
             job,
             outcome,
-            deadline,
+            deadline: self.deadline,
         })
     }
 
@@ -662,12 +661,9 @@ where
                     results.extend((results.len()..len).map(|_| Err(TaskError::Cancelled)));
                     results
                 }
-                Report::NotRun(error) => {
-                    let mut results: Vec<Result<T, TaskError>> = Vec::with_capacity(len);
-                    results.extend((1..len).map(|_| Err(again(&error))));
-                    results.insert(0, Err(error));
-                    results
-                }
+                // The same reason for each input (`again`: a reason that
+                // can be made again, as `TaskError` is not `Clone`).
+                Report::NotRun(error) => (0..len).map(|_| Err(again(&error))).collect(),
             };
             if self.ordered {
                 self.early.insert(seq, results);
@@ -718,12 +714,7 @@ where
     fn stop(&mut self) {
         self.ended = true;
         self.stop.store(0, Ordering::Relaxed);
-        self.token.cancel();
-        for (_, handle) in self.flights.values() {
-            if let Some(handle) = handle {
-                let _ = handle.cancel();
-            }
-        }
+        self.cancel_flights();
         self.flights.clear();
         self.ready.clear();
         self.early.clear();
@@ -807,28 +798,35 @@ where
     ) {
         match result {
             Ok(()) => {
-                let handle = TaskHandle::new(
-                    Arc::clone(&chunk.outcome),
-                    Arc::clone(&pool.inner) as job::SharedHost,
-                );
+                let handle = chunk.handle_on(pool);
                 self.accepted(chunk, handle);
             }
             Err(_) => self.refused(chunk),
         }
     }
 
-    fn poll_next_result(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
+    /// The answer that needs no waiting: a result ready (after filing the
+    /// reports that came), or the end; `None` if there is neither yet.
+    fn answer_now(&mut self) -> Option<Option<Result<T, TaskError>>> {
         loop {
             if let Some(result) = self.yield_ready() {
-                return Poll::Ready(Some(result));
+                return Some(Some(result));
             }
             if self.is_done() {
-                return Poll::Ready(None);
+                return Some(None);
             }
             let reports = self.reports.take();
-            if !reports.is_empty() {
-                self.file(reports);
-                continue;
+            if reports.is_empty() {
+                return None;
+            }
+            self.file(reports);
+        }
+    }
+
+    fn poll_next_result(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
+        loop {
+            if let Some(answer) = self.answer_now() {
+                return Poll::Ready(answer);
             }
             self.top_up_async(cx);
             if self.is_done() {
@@ -854,16 +852,8 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(result) = self.yield_ready() {
-                return Some(result);
-            }
-            if self.is_done() {
-                return None;
-            }
-            let reports = self.reports.take();
-            if !reports.is_empty() {
-                self.file(reports);
-                continue;
+            if let Some(answer) = self.answer_now() {
+                return answer;
             }
             self.top_up();
             if self.is_done() {
@@ -883,15 +873,24 @@ where
     }
 }
 
+impl<I: Iterator, F, T> Map<'_, I, F, T> {
+    /// Cancels the chunks not started: their tasks never run and free
+    /// their room at once; running ones see the token between inputs.
+    fn cancel_flights(&self) {
+        self.token.cancel();
+        for handle in self
+            .flights
+            .values()
+            .filter_map(|(_, handle)| handle.as_ref())
+        {
+            let _ = handle.cancel();
+        }
+    }
+}
+
 impl<I: Iterator, F, T> Drop for Map<'_, I, F, T> {
     fn drop(&mut self) {
-        // Not `stop`, which needs the bounds of the `Iterator` impl.
-        self.token.cancel();
-        for (_, handle) in self.flights.values() {
-            if let Some(handle) = handle {
-                let _ = handle.cancel();
-            }
-        }
+        self.cancel_flights();
     }
 }
 

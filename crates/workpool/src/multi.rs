@@ -414,14 +414,7 @@ impl MultiPool {
         deadline: Option<job::Deadline>,
     ) -> Result<TaskHandle<T>, PoolError> {
         let index = self.place(Task::tracked(Arc::clone(job)))?;
-        let inner = &self.inner.pools[index].inner;
-        if let Some(deadline) = deadline {
-            inner.arm_deadline(deadline, job);
-        }
-        Ok(TaskHandle::new(
-            Arc::clone(outcome),
-            Arc::clone(inner) as job::SharedHost,
-        ))
+        Ok(self.taken(index, job, outcome, deadline))
     }
 
     /// [`place_tracked`](Self::place_tracked) without waiting: the pools
@@ -438,14 +431,23 @@ impl MultiPool {
         let index = self
             .try_each(self.first_pick(), Task::tracked(Arc::clone(job)))
             .map_err(|(error, _)| error)?;
+        Ok(self.taken(index, job, outcome, deadline))
+    }
+
+    /// A tracked task the pool `index` took: its deadline armed there, its
+    /// handle bound to that pool.
+    fn taken<T: Send + 'static>(
+        &self,
+        index: usize,
+        job: &Arc<dyn job::Job>,
+        outcome: &Arc<dyn job::Outcome<T>>,
+        deadline: Option<job::Deadline>,
+    ) -> TaskHandle<T> {
         let inner = &self.inner.pools[index].inner;
         if let Some(deadline) = deadline {
             inner.arm_deadline(deadline, job);
         }
-        Ok(TaskHandle::new(
-            Arc::clone(outcome),
-            Arc::clone(inner) as job::SharedHost,
-        ))
+        TaskHandle::new(Arc::clone(outcome), Arc::clone(inner) as job::SharedHost)
     }
 
     /// The pools, for `map`.

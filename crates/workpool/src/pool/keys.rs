@@ -6,10 +6,12 @@
 //! by the first task of the key (the head), which goes to the pool like
 //! any task, and removed when the key's last task ends. A task whose key is
 //! busy waits in its lane (it holds no worker and no thread); the worker
-//! that ends a task of the key hands the next one over: it submits it to
-//! the pool without waiting (behind whatever is queued, so a busy key does
-//! not keep a worker from the others), or, if the pool has no room (or is
-//! closed, and drains), runs it itself. An idle key costs nothing: no lane.
+//! that ends a task of the key runs the next one itself for up to
+//! [`KEY_TURN`] (a trip through the queue costs more than a small task),
+//! then hands it over: it submits it to the pool without waiting (behind
+//! whatever is queued, so a busy key does not keep a worker from the
+//! others), or, if the pool has no room (or is closed, and drains), runs it
+//! itself. An idle key costs nothing: no lane.
 //!
 //! Backpressure: the head is submitted as any task is (blocking, refused,
 //! or `WouldDeadlock`, as the pool says). Tasks waiting in lanes count
@@ -103,8 +105,8 @@ enum Placed {
     Head(u64),
     /// It waits in its lane.
     Parked,
-    /// Not now: wait and try again.
-    Wait,
+    /// Not now: given back, to wait and try again.
+    Wait(Task),
 }
 
 impl Keys {
@@ -132,9 +134,9 @@ impl Keys {
     }
 
     /// Puts `task` in its lane, or makes it the head of a new one (first in
-    /// the lane: the task the caller submits runs it); gives it back with
+    /// the lane: the task the caller submits runs it); gives it back in
     /// `Placed::Wait` if it must wait.
-    fn place(&self, hash: u64, task: Task) -> (Placed, Option<Task>) {
+    fn place(&self, hash: u64, task: Task) -> Placed {
         let mut lanes = sync::lock(self.shard(hash));
         match lanes.get_mut(&hash) {
             None => {
@@ -150,14 +152,14 @@ impl Keys {
                         waiting: VecDeque::new(),
                     },
                 );
-                (Placed::Head(id), None)
+                Placed::Head(id)
             }
             Some(lane) if !lane.deciding && self.parked.load(Ordering::SeqCst) < self.limit => {
                 self.parked.fetch_add(1, Ordering::SeqCst);
                 lane.waiting.push_back(task);
-                (Placed::Parked, None)
+                Placed::Parked
             }
-            Some(_) => (Placed::Wait, Some(task)),
+            Some(_) => Placed::Wait(task),
         }
     }
 
@@ -227,15 +229,15 @@ impl Keys {
     }
 
     /// Waits for the next event after `seen`.
-    fn wait(&self, seen: u64) {
+    fn wait(&self, seen: usize) {
         let mut waits = sync::lock(&self.waits);
         while self.generation() == seen {
             waits = sync::wait(&self.changed, waits);
         }
     }
 
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst) as u64
+    fn generation(&self) -> usize {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Lanes, that is busy keys.
@@ -268,8 +270,8 @@ impl Inner {
         // caller counts itself in `blocked`, then looks at the lanes again
         // before it sleeps, so that an event between the two looks is not
         // missed (`notify` reads `blocked` after changing the lanes).
-        let mut seen: Option<u64> = None;
-        let unblock = |seen: Option<u64>| {
+        let mut seen: Option<usize> = None;
+        let unblock = |seen: Option<usize>| {
             if seen.is_some() {
                 self.keys.blocked.fetch_sub(1, Ordering::SeqCst);
             }
@@ -279,23 +281,19 @@ impl Inner {
                 unblock(seen);
                 return Err(PoolError::Closed);
             }
-            let (placed, back) = self.keys.place(hash, task);
-            match placed {
+            match self.keys.place(hash, task) {
                 Placed::Parked => {
                     unblock(seen);
                     return Ok(());
                 }
                 Placed::Head(id) => {
                     unblock(seen);
-                    // Two words: in place, no allocation (`raw/small.rs`).
-                    let inner = Arc::clone(self);
-                    let run = Task::new(move || inner.run_lane(hash));
-                    let submitted = self.submit(run, wait);
+                    let submitted = self.submit(self.lane_runner(hash), wait);
                     self.keys.decided(hash, id, submitted.is_ok());
                     return submitted.map_err(|(error, _)| error);
                 }
-                Placed::Wait => {
-                    task = back.expect("a task that must wait comes back");
+                Placed::Wait(back) => {
+                    task = back;
                     // A probe (the maintenance thread's, for a delayed task
                     // come due) never waits; a nonblocking pool waits only
                     // for a head's fate, a matter of microseconds.
@@ -326,6 +324,13 @@ impl Inner {
         }
     }
 
+    /// The task that runs the lane of `hash`: two words, in place, no
+    /// allocation (`raw/small.rs`).
+    fn lane_runner(self: &Arc<Self>, hash: u64) -> Task {
+        let inner = Arc::clone(self);
+        Task::new(move || inner.run_lane(hash))
+    }
+
     /// Runs the key `hash`'s task, first in its lane, then its next ones:
     /// here while the turn is short, then each handed to the pool (behind
     /// what is queued), or, if the pool has no room or is closed, run here.
@@ -343,14 +348,10 @@ impl Inner {
             }
             // A trip through the queue per task costs more than a small
             // task: the worker stays with the key for `KEY_TURN`.
-            if started.elapsed() >= KEY_TURN {
-                let inner = Arc::clone(self);
-                if self
-                    .submit(Task::new(move || inner.run_lane(hash)), Wait::Probe)
-                    .is_ok()
-                {
-                    return;
-                }
+            if started.elapsed() >= KEY_TURN
+                && self.submit(self.lane_runner(hash), Wait::Probe).is_ok()
+            {
+                return;
             }
         }
     }

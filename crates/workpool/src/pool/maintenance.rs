@@ -11,7 +11,6 @@
 
 use super::dispatch::Wait;
 use super::state::{Inner, StateGuard};
-use super::task::Task;
 use crate::error::PoolError;
 use crate::job::{Deadline, Job, TimerKey, Why};
 use crate::sync::{Arc, Condvar};
@@ -268,20 +267,19 @@ impl Inner {
             if delayed.job.has_ended() {
                 continue;
             }
-            let task = Task::tracked(Arc::clone(&delayed.job));
-            let submitted = match delayed.key {
-                Some(hash) => self.submit_keyed(hash, task, Wait::Probe),
-                None => self.submit(task, Wait::Probe).map_err(|(error, _)| error),
-            };
+            // Its deadline, if any, armed once taken: it counts from now.
+            let submitted = self.submit_job_keyed(
+                Arc::clone(&delayed.job),
+                delayed.deadline,
+                delayed.key,
+                Wait::Probe,
+            );
             match submitted {
                 Ok(()) => {
-                    // The queue counts it from now on.
+                    // The queue (or the key's lane) counts it from now on.
                     self.maintenance
                         .held
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(deadline) = delayed.deadline {
-                        self.arm_deadline(deadline, &delayed.job);
-                    }
                 }
                 Err(PoolError::Overloaded) => {
                     // Kept in order, before any that came due since.
@@ -299,8 +297,8 @@ impl Inner {
         }
     }
 
-    /// `release`: the delayed tasks never run; their handles say
-    /// `Cancelled`.
+    /// `release` and `drain_timeout`: the delayed tasks never run; their
+    /// handles say `Cancelled`.
     pub(super) fn cancel_delayed(&self) {
         let cancelled: Vec<Delayed> = {
             let mut delays = crate::job::lock(&self.maintenance.delays);
