@@ -195,8 +195,12 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// one: two pools joining each other's tasks), as rayon's joins help
     /// while they wait. A task cancelled before it started (by its handle,
     /// its token's parent, its deadline or `release`) is not run: the join
-    /// returns why. [`wait_timeout`](Self::wait_timeout) never runs the
-    /// task here: it could not keep its bound.
+    /// returns why. Nor is a keyed task ([`Pool::spawn_keyed`](crate::Pool::spawn_keyed)),
+    /// which runs only in its key's turn, or a delayed one not yet due
+    /// ([`Pool::spawn_after`](crate::Pool::spawn_after)): the join waits for
+    /// them, so a task that joins one holds its worker meanwhile.
+    /// [`wait_timeout`](Self::wait_timeout) never runs the task here: it
+    /// could not keep its bound.
     ///
     /// # Errors
     ///

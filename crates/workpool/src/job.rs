@@ -38,6 +38,11 @@ const DONE: u8 = 2;
 const CANCELLED: u8 = 3;
 const STAGE: u8 = 0b0111;
 const IN_QUEUE: u8 = 0b1000;
+/// Held by its key's lane or by the maintenance thread (a keyed task, or a
+/// delayed one not yet due): only its own runner starts it, never a
+/// helping join, which would run it beside its key's running task or
+/// before its time. Cleared by the claim that starts or cancels it.
+const HELD: u8 = 0b1_0000;
 
 /// What a task's result is handed to once it is known.
 pub(crate) type OnComplete<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
@@ -214,6 +219,17 @@ pub(crate) fn enter_queue(stage: &AtomicU8) -> bool {
     stage
         .compare_exchange(NEW, NEW | IN_QUEUE, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok()
+}
+
+/// The task is held (see [`HELD`]) until its runner claims it, or until
+/// [`unhold`] lets it go to the queue.
+pub(crate) fn hold(stage: &AtomicU8) {
+    stage.fetch_or(HELD, Ordering::SeqCst);
+}
+
+/// A delayed task came due: from the queue on, it is a task like any.
+pub(crate) fn unhold(stage: &AtomicU8) {
+    stage.fetch_and(!HELD, Ordering::SeqCst);
 }
 
 /// Takes the task out of the queue (popped, or a push that failed).
@@ -527,6 +543,11 @@ where
     }
 
     fn steal(&self, host: &dyn Host, accepted: bool) -> Option<bool> {
+        // A held task waits for its own runner: to the caller it is as if
+        // it had started.
+        if self.shared.stage.load(Ordering::SeqCst) & HELD != 0 {
+            return None;
+        }
         // The same checks as a worker's `run`: a helping join must not run
         // a task that a worker would have stopped.
         let stopped = self.stopped_at_start();

@@ -207,3 +207,29 @@ fn delayed_tasks_count_one_each_in_the_pool_s_figures() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_join_from_a_task_never_starts_a_delayed_task_early() {
+    // A join from a worker runs a task not yet started (a helping join);
+    // a delayed task waits for its time all the same.
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let inner = Arc::clone(&pool);
+    let delay = Duration::from_millis(200);
+    let spawned = Instant::now();
+    let started = pool
+        .spawn(move || {
+            inner
+                .spawn_after(delay, Instant::now)
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        started - spawned >= delay,
+        "started {:?} after its spawn",
+        started - spawned
+    );
+}

@@ -401,3 +401,28 @@ fn keyed_tasks_count_one_each_in_the_pool_s_figures() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_join_from_a_task_never_runs_a_keyed_task_beside_its_key_s_running_one() {
+    // A join from a worker runs a task not yet started (a helping join);
+    // a keyed task waits for its key's turn all the same.
+    let pool = Arc::new(Pool::new(3).unwrap());
+    let gate = hold_a_key(&pool, "k");
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let waiting = pool
+        .spawn_keyed("k", move || flag.store(true, Ordering::SeqCst))
+        .unwrap();
+    let joiner = pool.spawn(move || waiting.join()).unwrap();
+    // The joiner waits: the keyed task does not run while its key's first
+    // task holds the gate.
+    holds_throughout(
+        Duration::from_millis(100),
+        "the keyed task waits for its turn",
+        || !ran.load(Ordering::SeqCst),
+    );
+    gate.open();
+    assert!(joiner.wait_timeout(DEADLINE));
+    joiner.join().unwrap().unwrap();
+    assert!(ran.load(Ordering::SeqCst));
+}

@@ -267,6 +267,9 @@ impl Inner {
             if delayed.job.has_ended() {
                 continue;
             }
+            // Due: from the queue on, a task like any (a keyed one stays
+            // held by its lane: `submit_job_keyed` holds it again).
+            crate::job::unhold(delayed.job.stage());
             // Its deadline, if any, armed once taken: it counts from now.
             let submitted = self.submit_job_keyed(
                 Arc::clone(&delayed.job),

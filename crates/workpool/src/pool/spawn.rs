@@ -79,7 +79,11 @@ impl Inner {
             None => self
                 .submit(Task::tracked(job), wait)
                 .map_err(|(error, _)| error)?,
-            Some(hash) => self.submit_keyed(hash, Task::tracked(job), wait)?,
+            Some(hash) => {
+                // Run only by its lane, in its key's turn.
+                job::hold(job.stage());
+                self.submit_keyed(hash, Task::tracked(job), wait)?;
+            }
         }
         if let (Some(deadline), Some(job)) = (deadline, armed) {
             self.arm_deadline(deadline, &job);
@@ -166,6 +170,8 @@ impl Inner {
         delay: Duration,
     ) -> Result<(), PoolError> {
         const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        // Not started by a helping join before it is due.
+        job::hold(job.stage());
         let now = Instant::now();
         let at = now
             .checked_add(delay)
