@@ -548,6 +548,34 @@ fn retries() -> Res {
         "13. max 3 attempts, always failing: {result:?} in {took:?}; waits of 200 ms cut by a 30 ms deadline: {cut:?} in {cut_took:?}"
     );
     pool.release_timeout(Duration::from_secs(10))?;
+
+    // A wait holds no worker: the task leaves it, and comes back when its
+    // wait is over. On one worker, 100 tasks run while a retry waits.
+    let one = Pool::new(1)?;
+    let start = Instant::now();
+    let waiting = one
+        .task(|_token: &CancelToken| Err::<(), _>("down"))
+        .retry(
+            Retry::exponential(Duration::from_millis(200))
+                .max_attempts(2)
+                .without_jitter(),
+        )
+        .spawn()?;
+    let others = (0..100u64)
+        .map(|n| one.spawn(move || n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sum = 0;
+    for handle in others {
+        sum += handle.join()?;
+    }
+    let others_took = start.elapsed();
+    let last = waiting.join()?;
+    assert_eq!((sum, last), (4950, Err("down")));
+    println!(
+        "13. one worker, a retry waiting 200 ms between its 2 attempts: 100 other tasks ran meanwhile, all done in {others_took:?}; the retry ended {last:?} after {:?}",
+        start.elapsed()
+    );
+    one.release_timeout(Duration::from_secs(10))?;
     Ok(())
 }
 

@@ -262,6 +262,20 @@ impl CancelToken {
         }
     }
 
+    /// Wakes `waker` once this token is cancelled, by itself or through a
+    /// parent (a cancel before this call wakes nobody: check
+    /// [`is_cancelled`](Self::is_cancelled) after it). Returns the id to
+    /// [`forget_waker`](Self::forget_waker) it by once it is not needed:
+    /// until then the token and each of its parents hold it.
+    pub(crate) fn on_cancel(&self, waker: Waker) -> u64 {
+        self.register(Waiter::Task(waker))
+    }
+
+    /// Forgets the waker registered as `id` by [`on_cancel`](Self::on_cancel).
+    pub(crate) fn forget_waker(&self, id: u64) {
+        self.deregister(id);
+    }
+
     /// Registers `waiter` on this token and every token it derives from.
     fn register(&self, waiter: Waiter) -> u64 {
         let id = NEXT_WAITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -8,9 +8,20 @@
 //! ```text
 //!            enter the queue            pop
 //!   NEW ─────────────────────> NEW|IN_QUEUE ──> NEW ──start──> RUNNING ──> DONE
-//!    │                              │                  │
+//!    │                              │                  │         │   ^
 //!    └──cancel──> CANCELLED <───────┴──cancel (a ghost: still in the queue)
+//!                                                        backoff │   │ due, or
+//!                                                                v   │ gave up
+//!                                                              WAITING
 //! ```
+//!
+//! `WAITING` is a retried task between attempts (`Step::Again`): it has
+//! left its worker, and the pool holds it until its wait is over
+//! ([`Host::retry_after`]). It has started, so a cancel cannot stop it
+//! before it starts; it goes through the queue again like a new task, and
+//! whoever claims it back (`WAITING -> RUNNING`: the worker that runs its
+//! next attempt, or whoever ends its wait early because its token was
+//! cancelled) is the only one to touch it.
 //!
 //! `IN_QUEUE` is a flag beside the state. A task cancelled (or taken by its
 //! scope's caller) while the flag is set is still physically in the queue:
@@ -36,6 +47,8 @@ const NEW: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
 const CANCELLED: u8 = 3;
+/// Between two attempts of a retried task: started, not running.
+const WAITING: u8 = 4;
 const STAGE: u8 = 0b0111;
 const IN_QUEUE: u8 = 0b1000;
 /// Held by its key's lane or by the maintenance thread (a keyed task, or a
@@ -81,6 +94,11 @@ pub(crate) trait Host {
     /// task out of turn, once its handle has heard how it ended (the host
     /// may take its own locks here).
     fn room_freed(&self);
+    /// A retried task failed an attempt on a worker and is to try again
+    /// after `delay`: it is `WAITING`, off its worker. The host holds it
+    /// meanwhile and submits it when due, or ends its wait
+    /// ([`Job::give_up_waiting`]) once its token is cancelled.
+    fn retry_after(&self, job: Arc<dyn Job>, delay: Duration);
 }
 
 /// What a handle holds of its pool: the host its task reports to.
@@ -145,6 +163,12 @@ pub(crate) trait Job: Send + Sync + 'static {
     /// ([`Host::timer_done`]), so that a finished task's memory is not
     /// held until its deadline is due.
     fn arm_deadline(&self, at: Instant, arm: &mut dyn FnMut(u64) -> u64);
+    /// Ends a retried task waiting between attempts (its token cancelled,
+    /// or its pool closing) with its last result, on the calling thread.
+    /// False if it was not waiting. The caller must own the wait (it took
+    /// the task from where the host held it), so that no worker can claim
+    /// it at the same time.
+    fn give_up_waiting(&self, host: &dyn Host) -> bool;
 }
 
 /// A timer's key in the maintenance thread's list: when it fires (in
@@ -214,11 +238,19 @@ pub(crate) enum Cancel {
     TooLate,
 }
 
-/// Moves the task into the queue. False if it was cancelled already.
+/// Moves the task into the queue (a new one, or a retried one whose wait
+/// is over). False if it was cancelled already.
 pub(crate) fn enter_queue(stage: &AtomicU8) -> bool {
-    stage
-        .compare_exchange(NEW, NEW | IN_QUEUE, Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
+    let mut now = stage.load(Ordering::SeqCst);
+    loop {
+        if !matches!(now & STAGE, NEW | WAITING) || now & IN_QUEUE != 0 {
+            return false;
+        }
+        match stage.compare_exchange(now, now | IN_QUEUE, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return true,
+            Err(actual) => now = actual,
+        }
+    }
 }
 
 /// The task is held (see [`HELD`]) until its runner claims it, or until
@@ -232,19 +264,41 @@ pub(crate) fn unhold(stage: &AtomicU8) {
     stage.fetch_and(!HELD, Ordering::SeqCst);
 }
 
+/// When a wait of `delay` from now is over (an instant too far to write
+/// down is a century: the wait ends with a cancel or `release`).
+pub(crate) fn due_at(delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
+/// Whether the task is a retried one between attempts.
+pub(crate) fn is_waiting(stage: &AtomicU8) -> bool {
+    stage.load(Ordering::SeqCst) & STAGE == WAITING
+}
+
 /// Takes the task out of the queue (popped, or a push that failed).
 /// Returns false if it became a ghost while queued: it must not run.
 pub(crate) fn leave_queue(stage: &AtomicU8) -> bool {
     let before = stage.fetch_and(!IN_QUEUE, Ordering::SeqCst);
-    before & STAGE == NEW
+    matches!(before & STAGE, NEW | WAITING)
 }
 
 /// Claims a not-started task for `to` (RUNNING or CANCELLED). `None` if it
 /// had started or ended; otherwise whether it was in the queue (a ghost).
 fn claim(stage: &AtomicU8, to: u8) -> Option<bool> {
+    claim_from(stage, NEW, to)
+}
+
+/// Claims a task in stage `from` for `to`: [`claim`], or a retried task
+/// between attempts claimed back for RUNNING. `None` if it was not in
+/// `from`; otherwise whether it was in the queue.
+fn claim_from(stage: &AtomicU8, from: u8, to: u8) -> Option<bool> {
     let mut now = stage.load(Ordering::SeqCst);
     loop {
-        if now & STAGE != NEW {
+        if now & STAGE != from {
             return None;
         }
         match stage.compare_exchange(
@@ -333,6 +387,56 @@ pub(crate) struct Slot<T> {
 struct Body<F, T> {
     f: F,
     on_complete: Option<OnComplete<T>>,
+    /// A retried task's last result, while it waits for its next attempt:
+    /// its result if the wait is cut short.
+    last: Option<T>,
+    /// When that wait is over.
+    due: Option<Instant>,
+}
+
+/// What a tracked task runs: a closure, run once, or a retried closure
+/// ([`crate::spawn`]'s `Attempts`), which may leave its worker between
+/// attempts. Every `FnOnce(&CancelToken) -> T` is one.
+pub(crate) trait Work<T>: Send + 'static {
+    /// Runs the task (one attempt, or, where it may not leave its
+    /// thread, every attempt with the waits between them).
+    /// `may_leave`: the caller can hold the task aside between attempts
+    /// (a worker; not a helping join, a scope's caller, or a key's lane,
+    /// whose next task must wait for this one).
+    fn attempt(self, token: &CancelToken, may_leave: bool) -> Step<Self, T>
+    where
+        Self: Sized;
+}
+
+/// How an attempt ended.
+pub(crate) enum Step<W, T> {
+    /// With the task's result.
+    Done(T),
+    /// With a result to retry after `Duration`: the task goes on as `W`;
+    /// `T` is its result should the wait be cut short.
+    Again(W, T, Duration),
+}
+
+impl<F, T> Work<T> for F
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+{
+    #[inline]
+    fn attempt(self, token: &CancelToken, _may_leave: bool) -> Step<Self, T> {
+        Step::Done(self(token))
+    }
+}
+
+/// How a run of a task's closure ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// To its end, with a result.
+    Completed,
+    /// Panicked (its handle has the panic), or was not there to run.
+    Failed,
+    /// An attempt failed and the task waits this long before the next one
+    /// (`WAITING`).
+    Waits(Duration),
 }
 
 /// A tracked task: its closure and its result, in one allocation.
@@ -366,7 +470,7 @@ impl<T> Default for Spec<T> {
 
 impl<F, T> Cell<F, T>
 where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    F: Work<T>,
     T: Send + 'static,
 {
     pub(crate) fn new(f: F, spec: Spec<T>) -> Arc<Cell<F, T>> {
@@ -390,6 +494,8 @@ where
             body: Mutex::new(Some(Body {
                 f,
                 on_complete: spec.on_complete,
+                last: None,
+                due: None,
             })),
         })
     }
@@ -455,11 +561,12 @@ where
         }
     }
 
-    /// Runs the closure of a task claimed for RUNNING, and ends it. Returns
-    /// whether it ran to its end without panicking.
-    fn run_claimed(&self, host: &dyn Host, accepted: bool) -> bool {
-        let Some(Body { f, on_complete }) = self.take_body() else {
-            return false;
+    /// Runs the closure of a task claimed for RUNNING, and ends it, unless
+    /// it is to wait for another attempt (`may_leave`): then it is
+    /// `WAITING`, its body back in place.
+    fn run_claimed(&self, host: &dyn Host, accepted: bool, may_leave: bool) -> Ran {
+        let Some(Body { f, on_complete, .. }) = self.take_body() else {
+            return Ran::Failed;
         };
         let shared = &self.shared;
         #[cfg(loom)]
@@ -468,12 +575,103 @@ where
         let token = shared.token.as_ref().unwrap_or(&fresh);
         #[cfg(not(loom))]
         let token = shared.token.as_ref().unwrap_or_else(|| never());
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| f(token))).map_err(TaskError::panicked);
+        let result = match panic::catch_unwind(AssertUnwindSafe(|| f.attempt(token, may_leave))) {
+            Ok(Step::Done(value)) => Ok(value),
+            Ok(Step::Again(next, last, delay)) => {
+                // The body first: whoever claims the task back finds it.
+                *crate::sync::lock(&self.body) = Some(Body {
+                    f: next,
+                    on_complete,
+                    last: Some(last),
+                    due: Some(due_at(delay)),
+                });
+                shared.stage.store(WAITING, Ordering::SeqCst);
+                return Ran::Waits(delay);
+            }
+            Err(payload) => Err(TaskError::panicked(payload)),
+        };
         shared.stage.store(DONE, Ordering::SeqCst);
         let completed = result.is_ok();
         self.finish(result, on_complete, host, accepted);
-        completed
+        if completed {
+            Ran::Completed
+        } else {
+            Ran::Failed
+        }
+    }
+
+    /// Ends a task claimed back from `WAITING` with the last result of
+    /// its attempts.
+    fn end_wait(&self, host: &dyn Host) {
+        let Some(Body {
+            on_complete, last, ..
+        }) = self.take_body()
+        else {
+            return;
+        };
+        self.shared.stage.store(DONE, Ordering::SeqCst);
+        // Always there: an attempt that waits leaves its result.
+        let result = last.ok_or(TaskError::Cancelled);
+        self.finish(result, on_complete, host, true);
+    }
+
+    /// Runs a task claimed for RUNNING on a worker: if it is to wait for
+    /// another attempt, the host holds it meanwhile.
+    fn ran(self: Arc<Self>, host: &dyn Host, may_leave: bool) -> bool {
+        match self.run_claimed(host, true, may_leave) {
+            Ran::Completed => true,
+            Ran::Failed => false,
+            Ran::Waits(delay) => {
+                host.retry_after(self, delay);
+                false
+            }
+        }
+    }
+
+    /// A retried task's wait is over and a worker took it from the queue:
+    /// its next attempt, unless its token was cancelled (or its deadline
+    /// passed) while it waited, which ends it with its last result. False
+    /// if someone else claimed it first (then it is theirs).
+    fn resume(self: Arc<Self>, host: &dyn Host) -> bool {
+        if claim_from(&self.shared.stage, WAITING, RUNNING).is_none() {
+            return false;
+        }
+        if self.stopped_at_start().is_some() {
+            self.end_wait(host);
+            return true;
+        }
+        self.ran(host, true)
+    }
+
+    /// A helping join reached a retried task between attempts (off its
+    /// worker, held by the pool or queued again): waiting for a worker
+    /// could wait for the joiner's own, so the joiner takes the task and
+    /// waits out the rest of its wait here, then runs its remaining
+    /// attempts, as it runs a task not started.
+    fn steal_waiting(&self, host: &dyn Host) -> Option<bool> {
+        let in_queue = claim_from(&self.shared.stage, WAITING, RUNNING)?;
+        if in_queue {
+            host.ghost_made();
+        }
+        let due = crate::sync::lock(&self.body)
+            .as_ref()
+            .and_then(|body| body.due);
+        let cancelled = match (&self.shared.token, due) {
+            (Some(token), Some(due)) => {
+                token.wait_timeout(due.saturating_duration_since(Instant::now()))
+            }
+            _ => false,
+        };
+        let completed = if cancelled || self.stopped_at_start().is_some() {
+            self.end_wait(host);
+            true
+        } else {
+            self.run_claimed(host, true, false) == Ran::Completed
+        };
+        if completed {
+            host.completed_aside();
+        }
+        Some(in_queue)
     }
 
     fn cancelled(&self, why: Why, host: &dyn Host) {
@@ -485,7 +683,7 @@ where
         };
         let on_complete = body.and_then(|body| {
             // The closure is dropped here, unrun.
-            let Body { f, on_complete } = body;
+            let Body { f, on_complete, .. } = body;
             if panic::catch_unwind(AssertUnwindSafe(move || drop(f))).is_err() {
                 host.panic_counted();
             }
@@ -513,7 +711,7 @@ where
 
 impl<F, T> Job for Cell<F, T>
 where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    F: Work<T>,
     T: Send + 'static,
 {
     fn stage(&self) -> &AtomicU8 {
@@ -522,6 +720,13 @@ where
 
     fn run(self: Arc<Self>, host: &dyn Host) -> bool {
         let shared = &self.shared;
+        let now = shared.stage.load(Ordering::SeqCst);
+        if now & STAGE == WAITING {
+            return self.resume(host);
+        }
+        // A keyed task, held by its lane, waits for a retry on its worker:
+        // its key's next task must not start before it ends.
+        let may_leave = now & HELD == 0;
         // A task with a token is cancelled with it: by its handle, a parent,
         // its deadline, or `release` (the pool's root token). One without a
         // token runs even when queued at a release, as a submitted task does.
@@ -539,14 +744,18 @@ where
             // told the handle.
             return false;
         }
-        self.run_claimed(host, true)
+        self.ran(host, may_leave)
     }
 
     fn steal(&self, host: &dyn Host, accepted: bool) -> Option<bool> {
+        let now = self.shared.stage.load(Ordering::SeqCst);
         // A held task waits for its own runner: to the caller it is as if
         // it had started.
-        if self.shared.stage.load(Ordering::SeqCst) & HELD != 0 {
+        if now & HELD != 0 {
             return None;
+        }
+        if now & STAGE == WAITING {
+            return self.steal_waiting(host);
         }
         // The same checks as a worker's `run`: a helping join must not run
         // a task that a worker would have stopped.
@@ -565,12 +774,22 @@ where
         match stopped {
             Some(why) => self.cancelled(why, host),
             None => {
-                if self.run_claimed(host, accepted) && accepted {
+                // On a caller's thread, which it must not leave: a retried
+                // task waits between attempts here.
+                if self.run_claimed(host, accepted, false) == Ran::Completed && accepted {
                     host.completed_aside();
                 }
             }
         }
         Some(in_queue)
+    }
+
+    fn give_up_waiting(&self, host: &dyn Host) -> bool {
+        if claim_from(&self.shared.stage, WAITING, RUNNING).is_none() {
+            return false;
+        }
+        self.end_wait(host);
+        true
     }
 
     fn arm_deadline(&self, at: Instant, arm: &mut dyn FnMut(u64) -> u64) {
@@ -624,7 +843,7 @@ pub(crate) trait Outcome<T>: Job {
 
 impl<F, T> Outcome<T> for Cell<F, T>
 where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    F: Work<T>,
     T: Send + 'static,
 {
     fn shared(&self) -> &Shared<T> {
@@ -642,7 +861,7 @@ where
 #[inline]
 pub(crate) fn tracked<F, T>(f: F, spec: Spec<T>) -> (Arc<dyn Job>, Arc<dyn Outcome<T>>)
 where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    F: Work<T>,
     T: Send + 'static,
 {
     let cell = Cell::new(f, spec);
@@ -714,6 +933,7 @@ mod tests {
         CompletedAside,
         TimerDone(TimerKey),
         RoomFreed,
+        RetryAfter(Duration),
     }
 
     /// A host that records each event instead of counting it.
@@ -754,6 +974,9 @@ mod tests {
         }
         fn room_freed(&self) {
             self.record(Event::RoomFreed);
+        }
+        fn retry_after(&self, _job: Arc<dyn Job>, delay: Duration) {
+            self.record(Event::RetryAfter(delay));
         }
     }
 
@@ -1232,6 +1455,162 @@ mod tests {
         assert_eq!(group.done.load(Ordering::SeqCst), 3);
         assert!(lock_group(&group));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// A retried task's work: fails `left` more times (waiting 5 ms
+    /// between attempts where it may leave, giving up where it may not),
+    /// then returns `Ok(7)`.
+    struct Flaky {
+        left: u32,
+        runs: Arc<Counter>,
+    }
+
+    impl Work<Result<u32, u32>> for Flaky {
+        fn attempt(self, _token: &CancelToken, may_leave: bool) -> Step<Self, Result<u32, u32>> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            match (self.left, may_leave) {
+                (0, _) => Step::Done(Ok(7)),
+                (left, true) => Step::Again(
+                    Flaky {
+                        left: left - 1,
+                        runs: self.runs,
+                    },
+                    Err(left),
+                    Duration::from_millis(5),
+                ),
+                (left, false) => Step::Done(Err(left)),
+            }
+        }
+    }
+
+    /// A retried task's cell.
+    type FlakyCell = Arc<Cell<Flaky, Result<u32, u32>>>;
+
+    fn flaky(left: u32, token: &CancelToken) -> (Arc<Counter>, FlakyCell) {
+        let runs = Arc::new(Counter::new(0));
+        let spec = Spec {
+            token: Some(token.clone()),
+            ..Spec::default()
+        };
+        let work = Flaky {
+            left,
+            runs: Arc::clone(&runs),
+        };
+        (runs, Cell::new(work, spec))
+    }
+
+    #[test]
+    fn a_retried_task_leaves_its_worker_waiting_and_comes_back_through_the_queue() {
+        let host = FakeHost::default();
+        let token = CancelToken::new();
+        let (runs, cell) = flaky(1, &token);
+        assert!(!Arc::clone(&cell).run(&host), "it has not ended");
+        assert_eq!(host.take(), [Event::RetryAfter(Duration::from_millis(5))]);
+        assert_eq!(stage(&cell), WAITING);
+        assert!(!cell.has_ended());
+        assert!(!cell.shared.is_finished());
+        // Started: a cancel cannot stop it before it starts.
+        assert_eq!(
+            cell.cancel_before_start(Why::Cancelled, &host),
+            Cancel::TooLate
+        );
+        // Its wait is over: through the queue, to a worker.
+        assert!(enter_queue(&cell.shared.stage));
+        assert!(!enter_queue(&cell.shared.stage), "in the queue once");
+        assert!(leave_queue(&cell.shared.stage));
+        assert!(Arc::clone(&cell).run(&host));
+        assert_eq!(stage(&cell), DONE);
+        assert_eq!(result(&cell).unwrap().unwrap(), Ok(7));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(host.take(), []);
+    }
+
+    #[test]
+    fn a_waiting_retry_whose_token_is_cancelled_ends_with_its_last_result() {
+        // Where the wait is cut short (given up by whoever holds it), and
+        // where the worker that takes it back sees the cancel: no attempt
+        // runs after the cancel, and the result is the last one.
+        for given_up in [true, false] {
+            let host = FakeHost::default();
+            let token = CancelToken::new();
+            let (runs, cell) = flaky(3, &token);
+            assert!(!Arc::clone(&cell).run(&host));
+            host.take();
+            token.cancel();
+            if given_up {
+                assert!(cell.give_up_waiting(&host));
+                assert!(!cell.give_up_waiting(&host), "given up once");
+            } else {
+                assert!(enter_queue(&cell.shared.stage));
+                assert!(leave_queue(&cell.shared.stage));
+                assert!(Arc::clone(&cell).run(&host));
+            }
+            assert_eq!(stage(&cell), DONE);
+            assert_eq!(result(&cell).unwrap().unwrap(), Err(3));
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+            assert_eq!(host.take(), [], "a retry that ran is not cancelled");
+        }
+    }
+
+    #[test]
+    fn a_helping_join_takes_a_waiting_retry_and_waits_out_its_wait_in_place() {
+        // Held by the pool, and queued again: the joiner claims it (a ghost
+        // if queued), waits until it is due, then runs its next attempts
+        // without leaving.
+        for queued in [false, true] {
+            let host = FakeHost::default();
+            let token = CancelToken::new();
+            let (runs, cell) = flaky(2, &token);
+            assert!(!Arc::clone(&cell).run(&host));
+            assert_eq!(host.take(), [Event::RetryAfter(Duration::from_millis(5))]);
+            if queued {
+                assert!(enter_queue(&cell.shared.stage));
+            }
+            let start = Instant::now();
+            assert_eq!(cell.steal(&host, true), Some(queued));
+            assert!(
+                start.elapsed() >= Duration::from_millis(4),
+                "it did not wait"
+            );
+            assert_eq!(
+                result(&cell).unwrap().unwrap(),
+                Err(1),
+                "gave up where it could not leave"
+            );
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+            let mut events = host.take();
+            if queued {
+                assert_eq!(events.remove(0), Event::GhostMade);
+            }
+            assert_eq!(events, [Event::CompletedAside]);
+            assert!(!cell.give_up_waiting(&host), "the joiner owns it");
+            if queued {
+                assert!(
+                    !leave_queue(&cell.shared.stage),
+                    "its place in the queue is a ghost"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_retried_task_run_by_a_caller_or_a_lane_never_leaves() {
+        let host = FakeHost::default();
+        let token = CancelToken::new();
+        let (runs, cell) = flaky(1, &token);
+        assert_eq!(cell.steal(&host, true), Some(false));
+        assert_eq!(
+            result(&cell).unwrap().unwrap(),
+            Err(1),
+            "it waited in place"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let (runs, keyed) = flaky(1, &token);
+        hold(&keyed.shared.stage);
+        assert!(Arc::clone(&keyed).run(&host));
+        assert_eq!(result(&keyed).unwrap().unwrap(), Err(1));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(host.take(), [Event::CompletedAside], "neither left to wait");
     }
 
     fn lock_group(group: &Group) -> bool {

@@ -4,7 +4,7 @@
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError};
 use crate::handle::{BatchHandle, TaskHandle};
-use crate::job::{Deadline, OnComplete, OnEachComplete};
+use crate::job::{Deadline, OnComplete, OnEachComplete, Step, Work};
 use crate::pool::Pool;
 use backon::BackoffBuilder;
 use std::fmt;
@@ -49,6 +49,8 @@ pub struct TaskBuilder<'p, F, T> {
     key: Option<u64>,
     /// How long the maintenance thread holds it before it is submitted.
     delay: Option<Duration>,
+    /// Set by [`retry`](Self::retry).
+    retry: Option<RetryPlan<F, T>>,
 }
 
 impl<'p, F, T> TaskBuilder<'p, F, T>
@@ -65,6 +67,7 @@ where
             parents: Vec::new(),
             key: None,
             delay: None,
+            retry: None,
         }
     }
 
@@ -247,9 +250,16 @@ where
             parents,
             key,
             delay,
+            retry,
         } = self;
-        pool.inner
-            .spawn_with_token(f, deadline, on_complete, &parents, key, delay)
+        let inner = &pool.inner;
+        match retry {
+            None => inner.spawn_with_token(f, deadline, on_complete, &parents, key, delay),
+            Some(plan) => {
+                let f = plan.attempts(f);
+                inner.spawn_with_token(f, deadline, on_complete, &parents, key, delay)
+            }
+        }
     }
 }
 
@@ -263,6 +273,18 @@ where
     /// between attempts, until it returns `Ok`, the attempts run out (the
     /// last `Err` is the result), or its token is cancelled (which also ends
     /// a wait between attempts at once): a `WithRetry` for pool tasks.
+    ///
+    /// A wait holds no worker: the task leaves its worker, the pool's
+    /// maintenance thread holds it (as it holds a [delayed](Self::delay)
+    /// task), and it comes back through the queue when its wait is over,
+    /// taking a place only then. Meanwhile the task has started: its
+    /// handle's [`cancel`](TaskHandle::cancel) (or its deadline, or
+    /// `release`) ends the wait at once, on the cancelling thread, and the
+    /// result is the last `Err`; [`Pool::wait_idle`] does not wait for it,
+    /// as for a delayed task. Two exceptions wait on their thread instead:
+    /// a [keyed](Self::key) task (its key's next task must not start
+    /// before it ends), and a task run by a caller rather than a worker (a
+    /// helping `join`).
     ///
     /// Each attempt runs a fresh copy of the closure as it was given, as
     /// tower's retry clones its request: so the closure must be `Clone`,
@@ -292,30 +314,26 @@ where
     /// assert_eq!(handle.join()?, Ok(3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn retry(
-        self,
-        retry: Retry,
-    ) -> TaskBuilder<'p, impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static, Result<U, E>>
-    {
-        let TaskBuilder {
-            pool,
-            f,
-            deadline,
-            on_complete,
-            parents,
-            key,
-            delay,
-        } = self;
-        let retried = retrying(f, retry);
-        TaskBuilder {
-            pool,
-            f: retried,
-            deadline,
-            on_complete,
-            parents,
-            key,
-            delay,
-        }
+    ///
+    /// A one-worker pool runs other tasks while a retry waits:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Pool, Retry};
+    /// let pool = Pool::new(1)?;
+    /// let failing = pool
+    ///     .task(|_token| Err::<(), _>("down"))
+    ///     .retry(Retry::exponential(Duration::from_secs(60)).max_attempts(2))
+    ///     .spawn()?;
+    /// // The only worker is free during the 60 s wait.
+    /// assert_eq!(pool.spawn(|| 7)?.join()?, 7);
+    /// failing.cancel();
+    /// assert_eq!(failing.join()?, Err("down"), "its wait ended with its last error");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(RetryPlan::new(retry));
+        self
     }
 }
 
@@ -325,6 +343,7 @@ impl<F, T> fmt::Debug for TaskBuilder<'_, F, T> {
             .field("deadline", &self.deadline)
             .field("on_complete", &self.on_complete.as_ref().map(|_| ".."))
             .field("parents", &self.parents.len())
+            .field("retry", &self.retry.as_ref().map(|plan| &plan.retry))
             .finish()
     }
 }
@@ -501,32 +520,82 @@ impl Retry {
     }
 }
 
-/// `f` run again (a fresh copy each attempt) after each `Err`, as `retry`
-/// says, until `Ok`, the last attempt, or its token's cancel (which also
-/// ends a wait at once).
-fn retrying<F, U, E>(
-    f: F,
+/// What `retry` set: the schedule, and how to copy the closure and judge
+/// its result, taken where the closure is known to be `Clone` and its
+/// result a `Result`, so that the builders keep one type with or without
+/// retries.
+struct RetryPlan<F, T> {
     retry: Retry,
-) -> impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static
+    copy: fn(&F) -> F,
+    failed: fn(&T) -> bool,
+}
+
+impl<F, U, E> RetryPlan<F, Result<U, E>>
 where
-    F: FnOnce(&CancelToken) -> Result<U, E> + Clone + Send + 'static,
-    U: Send + 'static,
-    E: Send + 'static,
+    F: Clone,
 {
-    move |token: &CancelToken| {
-        let mut delays = retry.delays();
+    fn new(retry: Retry) -> Self {
+        RetryPlan {
+            retry,
+            copy: F::clone,
+            failed: Result::is_err,
+        }
+    }
+}
+
+impl<F, T> RetryPlan<F, T> {
+    /// The retried task of `f`.
+    fn attempts(&self, f: F) -> Attempts<F, T> {
+        Attempts {
+            f,
+            copy: self.copy,
+            failed: self.failed,
+            delays: Box::new(self.retry.delays()),
+        }
+    }
+}
+
+impl<F, T> Clone for RetryPlan<F, T> {
+    fn clone(&self) -> Self {
+        RetryPlan {
+            retry: self.retry.clone(),
+            copy: self.copy,
+            failed: self.failed,
+        }
+    }
+}
+
+/// A retried task: `f` run again (a fresh copy each attempt) after each
+/// failed result, until one succeeds, the delays run out, or its token is
+/// cancelled. Between attempts it leaves its worker where it may
+/// ([`Step::Again`]), else it waits on its token.
+pub(crate) struct Attempts<F, T> {
+    f: F,
+    copy: fn(&F) -> F,
+    failed: fn(&T) -> bool,
+    delays: Box<dyn Iterator<Item = Duration> + Send>,
+}
+
+impl<F, T> Work<T> for Attempts<F, T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn attempt(mut self, token: &CancelToken, may_leave: bool) -> Step<Self, T> {
         loop {
-            let error = match f.clone()(token) {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
+            let result = (self.copy)(&self.f)(token);
+            if !(self.failed)(&result) {
+                return Step::Done(result);
+            }
+            let delay = match self.delays.next() {
+                Some(delay) if !token.is_cancelled() => delay,
+                _ => return Step::Done(result),
             };
-            match delays.next() {
-                Some(delay) if !token.is_cancelled() => {
-                    if token.wait_timeout(delay) {
-                        return Err(error);
-                    }
-                }
-                _ => return Err(error),
+            if may_leave {
+                return Step::Again(self, result, delay);
+            }
+            if token.wait_timeout(delay) {
+                return Step::Done(result);
             }
         }
     }
@@ -544,6 +613,8 @@ pub struct BatchBuilder<'p, F, T> {
     deadline: Option<Deadline>,
     on_complete: Option<OnEachComplete<T>>,
     parents: Vec<CancelToken>,
+    /// Set by [`retry`](Self::retry).
+    retry: Option<RetryPlan<F, T>>,
 }
 
 impl<'p, F, T> BatchBuilder<'p, F, T>
@@ -558,6 +629,7 @@ where
             deadline: None,
             on_complete: None,
             parents: Vec::new(),
+            retry: None,
         }
     }
 
@@ -673,10 +745,15 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(self) -> Result<BatchHandle<T>, PoolError> {
-        let token = self.pool.inner.new_task_token(&self.parents);
-        self.pool
-            .inner
-            .submit_batch(self.tasks, Some(token), self.deadline, self.on_complete)
+        let inner = &self.pool.inner;
+        let token = Some(inner.new_task_token(&self.parents));
+        match self.retry {
+            None => inner.submit_batch(self.tasks, token, self.deadline, self.on_complete),
+            Some(plan) => {
+                let tasks = self.tasks.into_iter().map(|f| plan.attempts(f));
+                inner.submit_batch(tasks, token, self.deadline, self.on_complete)
+            }
+        }
     }
 }
 
@@ -714,28 +791,9 @@ where
     /// assert_eq!(runs.load(Ordering::SeqCst), 6, "each ran twice");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn retry(
-        self,
-        retry: Retry,
-    ) -> BatchBuilder<'p, impl FnOnce(&CancelToken) -> Result<U, E> + Send + 'static, Result<U, E>>
-    {
-        let BatchBuilder {
-            pool,
-            tasks,
-            deadline,
-            on_complete,
-            parents,
-        } = self;
-        BatchBuilder {
-            pool,
-            tasks: tasks
-                .into_iter()
-                .map(|f| retrying(f, retry.clone()))
-                .collect(),
-            deadline,
-            on_complete,
-            parents,
-        }
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(RetryPlan::new(retry));
+        self
     }
 }
 
@@ -746,6 +804,7 @@ impl<F, T> fmt::Debug for BatchBuilder<'_, F, T> {
             .field("deadline", &self.deadline)
             .field("on_complete", &self.on_complete.as_ref().map(|_| ".."))
             .field("parents", &self.parents.len())
+            .field("retry", &self.retry.as_ref().map(|plan| &plan.retry))
             .finish()
     }
 }

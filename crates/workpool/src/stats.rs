@@ -272,9 +272,14 @@ pub(crate) struct Recorder {
     /// Tasks that completed on a caller that ran them itself (a scope, or
     /// a join from a task of the pool), or keyed tasks run from their lane.
     completed_aside: AtomicU64,
-    /// Keyed tasks run from their lane (not taken from the queue by a
-    /// worker): counted as taken.
+    /// Keyed tasks run from their lane, and retried tasks whose wait was
+    /// ended off a worker (neither taken from the queue by a worker):
+    /// counted as taken.
     taken_aside: AtomicU64,
+    /// Attempts of retried tasks that left their worker to wait: each such
+    /// task is taken again when its wait is over, so each of these is
+    /// left out of taken.
+    left_to_retry: AtomicU64,
     /// Tasks of the pool's own that a worker took and completed but that
     /// stand for no task of the user's (the runner of a key's lane, whose
     /// tasks count aside): left out of taken and completed.
@@ -346,6 +351,7 @@ impl Recorder {
             retired: WorkerCounts::default(),
             completed_aside: AtomicU64::new(0),
             taken_aside: AtomicU64::new(0),
+            left_to_retry: AtomicU64::new(0),
             own: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
@@ -437,13 +443,20 @@ impl Recorder {
         self.completed_aside.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A keyed task ran from its lane; `completed`: to its end (a panic or
-    /// a cancel is counted where it happens).
-    pub(crate) fn ran_from_lane(&self, completed: bool) {
+    /// A task ran off the queue: a keyed task from its lane, or a retried
+    /// task whose wait was ended where it was held; `completed`: to its
+    /// end (a panic or a cancel is counted where it happens).
+    pub(crate) fn ran_aside(&self, completed: bool) {
         self.taken_aside.fetch_add(1, Ordering::Relaxed);
         if completed {
             self.completed_aside.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A retried task left its worker to wait for its next attempt: the
+    /// worker counted it as taken, and counts it again when it comes back.
+    pub(crate) fn left_to_retry(&self) {
+        self.left_to_retry.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A worker ran a task of the pool's own (a lane's runner), which it
@@ -465,6 +478,7 @@ impl Recorder {
         // as completed when it ends: until then the difference lags by it,
         // as `submitted` lags a task on its way (never below zero).
         let own = self.own.load(Ordering::Relaxed);
+        let left = self.left_to_retry.load(Ordering::Relaxed);
         let live = lock(&self.live);
         let mut taken =
             self.retired.taken.load(Ordering::Relaxed) + self.taken_aside.load(Ordering::Relaxed);
@@ -474,7 +488,10 @@ impl Recorder {
             taken += counts.taken.load(Ordering::Relaxed);
             completed += counts.completed.load(Ordering::Relaxed);
         }
-        (taken.saturating_sub(own), completed.saturating_sub(own))
+        (
+            taken.saturating_sub(own).saturating_sub(left),
+            completed.saturating_sub(own),
+        )
     }
 
     /// The summaries of queue wait and run time since the build, and the

@@ -634,9 +634,17 @@ impl Submitter {
     }
 
     /// `pool.task(..).retry(..)`: fails until a chosen attempt (perhaps
-    /// beyond the last), each attempt counted apart from the task's run.
+    /// beyond the last), each attempt counted apart from the task's run;
+    /// now and then cancelled at once (before its first attempt, during
+    /// one, or while it waits between two, off its worker).
     fn retry_task(&mut self) {
-        let (t, rec) = self.track("retried task", false);
+        let cancel = self.rng.chance(20);
+        let kind = if cancel {
+            "retried task, cancelled"
+        } else {
+            "retried task"
+        };
+        let (t, rec) = self.track(kind, false);
         let most = self.rng.range(1, 4) as u32;
         let succeeds_at = self.rng.range(1, 5) as u32;
         let first = Duration::from_micros(self.rng.range(20, 200));
@@ -664,10 +672,11 @@ impl Submitter {
         match self.pool.task(task).retry(retry).spawn() {
             Ok(handle) => {
                 rec.accepted();
+                let stopped = cancel.then(|| handle.cancel());
                 self.hold(Pending::One {
                     rec,
                     handle,
-                    stopped: None,
+                    stopped,
                     retry: Some((succeeds_at, most)),
                 });
             }

@@ -4,8 +4,10 @@
 //! pool only as a host (`job::SharedHost`).
 
 use super::state::Inner;
-use crate::job::{Host, Payload, TimerKey, Why};
+use crate::job::{Host, Job, Payload, TimerKey, Why};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 impl Host for Inner {
     fn panicked_unjoined(&self, payload: Payload) {
@@ -39,5 +41,9 @@ impl Host for Inner {
 
     fn room_freed(&self) {
         Inner::room_freed(self);
+    }
+
+    fn retry_after(&self, job: Arc<dyn Job>, delay: Duration) {
+        self.hold_retry(job, delay);
     }
 }

@@ -342,7 +342,7 @@ impl Inner {
         let started = std::time::Instant::now();
         loop {
             let completed = self.run_task(self.keys.take(hash));
-            self.stats.ran_from_lane(completed);
+            self.stats.ran_aside(completed);
             if !self.keys.next(hash) {
                 return;
             }

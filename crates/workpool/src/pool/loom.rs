@@ -942,3 +942,50 @@ fn a_keyed_task_ending_while_another_of_its_key_is_submitted() {
         assert_eq!(pool.inner.keys.lanes(), 0, "an idle key keeps its lane");
     });
 }
+
+/// RETRY: a retried task failing on its worker and leaving it to wait
+/// (`RUNNING -> WAITING`, filed in the delays, a waker on its token)
+/// racing a cancel of its handle (the token's waiters woken, maybe before
+/// that waker is there). The task is stopped before it starts, or its one
+/// attempt ran and the wait ends with its last error, on whichever side
+/// takes it from the delays; its handle hears once, and the figures add
+/// up. (The wait is far: no second attempt comes due in the model.)
+#[test]
+fn a_retry_leaving_its_worker_racing_a_cancel() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let handle = pool
+            .task(move |_token: &crate::CancelToken| {
+                Err::<(), usize>(counted.fetch_add(1, Ordering::SeqCst) + 1)
+            })
+            .retry(
+                crate::Retry::exponential(FOREVER)
+                    .max_attempts(2)
+                    .without_jitter(),
+            )
+            .spawn()
+            .unwrap();
+        let handle = std::sync::Arc::new(handle);
+        let canceller = {
+            let handle = std::sync::Arc::clone(&handle);
+            thread::spawn(move || handle.cancel())
+        };
+        let stopped = canceller.join().unwrap();
+        let handle = std::sync::Arc::try_unwrap(handle).unwrap();
+        let result = handle.join();
+        let ran = ran.load(Ordering::SeqCst);
+        match result {
+            Ok(last) => assert_eq!((last, ran, stopped), (Err(1), 1, false)),
+            Err(error) => {
+                assert!(error.is_cancelled());
+                assert_eq!((ran, stopped), (0, true));
+            }
+        }
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        let stats = pool.stats();
+        assert_eq!(stats.submitted, 1, "{stats:?}");
+        assert_eq!(stats.completed + stats.cancelled, 1, "{stats:?}");
+    });
+}

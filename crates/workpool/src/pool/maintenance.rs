@@ -11,6 +11,7 @@
 
 use super::dispatch::Wait;
 use super::state::{Inner, StateGuard};
+use crate::cancel::CancelToken;
 use crate::error::PoolError;
 use crate::job::{Deadline, Job, TimerKey, Why};
 use crate::sync::{Arc, Condvar};
@@ -156,14 +157,78 @@ struct Delays {
 
 /// A task held until it is due.
 pub(super) struct Delayed {
-    pub(super) job: Arc<dyn Job>,
+    job: Arc<dyn Job>,
     /// Armed once the pool takes the task: it counts from when it is due.
-    pub(super) deadline: Option<Deadline>,
+    deadline: Option<Deadline>,
     /// The hash of its key, if keyed.
-    pub(super) key: Option<u64>,
+    key: Option<u64>,
+    /// Its number in the list, which keeps it apart from others due at the
+    /// same instant.
+    seq: u64,
+    /// A retried task waiting between attempts: the id of the waker on
+    /// its token that ends its wait once the token is cancelled.
+    waker: Option<u64>,
+}
+
+impl Delayed {
+    pub(super) fn new(job: Arc<dyn Job>, deadline: Option<Deadline>, key: Option<u64>) -> Self {
+        Delayed {
+            job,
+            deadline,
+            key,
+            seq: 0,
+            waker: None,
+        }
+    }
+
+    /// It left the list: its waker, if any, is not needed any more.
+    fn forget_waker(&self) {
+        if let (Some(id), Some(token)) = (self.waker, self.job.token()) {
+            token.forget_waker(id);
+        }
+    }
+}
+
+/// Ends a retried task's wait when its token is cancelled: registered on
+/// the token (and its parents) while the task is held, so that a cancel
+/// (the handle's, a deadline's, `release`'s) reaches the task at once
+/// rather than when its wait would have been over.
+struct RetryHook {
+    pool: Weak<Inner>,
+    /// Where the task is filed: `(due, seq)`.
+    at: (Instant, u64),
+}
+
+impl std::task::Wake for RetryHook {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.retry_cancelled(self.at);
+        }
+    }
 }
 
 impl Delays {
+    /// The task filed at `at`, waiting or due.
+    fn find(&mut self, at: (Instant, u64)) -> Option<&mut Delayed> {
+        if self.entries.contains_key(&at) {
+            return self.entries.get_mut(&at);
+        }
+        self.due.iter_mut().find(|delayed| delayed.seq == at.1)
+    }
+
+    /// Takes the task filed at `at` out of the list, waiting or due.
+    fn take(&mut self, at: (Instant, u64)) -> Option<Delayed> {
+        if let Some(delayed) = self.entries.remove(&at) {
+            return Some(delayed);
+        }
+        let index = self.due.iter().position(|delayed| delayed.seq == at.1)?;
+        self.due.remove(index)
+    }
+
     fn next_wake(&self) -> Option<Instant> {
         if !self.due.is_empty() {
             return Some(Instant::now() + DUE_RETRY);
@@ -201,13 +266,14 @@ impl Timers {
 
 impl Inner {
     /// Holds `delayed` until `at`, then submits it: the maintenance thread
-    /// keeps it meanwhile (no worker, no thread of its own).
+    /// keeps it meanwhile (no worker, no thread of its own). Returns where
+    /// it is filed.
     pub(super) fn add_delayed(
-        self: &Arc<Self>,
+        &self,
         at: Instant,
-        delayed: Delayed,
-    ) -> Result<(), PoolError> {
-        let earliest = {
+        mut delayed: Delayed,
+    ) -> Result<(Instant, u64), PoolError> {
+        let (earliest, seq) = {
             let mut delays = crate::job::lock(&self.maintenance.delays);
             // Under the delays' lock, which `release` takes after closing
             // the pool to cancel them all: either this sees the pool closed,
@@ -220,17 +286,95 @@ impl Inner {
                 .first_key_value()
                 .is_none_or(|(&(first, _), _)| at < first);
             delays.seq += 1;
-            let seq = delays.seq;
-            delays.entries.insert((at, seq), delayed);
+            delayed.seq = delays.seq;
+            delays.entries.insert((at, delayed.seq), delayed);
             self.maintenance
                 .held
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            earliest
+            (earliest, delays.seq)
         };
         if earliest {
-            self.maintenance_needed();
+            if let Some(me) = self.me.upgrade() {
+                me.maintenance_needed();
+            }
         }
-        Ok(())
+        Ok((at, seq))
+    }
+
+    /// A retried task's attempt failed on a worker: it waits `delay`, held
+    /// like a delayed task, for its next attempt. Its token's cancel ends
+    /// the wait at once (`RetryHook`); a closed pool ends it now.
+    pub(super) fn hold_retry(&self, job: Arc<dyn Job>, delay: Duration) {
+        // The worker counted it as taken; it counts it again when it runs
+        // the next attempt.
+        self.stats.left_to_retry();
+        let at = crate::job::due_at(delay);
+        let token = job.token().cloned();
+        let Ok(at) = self.add_delayed(at, Delayed::new(Arc::clone(&job), None, None)) else {
+            // Closed: no next attempt; the last result stands.
+            let _ = self.end_retry(&*job);
+            return;
+        };
+        let Some(token) = token else {
+            return;
+        };
+        let hook = RetryHook {
+            pool: self.me.clone(),
+            at,
+        };
+        let id = token.on_cancel(std::task::Waker::from(Arc::new(hook)));
+        // Kept with the task, for whoever takes it from the list; if it has
+        // left already, that one did not see the waker: forgotten here.
+        let kept = {
+            let mut delays = crate::job::lock(&self.maintenance.delays);
+            match delays.find(at) {
+                Some(delayed) => {
+                    delayed.waker = Some(id);
+                    true
+                }
+                None => false,
+            }
+        };
+        if !kept {
+            token.forget_waker(id);
+        }
+        // A cancel before the waker was there woke nobody.
+        if token.is_cancelled() {
+            self.retry_cancelled(at);
+        }
+    }
+
+    /// The token of the retried task filed at `at` was cancelled: if the
+    /// task still waits in the list, its wait ends here, with its last
+    /// result. (If it has left, it is on its way to a worker, which sees
+    /// the token and ends it there.)
+    fn retry_cancelled(&self, at: (Instant, u64)) {
+        let taken = crate::job::lock(&self.maintenance.delays).take(at);
+        if let Some(delayed) = taken {
+            self.end_held_retry(delayed);
+        }
+    }
+
+    /// Ends the wait of a retried task taken from the list, unless a
+    /// helping join has taken the task meanwhile (then it stays counted
+    /// as held, as a task that left the list ended).
+    fn end_held_retry(&self, delayed: Delayed) {
+        delayed.forget_waker();
+        if self.end_retry(&*delayed.job) {
+            self.maintenance
+                .held
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Ends a retried task's wait, off a worker, with its last result;
+    /// false if it was not waiting any more.
+    fn end_retry(&self, job: &dyn Job) -> bool {
+        let ended = job.give_up_waiting(self);
+        if ended {
+            self.stats.ran_aside(true);
+        }
+        ended
     }
 
     /// An earlier timer was filed: the maintenance thread starts (with
@@ -265,6 +409,14 @@ impl Inner {
         while let Some(delayed) = due.next() {
             // Cancelled while it waited: its handle knows already.
             if delayed.job.has_ended() {
+                delayed.forget_waker();
+                continue;
+            }
+            // A retried task cancelled while it waited for room: its wait
+            // ends here.
+            if delayed.waker.is_some() && delayed.job.token().is_some_and(CancelToken::is_cancelled)
+            {
+                self.end_held_retry(delayed);
                 continue;
             }
             // Due: from the queue on, a task like any (a keyed one stays
@@ -283,6 +435,7 @@ impl Inner {
                     self.maintenance
                         .held
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    delayed.forget_waker();
                 }
                 Err(PoolError::Overloaded) => {
                     // Kept in order, before any that came due since.
@@ -301,7 +454,8 @@ impl Inner {
     }
 
     /// `release` and `drain_timeout`: the delayed tasks never run; their
-    /// handles say `Cancelled`.
+    /// handles say `Cancelled`. Retried tasks waiting for their next
+    /// attempt end with their last result.
     pub(super) fn cancel_delayed(&self) {
         let cancelled: Vec<Delayed> = {
             let mut delays = crate::job::lock(&self.maintenance.delays);
@@ -310,6 +464,12 @@ impl Inner {
             all
         };
         for delayed in cancelled {
+            // A retried task waiting for its next attempt: it has started,
+            // and its last result stands.
+            if crate::job::is_waiting(delayed.job.stage()) {
+                self.end_held_retry(delayed);
+                continue;
+            }
             crate::job::stop_before_start(&*delayed.job, Why::Cancelled, self);
         }
     }

@@ -174,7 +174,7 @@ impl Pool {
 
     pub(crate) fn start(builder: PoolBuilder) -> Result<Pool, BuildError> {
         let pool = Pool {
-            inner: Arc::new(Inner::new(builder)),
+            inner: Arc::new_cyclic(|me| Inner::new(builder, me.clone())),
         };
         log_quietly(|| {
             tracing::debug!(pool = %pool.name(), capacity = ?pool.capacity(), "workpool: built");
@@ -980,7 +980,9 @@ impl Pool {
     /// deadline still holds (it is checked where the task starts). Delayed
     /// tasks not yet due ([`spawn_after`](Self::spawn_after)) are cancelled,
     /// as by `release`: a drain waits for the tasks there are, not for the
-    /// time some were to start.
+    /// time some were to start; a retried task waiting between attempts
+    /// ([`TaskBuilder::retry`](crate::TaskBuilder::retry)) ends with its
+    /// last `Err`.
     ///
     /// Compared: [`release`](Self::release) and `release_timeout` cancel
     /// every task token, so queued tasks that have one (from
@@ -1019,7 +1021,10 @@ impl Pool {
 
     /// Waits until the pool is idle (no task running, none queued), without
     /// closing it; on a released pool too. Every task accepted before the
-    /// call has then finished.
+    /// call has then finished, but those the maintenance thread holds,
+    /// which are neither running nor queued: delayed tasks not yet due
+    /// ([`spawn_after`](Self::spawn_after)) and retried tasks waiting
+    /// between attempts ([`TaskBuilder::retry`](crate::TaskBuilder::retry)).
     ///
     /// Each caller returns once the pool has been idle at least once since
     /// its call began, even if tasks were submitted after that moment (by

@@ -9,9 +9,9 @@ use super::task::Task;
 use crate::cancel::CancelToken;
 use crate::error::{PoolError, TaskError};
 use crate::handle::{BatchHandle, TaskHandle};
-use crate::job::{self, Deadline, Group, Job, OnComplete, OnEachComplete, Spec};
+use crate::job::{self, Deadline, Group, Job, OnComplete, OnEachComplete, Spec, Work};
 use crate::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 impl Inner {
     /// A tracked task, ready to submit, with its handle.
@@ -21,7 +21,7 @@ impl Inner {
         spec: Spec<T>,
     ) -> (Arc<dyn Job>, TaskHandle<T>)
     where
-        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        F: Work<T>,
         T: Send + 'static,
     {
         let (job, outcome) = job::tracked(f, spec);
@@ -169,15 +169,11 @@ impl Inner {
         key: Option<u64>,
         delay: Duration,
     ) -> Result<(), PoolError> {
-        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
         // Not started by a helping join before it is due.
         job::hold(job.stage());
-        let now = Instant::now();
-        let at = now
-            .checked_add(delay)
-            .or_else(|| now.checked_add(CENTURY))
-            .unwrap_or(now);
-        self.add_delayed(at, super::maintenance::Delayed { job, deadline, key })
+        let at = job::due_at(delay);
+        self.add_delayed(at, super::maintenance::Delayed::new(job, deadline, key))
+            .map(|_| ())
     }
 
     /// `TaskBuilder::spawn`: a tracked task with a token of its own (a
@@ -193,7 +189,7 @@ impl Inner {
         delay: Option<Duration>,
     ) -> Result<TaskHandle<T>, PoolError>
     where
-        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        F: Work<T>,
         T: Send + 'static,
     {
         let spec = Spec {
@@ -221,7 +217,7 @@ impl Inner {
     ) -> Result<BatchHandle<T>, PoolError>
     where
         I: IntoIterator<Item = F>,
-        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        F: Work<T>,
         T: Send + 'static,
     {
         let tasks: Vec<F> = tasks.into_iter().collect();

@@ -35,6 +35,10 @@ use std::time::Duration;
 pub(crate) struct Inner {
     /// Locked through [`Inner::lock_state`] only.
     state: Mutex<State>,
+    /// The pool itself, for what a task reports through `&Inner` (the
+    /// `Host` events) but needs the pool's `Arc` for: a retried task
+    /// leaving its worker may have to start the maintenance thread.
+    pub(super) me: std::sync::Weak<Inner>,
     pub(super) admission: Admission,
     pub(super) crew: Crew,
     pub(super) waiting: Waiting,
@@ -192,9 +196,10 @@ impl Inner {
         self.config.nonblocking
     }
 
-    pub(super) fn new(builder: PoolBuilder) -> Inner {
+    pub(super) fn new(builder: PoolBuilder, me: std::sync::Weak<Inner>) -> Inner {
         let capacity = builder.capacity.unwrap_or(UNBOUNDED);
         Inner {
+            me,
             state: Mutex::new(State {
                 life: Life::default(),
                 crew: Roster::new(capacity),
