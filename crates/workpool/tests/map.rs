@@ -569,3 +569,36 @@ fn a_multi_pool_map_streams_in_order_on_a_current_thread_runtime() {
     });
     assert_eq!(results, (0..20_000u64).map(|n| n * 2).collect::<Vec<_>>());
 }
+
+#[test]
+fn panics_next_to_each_other_and_at_the_ends_stay_with_their_inputs_in_both_orders() {
+    // A chunk runs its inputs under one `catch_unwind` and resumes after a
+    // panic: panics side by side, first and last, keep every other value.
+    let panics = |n: u32| n == 0 || n == 999 || (500..504).contains(&n) || n % 97 == 3;
+    let pool = Pool::new(2).unwrap();
+    for ordered in [true, false] {
+        let map = pool.map(0..1_000u32, move |n| {
+            if panics(n) {
+                panic!("{INTENTIONAL}: input {n}");
+            }
+            n * 2
+        });
+        let results: Vec<_> = if ordered {
+            map.collect()
+        } else {
+            map.unordered().collect()
+        };
+        assert_eq!(results.len(), 1_000);
+        let mut values: Vec<u32> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        let failed = results.iter().filter(|r| r.as_ref().is_err_and(TaskError::is_panic)).count();
+        assert_eq!(failed, (0..1_000).filter(|&n| panics(n)).count());
+        if ordered {
+            for (n, result) in results.iter().enumerate() {
+                assert_eq!(result.is_err(), panics(n as u32), "input {n}: {result:?}");
+            }
+        }
+        values.sort_unstable();
+        let expected: Vec<u32> = (0..1_000).filter(|&n| !panics(n)).map(|n| n * 2).collect();
+        assert_eq!(values, expected, "ordered: {ordered}");
+    }
+}
