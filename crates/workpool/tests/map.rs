@@ -589,8 +589,14 @@ fn panics_next_to_each_other_and_at_the_ends_stay_with_their_inputs_in_both_orde
             map.unordered().collect()
         };
         assert_eq!(results.len(), 1_000);
-        let mut values: Vec<u32> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-        let failed = results.iter().filter(|r| r.as_ref().is_err_and(TaskError::is_panic)).count();
+        let mut values: Vec<u32> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        let failed = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(TaskError::is_panic))
+            .count();
         assert_eq!(failed, (0..1_000).filter(|&n| panics(n)).count());
         if ordered {
             for (n, result) in results.iter().enumerate() {
