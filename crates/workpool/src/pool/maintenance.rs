@@ -446,10 +446,21 @@ impl Inner {
                     delays.due.extend(later);
                     return;
                 }
-                Err(_) => {
-                    crate::job::stop_before_start(&*delayed.job, Why::Cancelled, &**self);
-                }
+                // Refused for good (the pool closed meanwhile): a delayed
+                // task never runs; a retried one ends with its last result.
+                Err(_) => self.drop_held(delayed),
             }
+        }
+    }
+
+    /// A held task that will not be submitted: a delayed task is cancelled
+    /// (it stays counted as held, and as cancelled); a retried task waiting
+    /// for its next attempt has started, and its last result stands.
+    fn drop_held(&self, delayed: Delayed) {
+        if crate::job::is_waiting(delayed.job.stage()) {
+            self.end_held_retry(delayed);
+        } else {
+            crate::job::stop_before_start(&*delayed.job, Why::Cancelled, self);
         }
     }
 
@@ -464,13 +475,7 @@ impl Inner {
             all
         };
         for delayed in cancelled {
-            // A retried task waiting for its next attempt: it has started,
-            // and its last result stands.
-            if crate::job::is_waiting(delayed.job.stage()) {
-                self.end_held_retry(delayed);
-                continue;
-            }
-            crate::job::stop_before_start(&*delayed.job, Why::Cancelled, self);
+            self.drop_held(delayed);
         }
     }
 
