@@ -426,3 +426,94 @@ fn a_join_from_a_task_never_runs_a_keyed_task_beside_its_key_s_running_one() {
     joiner.join().unwrap().unwrap();
     assert!(ran.load(Ordering::SeqCst));
 }
+
+// ---- keyed tasks where they meet other features ----
+
+#[test]
+fn a_keyed_task_whose_deadline_passes_while_it_waits_for_its_key_never_runs() {
+    // Its deadline (a duration, and an instant) passes while its key is
+    // busy: it never runs, its handle says so, and the key goes on.
+    let pool = Pool::new(2).unwrap();
+    let gate = hold_a_key(&pool, "k");
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (Arc::clone(&ran), Arc::clone(&ran));
+    let after = pool
+        .task(move |_token| a.fetch_add(1, Ordering::SeqCst))
+        .key("k")
+        .deadline(Duration::from_millis(20))
+        .spawn()
+        .unwrap();
+    let at = pool
+        .task(move |_token| b.fetch_add(1, Ordering::SeqCst))
+        .key("k")
+        .deadline_at(std::time::Instant::now())
+        .spawn()
+        .unwrap();
+    let next = pool.task(|_token| "next").key("k").spawn().unwrap();
+    wait_until("the deadline passes", || after.is_finished());
+    gate.open();
+    assert!(after.join().unwrap_err().is_deadline());
+    assert!(at.join().unwrap_err().is_deadline());
+    assert_eq!(next.join().unwrap(), "next");
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    pool.wait_idle(DEADLINE).unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.submitted, stats.finished(), "{stats:?}");
+    assert_eq!(stats.timed_out, 2, "{stats:?}");
+}
+
+#[test]
+fn keyed_order_holds_across_tune_down_and_up_and_a_reboot() {
+    let pool = Pool::new(4).unwrap();
+    let ledger = Ledger::new(8);
+    let mut seqs = [0u64; 8];
+    let mut submit_round = |pool: &Pool| {
+        for n in 0..400 {
+            let key = n % 8;
+            seqs[key] += 1;
+            let (ledger, seq) = (Arc::clone(&ledger), seqs[key]);
+            pool.submit_keyed(key, move || ledger.run(key, seq))
+                .unwrap();
+        }
+    };
+    submit_round(&pool);
+    pool.tune(1).unwrap();
+    submit_round(&pool);
+    pool.tune(3).unwrap();
+    submit_round(&pool);
+    pool.wait_idle(DEADLINE).unwrap();
+    pool.release_timeout(DEADLINE).unwrap();
+    pool.reboot().unwrap();
+    submit_round(&pool);
+    pool.wait_idle(DEADLINE).unwrap();
+    assert_eq!(ledger.overlaps.load(Ordering::SeqCst), 0);
+    assert_eq!(ledger.out_of_order.load(Ordering::SeqCst), 0);
+    for key in 0..8 {
+        assert_eq!(ledger.last[key].load(Ordering::SeqCst), 200, "key {key}");
+    }
+}
+
+#[test]
+fn a_scoped_task_submits_keyed_work_and_joins_it() {
+    // A task of the pool's scope hands a key's messages to the pool and
+    // joins the last one: the key's order holds, and the join, which
+    // cannot take a keyed task out of turn, waits for the other worker.
+    let pool = Pool::new(2).unwrap();
+    let log = Mutex::new(Vec::new());
+    pool.scope(|scope| {
+        scope.spawn(|| {
+            let shared = Arc::new(Mutex::new(Vec::new()));
+            let mut last = None;
+            for n in 0..50 {
+                let shared = Arc::clone(&shared);
+                last = Some(
+                    pool.spawn_keyed("k", move || shared.lock().unwrap().push(n))
+                        .unwrap(),
+                );
+            }
+            last.unwrap().join().unwrap();
+            log.lock().unwrap().extend(shared.lock().unwrap().drain(..));
+        });
+    });
+    assert_eq!(*log.lock().unwrap(), (0..50).collect::<Vec<_>>());
+}

@@ -608,3 +608,17 @@ fn panics_next_to_each_other_and_at_the_ends_stay_with_their_inputs_in_both_orde
         assert_eq!(values, expected, "ordered: {ordered}");
     }
 }
+
+#[test]
+fn a_map_from_a_scoped_task_of_the_same_one_worker_pool_finishes_and_borrows() {
+    // The scoped task holds the only worker: its map helps by running its
+    // own chunks, and the result goes to the scope's borrowed slot.
+    let pool = Pool::new(1).unwrap();
+    let mut sum = 0u64;
+    pool.scope(|scope| {
+        scope.spawn(|| {
+            sum = pool.map(0..10_000u64, |n| n * 3).map(Result::unwrap).sum();
+        });
+    });
+    assert_eq!(sum, 3 * (0..10_000u64).sum::<u64>());
+}
