@@ -1499,13 +1499,20 @@ mod tests {
         (runs, Cell::new(work, spec))
     }
 
-    #[test]
-    fn a_retried_task_leaves_its_worker_waiting_and_comes_back_through_the_queue() {
+    /// A retried task that failed its first attempt on a worker (`left`
+    /// more failures to come) and now waits, off it: the host heard.
+    fn waiting_retry(left: u32) -> (FakeHost, CancelToken, Arc<Counter>, FlakyCell) {
         let host = FakeHost::default();
         let token = CancelToken::new();
-        let (runs, cell) = flaky(1, &token);
+        let (runs, cell) = flaky(left, &token);
         assert!(!Arc::clone(&cell).run(&host), "it has not ended");
         assert_eq!(host.take(), [Event::RetryAfter(Duration::from_millis(5))]);
+        (host, token, runs, cell)
+    }
+
+    #[test]
+    fn a_retried_task_leaves_its_worker_waiting_and_comes_back_through_the_queue() {
+        let (host, _token, runs, cell) = waiting_retry(1);
         assert_eq!(stage(&cell), WAITING);
         assert!(!cell.has_ended());
         assert!(!cell.shared.is_finished());
@@ -1531,11 +1538,7 @@ mod tests {
         // where the worker that takes it back sees the cancel: no attempt
         // runs after the cancel, and the result is the last one.
         for given_up in [true, false] {
-            let host = FakeHost::default();
-            let token = CancelToken::new();
-            let (runs, cell) = flaky(3, &token);
-            assert!(!Arc::clone(&cell).run(&host));
-            host.take();
+            let (host, token, runs, cell) = waiting_retry(3);
             token.cancel();
             if given_up {
                 assert!(cell.give_up_waiting(&host));
@@ -1558,11 +1561,7 @@ mod tests {
         // if queued), waits until it is due, then runs its next attempts
         // without leaving.
         for queued in [false, true] {
-            let host = FakeHost::default();
-            let token = CancelToken::new();
-            let (runs, cell) = flaky(2, &token);
-            assert!(!Arc::clone(&cell).run(&host));
-            assert_eq!(host.take(), [Event::RetryAfter(Duration::from_millis(5))]);
+            let (host, _token, runs, cell) = waiting_retry(2);
             if queued {
                 assert!(enter_queue(&cell.shared.stage));
             }

@@ -15,6 +15,27 @@ use workpool::{Pool, Retry, TaskError};
 /// A backoff far longer than any test: only a cancel ends it in time.
 const LONG: Duration = Duration::from_secs(60);
 
+/// A retried task that always fails with "failed", on `pool`, and the
+/// channel that hears of each failure.
+fn always_failing(
+    pool: &Pool,
+    retry: Retry,
+) -> (
+    workpool::TaskHandle<Result<(), &'static str>>,
+    mpsc::Receiver<()>,
+) {
+    let (failed, failures) = mpsc::channel();
+    let handle = pool
+        .task(move |_token| {
+            let _ = failed.send(());
+            Err::<(), _>("failed")
+        })
+        .retry(retry)
+        .spawn()
+        .unwrap();
+    (handle, failures)
+}
+
 /// A counter of attempts, shared with the task.
 fn attempts() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
@@ -173,15 +194,7 @@ fn a_deadline_ends_a_long_backoff() {
 #[test]
 fn a_release_ends_a_long_backoff() {
     let pool = Pool::new(1).unwrap();
-    let (failed, first_failure) = mpsc::channel();
-    let handle = pool
-        .task(move |_token| {
-            let _ = failed.send(());
-            Err::<(), _>("failed")
-        })
-        .retry(Retry::exponential(LONG).max_attempts(5))
-        .spawn()
-        .unwrap();
+    let (handle, first_failure) = always_failing(&pool, Retry::exponential(LONG).max_attempts(5));
     first_failure.recv_timeout(PATIENCE).unwrap();
     let asked = Instant::now();
     assert_eq!(pool.release_timeout(PATIENCE), Ok(()));
@@ -498,15 +511,7 @@ fn a_panic_in_a_later_attempt_is_the_task_s_panic() {
 #[test]
 fn a_drain_ends_a_waiting_retry_with_its_last_error() {
     let pool = Pool::new(1).unwrap();
-    let (failed, first_failure) = mpsc::channel();
-    let handle = pool
-        .task(move |_token| {
-            let _ = failed.send(());
-            Err::<(), _>("failed")
-        })
-        .retry(Retry::exponential(LONG).max_attempts(2))
-        .spawn()
-        .unwrap();
+    let (handle, first_failure) = always_failing(&pool, Retry::exponential(LONG).max_attempts(2));
     first_failure.recv_timeout(PATIENCE).unwrap();
     assert_eq!(pool.drain_timeout(PATIENCE), Ok(()));
     assert_eq!(handle.join().unwrap(), Err("failed"));

@@ -181,11 +181,20 @@ impl Keys {
         self.notify();
     }
 
-    /// The key's task to run now (the first of its lane).
+    /// The key's task to run now (the first of its lane). A head being
+    /// run was accepted, whether or not its submitter has said so yet
+    /// (`decided`): from now on its key's next tasks wait in the lane. (A
+    /// task of the key submitted by the head itself, on its worker, would
+    /// otherwise find the head undecided and, from a worker, be refused
+    /// with `WouldDeadlock`.)
     fn take(&self, hash: u64) -> Task {
-        sync::lock(self.shard(hash))
+        let mut lanes = sync::lock(self.shard(hash));
+        let lane = lanes
             .get_mut(&hash)
-            .and_then(|lane| lane.first.take())
+            .expect("a lane is run only while it exists");
+        lane.deciding = false;
+        lane.first
+            .take()
             .expect("a lane is run only while it has a task to run")
     }
 

@@ -412,23 +412,33 @@ fn tune_up_racing_a_freed_worker_runs_a_deposited_task_once() {
 /// for a caller's cancel and for a deadline: the task runs at most once,
 /// and its handle says which happened; `cancel` returns true exactly when
 /// the task never ran.
+/// Runs `cancel` on `handle` from a thread of its own (racing whatever the
+/// pool does meanwhile), and gives back what it returned and the handle.
+fn cancelled_on_another_thread<T: Send + 'static>(
+    handle: crate::TaskHandle<T>,
+    cancel: impl FnOnce(&crate::TaskHandle<T>) -> bool + Send + 'static,
+) -> (bool, crate::TaskHandle<T>) {
+    let handle = std::sync::Arc::new(handle);
+    let canceller = {
+        let handle = std::sync::Arc::clone(&handle);
+        thread::spawn(move || cancel(&handle))
+    };
+    let stopped = canceller.join().unwrap();
+    let handle = std::sync::Arc::try_unwrap(handle).unwrap();
+    (stopped, handle)
+}
+
 fn cancel_racing_start(queue: usize, why: crate::job::Why) {
     model(move || {
         let pool = builder(1, queue).build().unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&ran);
-        let handle = std::sync::Arc::new(
-            pool.spawn(move || {
+        let handle = pool
+            .spawn(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
             })
-            .unwrap(),
-        );
-        let canceller = {
-            let handle = std::sync::Arc::clone(&handle);
-            thread::spawn(move || handle.cancel_for(why))
-        };
-        let stopped = canceller.join().unwrap();
-        let handle = std::sync::Arc::try_unwrap(handle).unwrap();
+            .unwrap();
+        let (stopped, handle) = cancelled_on_another_thread(handle, move |h| h.cancel_for(why));
         let result = handle.join();
         let ran = ran.load(Ordering::SeqCst);
         match result {
@@ -967,13 +977,7 @@ fn a_retry_leaving_its_worker_racing_a_cancel() {
             )
             .spawn()
             .unwrap();
-        let handle = std::sync::Arc::new(handle);
-        let canceller = {
-            let handle = std::sync::Arc::clone(&handle);
-            thread::spawn(move || handle.cancel())
-        };
-        let stopped = canceller.join().unwrap();
-        let handle = std::sync::Arc::try_unwrap(handle).unwrap();
+        let (stopped, handle) = cancelled_on_another_thread(handle, |h| h.cancel());
         let result = handle.join();
         let ran = ran.load(Ordering::SeqCst);
         match result {
@@ -987,5 +991,38 @@ fn a_retry_leaving_its_worker_racing_a_cancel() {
         let stats = pool.stats();
         assert_eq!(stats.submitted, 1, "{stats:?}");
         assert_eq!(stats.completed + stats.cancelled, 1, "{stats:?}");
+    });
+}
+
+/// KEYS: a head whose task, on its worker, submits the next task of its
+/// key before the head's submitter has recorded the head as accepted. The
+/// next task waits in the lane (it was refused with `WouldDeadlock`, the
+/// head looking undecided from a worker), and both run, in order.
+#[test]
+fn a_keyed_head_submitting_its_key_s_next_task_before_it_is_decided() {
+    model(|| {
+        let pool = builder(1, 1).build().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(Mutex::new(None));
+        let (inner_pool, inner_log, sent) = (pool.clone(), Arc::clone(&log), Arc::clone(&next));
+        pool.submit_keyed(7u8, move || {
+            inner_log.lock().unwrap().push((1, true));
+            let submitted = inner_pool.submit_keyed(7u8, logging_task(&inner_log, 2));
+            *sent.lock().unwrap() = Some(submitted);
+            inner_log.lock().unwrap().push((1, false));
+        })
+        .unwrap();
+        await_until(|| next.lock().unwrap().is_some());
+        assert_eq!(pool.release_timeout(FOREVER), Ok(()));
+        assert_eq!(
+            *next.lock().unwrap(),
+            Some(Ok(())),
+            "the next task was refused"
+        );
+        assert_eq!(
+            *log.lock().unwrap(),
+            [(1, true), (1, false), (2, true), (2, false)],
+            "in order, one at a time"
+        );
     });
 }
