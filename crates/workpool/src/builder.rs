@@ -51,6 +51,7 @@ pub struct PoolBuilder {
     pub(crate) stack_size: Option<usize>,
     pub(crate) queue_capacity: usize,
     pub(crate) task_deadline: Option<Duration>,
+    pub(crate) autoscale: Option<crate::Autoscale>,
     pub(crate) name: String,
     /// Set by `MultiPool` for its pools: told when room may have appeared.
     pub(crate) room: Option<Arc<crate::multi::RoomSignal>>,
@@ -76,6 +77,7 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .field("queue_capacity", &self.queue_capacity)
             .field("task_deadline", &self.task_deadline)
+            .field("autoscale", &self.autoscale)
             .field("name", &self.name)
             .finish()
     }
@@ -112,6 +114,7 @@ impl PoolBuilder {
             stack_size: None,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             task_deadline: None,
+            autoscale: None,
             name: "workpool".to_owned(),
             room: None,
         }
@@ -159,6 +162,49 @@ impl PoolBuilder {
     /// ```
     pub fn task_deadline(mut self, deadline: Duration) -> Self {
         self.task_deadline = Some(deadline);
+        self
+    }
+
+    /// Lets the pool find its own capacity: every
+    /// [`interval`](crate::Autoscale::interval) its maintenance thread
+    /// hands the last interval's figures (completions, run time, whether
+    /// tasks waited for a worker) to the policy, and applies the capacity
+    /// it answers as [`Pool::tune`](crate::Pool::tune) would, within the
+    /// policy's [`bounds`](crate::Autoscale::bounds); each change is a
+    /// `tracing` event (info) with the figures that decided it, and
+    /// [`Stats::capacity`](crate::Stats::capacity) shows the capacity in
+    /// force. The pool starts at its [`capacity`](Self::capacity), brought
+    /// within the bounds. A manual `tune` pauses it until
+    /// [`Pool::resume_autoscale`](crate::Pool::resume_autoscale). Off by
+    /// default: a pool without it runs no policy and costs nothing more.
+    /// `build` checks the policy's settings
+    /// ([`BuildError::AutoscaleBounds`], [`BuildError::AutoscaleInterval`]),
+    /// and refuses it on an [`unbounded`](Self::unbounded) pool
+    /// ([`BuildError::AutoscaleUnbounded`]) and with `min_workers` above its
+    /// lower bound ([`BuildError::MinWorkersAboveCapacity`]). On a
+    /// [`MultiPool`](crate::MultiPool), each pool scales on its own.
+    ///
+    /// See [`Autoscale`](crate::Autoscale) for when to use it, and its two
+    /// policies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workpool::{Autoscale, Pool};
+    /// let pool = Pool::builder()
+    ///     .capacity(8)
+    ///     .autoscale(Autoscale::latency().bounds(2, 256))
+    ///     .build()?;
+    /// assert!(pool.is_autoscaling());
+    /// pool.tune(16)?; // the user's capacity holds...
+    /// assert!(!pool.is_autoscaling());
+    /// pool.resume_autoscale(); // ...until this
+    /// assert!(pool.is_autoscaling());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn autoscale(mut self, autoscale: crate::Autoscale) -> Self {
+        self.autoscale = Some(autoscale);
         self
     }
 
@@ -636,6 +682,19 @@ impl PoolBuilder {
             return Err(BuildError::ThreadNameHasNul {
                 thread_name: self.thread_name.clone(),
             });
+        }
+        if let Some(autoscale) = &self.autoscale {
+            autoscale.check()?;
+            if self.capacity.is_none() {
+                return Err(BuildError::AutoscaleUnbounded);
+            }
+            let (min, _) = autoscale.bounds_of();
+            if self.min_workers > min {
+                return Err(BuildError::MinWorkersAboveCapacity {
+                    min_workers: self.min_workers,
+                    capacity: min,
+                });
+            }
         }
         if let Some(stack_size) = self.stack_size {
             if !(Self::MIN_STACK_SIZE..=Self::MAX_STACK_SIZE).contains(&stack_size) {

@@ -102,6 +102,26 @@ pub enum BuildError {
         /// The largest accepted.
         max: usize,
     },
+    /// [`Autoscale::bounds`](crate::Autoscale::bounds) out of range: `min`
+    /// must be at least 1 and at most `max`, and `max` at most
+    /// [`PoolBuilder::MAX_CAPACITY`](crate::PoolBuilder::MAX_CAPACITY).
+    AutoscaleBounds {
+        /// The `min` asked for.
+        min: usize,
+        /// The `max` asked for.
+        max: usize,
+    },
+    /// [`Autoscale::interval`](crate::Autoscale::interval) out of range:
+    /// from [`Autoscale::MIN_INTERVAL`](crate::Autoscale::MIN_INTERVAL) to
+    /// [`Autoscale::MAX_INTERVAL`](crate::Autoscale::MAX_INTERVAL).
+    AutoscaleInterval {
+        /// The interval asked for.
+        interval: std::time::Duration,
+    },
+    /// [`PoolBuilder::autoscale`](crate::PoolBuilder::autoscale) on an
+    /// [`unbounded`](crate::PoolBuilder::unbounded) pool, which has no
+    /// capacity to scale.
+    AutoscaleUnbounded,
     /// The operating system (or
     /// [`PoolBuilder::thread_limit`](crate::PoolBuilder::thread_limit))
     /// refused to start a thread (the purge thread or one of
@@ -152,6 +172,20 @@ impl fmt::Display for BuildError {
                 "min_workers must not exceed capacity, got min_workers {min_workers} with capacity {capacity}"
             ),
             BuildError::ZeroPools => f.write_str("a multi-pool needs at least 1 pool, got 0"),
+            BuildError::AutoscaleBounds { min, max } => write!(
+                f,
+                "autoscale bounds must be 1 <= min <= max <= {}, got min {min}, max {max}",
+                crate::PoolBuilder::MAX_CAPACITY
+            ),
+            BuildError::AutoscaleUnbounded => f.write_str(
+                "autoscale needs a bounded pool, got `unbounded()` (set a capacity to start from)",
+            ),
+            BuildError::AutoscaleInterval { interval } => write!(
+                f,
+                "autoscale interval must be from {:?} to {:?}, got {interval:?}",
+                crate::Autoscale::MIN_INTERVAL,
+                crate::Autoscale::MAX_INTERVAL
+            ),
             BuildError::TooManyPools { pools, max } => write!(
                 f,
                 "a multi-pool may have at most {max} pools, got {pools}"
@@ -228,6 +262,15 @@ impl PartialEq for BuildError {
                     if (w, c) == (min_workers, capacity)
             ),
             E::ZeroPools => matches!(other, E::ZeroPools),
+            E::AutoscaleBounds { min, max } => matches!(
+                other,
+                E::AutoscaleBounds { min: lo, max: hi } if (lo, hi) == (min, max)
+            ),
+            E::AutoscaleUnbounded => matches!(other, E::AutoscaleUnbounded),
+            E::AutoscaleInterval { interval } => matches!(
+                other,
+                E::AutoscaleInterval { interval: i } if i == interval
+            ),
             E::TooManyPools { pools, max } => matches!(
                 other,
                 E::TooManyPools { pools: p, max: m } if (p, m) == (pools, max)

@@ -202,6 +202,7 @@
 // with the feature it needs; `doc_cfg` does so for every `#[cfg]`d item.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod autoscale;
 mod builder;
 mod cancel;
 #[cfg(doctest)]
@@ -225,6 +226,7 @@ mod stats;
 mod sync;
 mod timer;
 
+pub use autoscale::Autoscale;
 pub use builder::PoolBuilder;
 pub use cancel::{CancelToken, Cancelled};
 pub use error::{BuildError, PanicPayload, PoolError, TaskError, TrySubmitError};

@@ -1031,6 +1031,30 @@ impl MultiPool {
         Ok(())
     }
 
+    /// Hands each pool's capacity back to its autoscaler, paused by
+    /// [`tune`](Self::tune): see [`Pool::resume_autoscale`]. Each pool of a
+    /// multi-pool built [`with_builder`](Self::with_builder) a builder with
+    /// [`autoscale`](PoolBuilder::autoscale) scales on its own. Returns
+    /// false if the pools do not autoscale.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Autoscale, LoadBalancing, MultiPool, Pool};
+    /// let builder = Pool::builder().capacity(4).autoscale(Autoscale::throughput().bounds(1, 16));
+    /// let pools = MultiPool::with_builder(2, LoadBalancing::RoundRobin, builder)?;
+    /// pools.tune(8)?; // pauses every pool's autoscaler
+    /// assert!(pools.resume_autoscale());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_autoscale(&self) -> bool {
+        let mut resumed = false;
+        for pool in &self.inner.pools {
+            resumed |= pool.resume_autoscale();
+        }
+        resumed
+    }
+
     /// Releases every pool; see [`Pool::release`]. Idempotent.
     ///
     /// # Examples

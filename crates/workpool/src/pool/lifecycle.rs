@@ -63,6 +63,16 @@ impl Inner {
                 max: crate::PoolBuilder::MAX_CAPACITY,
             });
         }
+        if self.crew.capacity() == UNBOUNDED {
+            return Err(PoolError::Unbounded);
+        }
+        // The user's capacity holds until `resume_autoscale`.
+        self.pause_autoscale();
+        self.set_capacity(capacity)
+    }
+
+    /// Changes the capacity (checked already): `tune`, and the autoscaler.
+    pub(super) fn set_capacity(self: &Arc<Self>, capacity: usize) -> Result<(), PoolError> {
         let mut state = self.lock_state();
         if state.crew.capacity() == UNBOUNDED {
             return Err(PoolError::Unbounded);
@@ -209,7 +219,7 @@ impl Inner {
     /// Starts the maintenance thread of `epoch` (unless purge is off and no
     /// deadline is pending) and the missing `min_workers`.
     pub(super) fn start_background(self: &Arc<Self>, epoch: u64) -> std::io::Result<()> {
-        if !self.config.disable_purge {
+        if !self.config.disable_purge || self.autoscale_due().is_some() {
             self.start_maintenance(epoch)?;
         }
         self.start_idle_workers(epoch)

@@ -32,6 +32,8 @@ pub(super) struct Maintenance {
     /// The thread sleeps here, under the pool's lock, between rounds; a
     /// release and an earlier deadline wake it.
     wakeup: Condvar,
+    /// The autoscaler, if the pool has one (`scale.rs`).
+    pub(super) scaler: std::sync::Mutex<Option<super::scale::Scaler>>,
 }
 
 /// Whether the maintenance thread of this life runs; under the pool's lock.
@@ -41,12 +43,13 @@ pub(super) struct MaintenanceState {
 }
 
 impl Maintenance {
-    pub(super) fn new() -> Maintenance {
+    pub(super) fn new(scaler: Option<super::scale::Scaler>) -> Maintenance {
         Maintenance {
             timers: std::sync::Mutex::new(Timers::default()),
             delays: std::sync::Mutex::new(Delays::default()),
             held: std::sync::atomic::AtomicU64::new(0),
             wakeup: Condvar::new(),
+            scaler: std::sync::Mutex::new(scaler),
         }
     }
 
@@ -506,7 +509,10 @@ impl Inner {
             if state.life.is_over(epoch) {
                 break;
             }
-            let deadline = self.maintenance.next_wake();
+            let deadline = match (self.maintenance.next_wake(), self.autoscale_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let until = match (purge, deadline) {
                 (true, Some(d)) => Some(d.min(next_purge)),
                 (true, None) => Some(next_purge),
@@ -520,6 +526,7 @@ impl Inner {
             let now = Instant::now();
             self.fire_deadlines(now);
             self.release_delayed(now);
+            self.autoscale_round(now);
             if purge && now >= next_purge {
                 // Delayed tasks cancelled while they wait leave now, not
                 // when they would have been due: a far delay on many

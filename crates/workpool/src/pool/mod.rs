@@ -56,6 +56,7 @@ mod next;
 mod observe;
 mod purge;
 mod queue;
+mod scale;
 mod spawn;
 mod state;
 mod submit;
@@ -913,6 +914,44 @@ impl Pool {
     /// ```
     pub fn tune(&self, capacity: usize) -> Result<(), PoolError> {
         self.inner.tune(capacity)
+    }
+
+    /// Hands the capacity back to the pool's autoscaler, paused by a
+    /// manual [`tune`](Self::tune): it goes on from the capacity in force,
+    /// with a fresh window. Returns false if the pool does not autoscale
+    /// ([`PoolBuilder::autoscale`](crate::PoolBuilder::autoscale)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Autoscale, Pool};
+    /// let pool = Pool::builder().autoscale(Autoscale::throughput().bounds(1, 32)).build()?;
+    /// pool.tune(4)?;
+    /// assert!(!pool.is_autoscaling());
+    /// assert!(pool.resume_autoscale());
+    /// assert!(pool.is_autoscaling());
+    /// assert!(!Pool::new(2)?.resume_autoscale(), "no autoscaler to resume");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_autoscale(&self) -> bool {
+        self.inner.resume_autoscale()
+    }
+
+    /// Whether the pool's capacity is the autoscaler's now: set with
+    /// [`PoolBuilder::autoscale`](crate::PoolBuilder::autoscale), and not
+    /// paused by a manual [`tune`](Self::tune).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workpool::{Autoscale, Pool};
+    /// assert!(!Pool::new(2)?.is_autoscaling());
+    /// let pool = Pool::builder().autoscale(Autoscale::latency()).build()?;
+    /// assert!(pool.is_autoscaling());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_autoscaling(&self) -> bool {
+        self.inner.is_autoscaling()
     }
 
     /// Closes the pool, in layers: new tasks are refused with

@@ -197,7 +197,18 @@ impl Inner {
     }
 
     pub(super) fn new(builder: PoolBuilder, me: std::sync::Weak<Inner>) -> Inner {
-        let capacity = builder.capacity.unwrap_or(UNBOUNDED);
+        // An autoscaled pool starts at its capacity, brought within its
+        // bounds (a bounded pool: checked at build).
+        let capacity = match (builder.capacity, builder.autoscale) {
+            (Some(capacity), Some(scale)) => {
+                let (min, max) = scale.bounds_of();
+                capacity.clamp(min, max)
+            }
+            (capacity, _) => capacity.unwrap_or(UNBOUNDED),
+        };
+        let scaler = builder
+            .autoscale
+            .map(|scale| super::scale::Scaler::new(scale, capacity));
         Inner {
             me,
             state: Mutex::new(State {
@@ -215,7 +226,7 @@ impl Inner {
             queue: TaskQueue::new(builder.queue_capacity, capacity),
             spinners: Spinners::new(),
             threads: Threads::new(),
-            maintenance: Maintenance::new(),
+            maintenance: Maintenance::new(scaler),
             idle_watch: IdleWatch::new(),
             keys: super::keys::Keys::new(builder.queue_capacity),
             handles: AtomicUsize::new(1),
