@@ -184,6 +184,10 @@ async fn the_dashboard_shows_the_figures_of_metrics_and_draws_its_charts() {
         peak >= workers as f64,
         "workers at the first paint peak at {peak}"
     );
+    // The capacity is charted beside the workers (an autoscaled pool's
+    // moves with it).
+    let series = attribute_of(&dom, "canvas", "chart-workers", "data-series");
+    assert_eq!(series, "capacity,workers,busy,waiting,queued");
     // The p99 shown is over the policy's window, and says so.
     assert_eq!(text_of(&dom, "window"), "1 min");
     assert_eq!(text_of(&dom, "pool"), "dashboard");
