@@ -482,16 +482,7 @@ struct Gradient {
     /// interval while run time keeps falling, as Vegas probes for its
     /// no-load round trip, then the gradient takes over.
     discovering: Option<f64>,
-    /// Once the limit has had to shrink, it grows by one an interval (the
-    /// knee is near), not by its square root, until it has grown
-    /// [`CALM_GROWS`] intervals in a row (the knee moved away).
-    shrunk: bool,
-    grows: u32,
 }
-
-/// Grows in a row after which a limit that had to shrink grows by its
-/// square root again.
-const CALM_GROWS: u32 = 3;
 
 /// How slowly the baseline follows a higher run time: a 1/this step.
 const BASELINE_DRIFT: f64 = 100.0;
@@ -502,8 +493,6 @@ impl Gradient {
             limit: capacity as f64,
             baseline: None,
             discovering: Some(f64::MAX),
-            shrunk: false,
-            grows: 0,
         }
     }
 
@@ -545,14 +534,8 @@ impl Gradient {
             self.discovering = None;
         }
         let gradient = (TOLERANCE * baseline / run_time).clamp(0.5, 1.0);
-        let growing = gradient >= 1.0 && run_time <= GROW_BELOW * baseline && sample.saturated;
-        self.grows = if growing { self.grows + 1 } else { 0 };
-        if self.grows >= CALM_GROWS {
-            self.shrunk = false;
-        }
         let (limit, why) = if gradient < 1.0 {
             // Past the knee: shrink, halfway to where the gradient points.
-            self.shrunk = true;
             let target = self.limit * gradient;
             (
                 self.limit - (self.limit - target) / 2.0,
@@ -561,8 +544,10 @@ impl Gradient {
         } else if run_time > GROW_BELOW * baseline {
             (self.limit, "run time within its tolerance: held")
         } else if sample.saturated {
-            let step = if self.shrunk { 1.0 } else { self.limit.sqrt() };
-            (self.limit + step, "run time at its baseline: more")
+            (
+                self.limit + self.limit.sqrt(),
+                "run time at its baseline: more",
+            )
         } else {
             // Not limited by capacity: no reason to grow; idle threads drift
             // down toward the busy ones.
@@ -712,32 +697,16 @@ mod tests {
             .position(|&c| downstream.rate(c) >= 0.9 * best)
     }
 
-    #[test]
-    fn throughput_climbs_to_the_knee_within_25_intervals_and_stays_near_it() {
-        let seen = run(Autoscale::throughput(), 2, 200, |_| DB, quiet);
-        // 25 intervals of 200 ms: 5 s.
+    /// From `start`, `scale` gets within 0.9x the best throughput in fewer
+    /// than `within` intervals, and holds the knee's targets from `settled`.
+    fn finds_the_knee(scale: Autoscale, start: usize, within: usize, settled: usize) {
+        let seen = run(scale, start, 200, |_| DB, quiet);
+        let reached = intervals_to_reach(&DB, &seen, 0);
         assert!(
-            intervals_to_reach(&DB, &seen, 0).is_some_and(|n| n < 25),
-            "{seen:?}"
+            reached.is_some_and(|n| n < within),
+            "{scale:?} from {start}: {seen:?}"
         );
-        assert_at_the_knee(&DB, &seen, 40);
-    }
-
-    #[test]
-    fn throughput_backs_off_from_an_oversized_start() {
-        // ants-style: started at 512, far past the knee.
-        let seen = run(Autoscale::throughput(), 512, 200, |_| DB, quiet);
-        assert!(
-            intervals_to_reach(&DB, &seen, 0).is_some_and(|n| n < 40),
-            "{seen:?}"
-        );
-        assert_at_the_knee(&DB, &seen, 60);
-    }
-
-    #[test]
-    fn throughput_holds_under_noise_without_swinging_far() {
-        let seen = run(Autoscale::throughput(), 2, 300, |_| DB, jitter(0.03));
-        assert_at_the_knee(&DB, &seen, 60);
+        assert_at_the_knee(&DB, &seen, settled);
     }
 
     /// The knee moves 32 -> 8 -> 64, every 100 intervals.
@@ -748,21 +717,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn throughput_follows_a_moved_knee() {
-        let seen = run(Autoscale::throughput(), 2, 300, moving, quiet);
+    /// `scale` is back within 0.9x the new best within 15 intervals (3 s)
+    /// of each move of the knee, and holds its targets after 30.
+    fn follows_the_moving_knee(scale: Autoscale) {
+        let seen = run(scale, 2, 300, moving, quiet);
         for phase in 1..3 {
             let downstream = moving(phase * 100);
             let back = intervals_to_reach(&downstream, &seen, phase * 100);
-            // 15 intervals of 200 ms: 3 s.
             assert!(
                 back.is_some_and(|n| n <= 15),
-                "phase {phase}: {:?}",
+                "{scale:?} phase {phase}: {:?}",
                 &seen[phase * 100 - 5..]
             );
-            let (mean, _) = share_of_best(&downstream, &seen[phase * 100 + 30..(phase + 1) * 100]);
-            assert!(mean >= 0.9, "phase {phase}: {mean:.2}: {seen:?}");
+            assert_at_the_knee_until(&downstream, &seen, phase * 100 + 30, (phase + 1) * 100);
         }
+    }
+
+    #[test]
+    fn throughput_climbs_to_the_knee_within_25_intervals_and_stays_near_it() {
+        // 25 intervals of 200 ms: 5 s.
+        finds_the_knee(Autoscale::throughput(), 2, 25, 40);
+    }
+
+    #[test]
+    fn throughput_backs_off_from_an_oversized_start() {
+        // ants-style: started at 512, far past the knee.
+        finds_the_knee(Autoscale::throughput(), 512, 40, 60);
+    }
+
+    #[test]
+    fn throughput_holds_under_noise_without_swinging_far() {
+        let seen = run(Autoscale::throughput(), 2, 300, |_| DB, jitter(0.03));
+        assert_at_the_knee(&DB, &seen, 60);
+    }
+
+    #[test]
+    fn throughput_follows_a_moved_knee() {
+        follows_the_moving_knee(Autoscale::throughput());
     }
 
     #[test]
@@ -790,37 +781,17 @@ mod tests {
 
     #[test]
     fn latency_climbs_to_the_knee_and_holds_run_time_near_its_baseline() {
-        let seen = run(Autoscale::latency(), 2, 200, |_| DB, quiet);
-        assert!(
-            intervals_to_reach(&DB, &seen, 0).is_some_and(|n| n < 25),
-            "{seen:?}"
-        );
-        assert_at_the_knee(&DB, &seen, 40);
+        finds_the_knee(Autoscale::latency(), 2, 25, 40);
     }
 
     #[test]
     fn latency_backs_off_from_an_oversized_start() {
-        let seen = run(Autoscale::latency(), 512, 200, |_| DB, quiet);
-        assert!(
-            intervals_to_reach(&DB, &seen, 0).is_some_and(|n| n < 25),
-            "{seen:?}"
-        );
-        assert_at_the_knee(&DB, &seen, 50);
+        finds_the_knee(Autoscale::latency(), 512, 25, 50);
     }
 
     #[test]
     fn latency_follows_a_moved_knee_within_15_intervals() {
-        let seen = run(Autoscale::latency(), 2, 300, moving, quiet);
-        for phase in 1..3 {
-            let downstream = moving(phase * 100);
-            let back = intervals_to_reach(&downstream, &seen, phase * 100);
-            assert!(
-                back.is_some_and(|n| n <= 15),
-                "phase {phase}: {:?}",
-                &seen[phase * 100 - 5..]
-            );
-            assert_at_the_knee_until(&downstream, &seen, phase * 100 + 30, (phase + 1) * 100);
-        }
+        follows_the_moving_knee(Autoscale::latency());
     }
 
     #[test]

@@ -502,6 +502,10 @@ impl Inner {
         let expiry = self.config.expiry;
         let purge = !self.config.disable_purge;
         let mut next_purge = Instant::now() + expiry;
+        // Read with the pool's lock not held: the autoscaler applies its
+        // capacity holding the scaler's lock and then taking the pool's,
+        // and a maintenance thread of a past life may still be doing so.
+        let mut next_scale = self.autoscale_due();
         let mut state = self.lock_state();
         loop {
             // Checked under the lock before every wait: a release that came
@@ -509,7 +513,7 @@ impl Inner {
             if state.life.is_over(epoch) {
                 break;
             }
-            let deadline = match (self.maintenance.next_wake(), self.autoscale_due()) {
+            let deadline = match (self.maintenance.next_wake(), next_scale) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -527,6 +531,7 @@ impl Inner {
             self.fire_deadlines(now);
             self.release_delayed(now);
             self.autoscale_round(now);
+            next_scale = self.autoscale_due();
             if purge && now >= next_purge {
                 // Delayed tasks cancelled while they wait leave now, not
                 // when they would have been due: a far delay on many

@@ -3,6 +3,10 @@
 //! (`crate::autoscale`) and applies the capacity it answers through the
 //! same code as `tune` (`Inner::set_capacity`). A manual `tune` pauses it
 //! until `resume_autoscale`.
+//!
+//! Lock order: the scaler's lock, then the pool's (`set_capacity`). The
+//! pool's lock is never held while the scaler's is taken: the maintenance
+//! loop reads the next look's time before it locks the pool.
 
 use super::state::Inner;
 use crate::autoscale::{Autoscale, Controller, Sample};
