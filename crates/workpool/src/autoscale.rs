@@ -295,6 +295,11 @@ const MAX_STEP: usize = 64;
 /// Intervals a settled climb holds before it probes again.
 const SETTLED_HOLD: u32 = 3;
 
+/// The smallest step of the climb at `capacity`.
+fn smallest_step(capacity: usize) -> usize {
+    (capacity / 16).max(1)
+}
+
 /// Hill climbing on completions per second, against a reference: the
 /// capacity with the best rate seen since the climb last turned. A step
 /// that beats it by more than the noise becomes the reference and the
@@ -411,13 +416,16 @@ impl Climb {
         self.turn(best, best_rate, why)
     }
 
-    /// A step in the climb's direction.
+    /// A step in the climb's direction: at least a sixteenth of the
+    /// capacity, since a step of one thread among many moves completions
+    /// by less than a window's noise.
     fn go(&mut self, capacity: usize, min: usize, max: usize, why: &'static str) -> Decision {
+        let step = self.step.max(smallest_step(capacity));
         let next = if self.up {
-            capacity.saturating_add(self.step).min(max)
+            capacity.saturating_add(step).min(max)
         } else {
             capacity
-                .saturating_sub(self.step.min(capacity / 2).max(1))
+                .saturating_sub(step.min(capacity / 2).max(1))
                 .max(min)
         };
         if next == capacity {
@@ -438,7 +446,7 @@ impl Climb {
     /// fresh climb).
     fn turn(&mut self, best: usize, best_rate: f64, why: &'static str) -> Decision {
         self.up = !self.up;
-        if self.step == 1 {
+        if self.step <= smallest_step(best) {
             self.turns_at_one += 1;
             if self.turns_at_one >= 2 {
                 self.turns_at_one = 0;
