@@ -10,14 +10,19 @@
 //! - [`Autoscale::throughput`]: hill climbing on completions per second,
 //!   as .NET's thread pool injects threads (CoreCLR `HillClimbing.cpp`),
 //!   without its sine wave: a step search that keeps a direction while
-//!   completions rise by more than the noise, turns back and halves its
-//!   step when they do not, and, when throughput is the same, prefers
-//!   fewer threads.
+//!   completions rise by more than the noise (5 %), turns back and halves
+//!   its step when they do not, and, when throughput is the same, prefers
+//!   fewer threads; it settles where both sides lose, and probes again a
+//!   few intervals later.
 //! - [`Autoscale::latency`]: Netflix concurrency-limits' Gradient2 on task
-//!   run time: the limit is multiplied by `tolerance x baseline / current`
-//!   (at most 1, at least 1/2) and grows by its square root while run time
-//!   stays near the baseline, so it climbs to a downstream's knee and backs
-//!   off as soon as run time rises past it.
+//!   run time: past the tolerance (1.2x the no-load run time) the limit
+//!   moves halfway to `limit x tolerance x baseline / current` (the factor
+//!   at least 1/2); it holds from 1.05x to 1.2x, and below grows by its
+//!   square root while tasks wait, so it climbs to a downstream's knee and
+//!   backs off as soon as run time rises past it. A start far past a knee
+//!   is found by shrinking while run time keeps falling.
+//! - Both, when no task waits for a worker: the capacity is not what
+//!   limits the pool, and idle threads drift down toward the busy ones.
 
 use std::fmt;
 use std::time::Duration;
@@ -88,7 +93,7 @@ impl Autoscale {
     }
 
     /// A Gradient2-style limit on task run time: holds run time near its
-    /// no-load level (up to 1.5x it) while taking as much concurrency as
+    /// no-load level (up to 1.2x it) while taking as much concurrency as
     /// that allows, to protect a downstream past whose knee every call gets
     /// slower.
     ///
