@@ -10,7 +10,8 @@
 //! - [`Autoscale::throughput`]: hill climbing on completions per second,
 //!   as .NET's thread pool injects threads (CoreCLR `HillClimbing.cpp`),
 //!   without its sine wave: a step search that keeps a direction while
-//!   completions rise by more than the noise (5 %), turns back and halves
+//!   completions rise by more than the noise (5 %, or 1/sqrt of a window's
+//!   completions where that is more), turns back and halves
 //!   its step when they do not, and, when throughput is the same, prefers
 //!   fewer threads; it settles where both sides lose, and probes again a
 //!   few intervals later.
@@ -345,6 +346,9 @@ impl Climb {
 
     fn next(&mut self, capacity: usize, sample: &Sample, min: usize, max: usize) -> Decision {
         let rate = sample.rate();
+        // A window of `n` completions is off by about 1/sqrt(n) of them:
+        // the noise a change must beat, at least `NOISE`.
+        let noise = NOISE.max(1.0 / (sample.completed.max(1) as f64).sqrt());
         if !sample.saturated {
             // The capacity is not what limits the pool: no figure says
             // more threads would help, and idle ones cost. Drift down
@@ -360,7 +364,7 @@ impl Climb {
         // a rate moved by more than twice the noise means the work changed.
         let settled = self.hold > 0 || (self.best.is_none() && self.held_rate > 0.0);
         if settled {
-            let moved = (rate - self.held_rate).abs() > 2.0 * NOISE * self.held_rate;
+            let moved = (rate - self.held_rate).abs() > 2.0 * noise * self.held_rate;
             if moved {
                 // Climb afresh, the way the rate went.
                 self.hold = 0;
@@ -387,7 +391,7 @@ impl Climb {
             // Back at the reference (or held at a bound): measured again.
             // Moved by more than twice the noise, the work changed: the
             // climb starts afresh from here, the way the rate went.
-            if (rate - best_rate).abs() > 2.0 * NOISE * best_rate {
+            if (rate - best_rate).abs() > 2.0 * noise * best_rate {
                 self.peak = rate;
                 self.step = 1;
                 self.turns_at_one = 0;
@@ -396,7 +400,7 @@ impl Climb {
             self.best = Some((best, rate));
             return self.go(capacity, min, max, "probing");
         }
-        if rate > best_rate * (1.0 + NOISE) {
+        if rate > best_rate * (1.0 + noise) {
             self.turns_at_one = 0;
             self.best = Some((capacity, rate));
             self.step = (self.step * 2).min(MAX_STEP);
@@ -407,7 +411,7 @@ impl Climb {
             };
             return self.go(capacity, min, max, why);
         }
-        if !self.up && rate >= best_rate.max(self.peak) * (1.0 - NOISE) {
+        if !self.up && rate >= best_rate.max(self.peak) * (1.0 - noise) {
             // As many completions with fewer threads.
             self.best = Some((capacity, best_rate.max(rate)));
             self.step = (self.step * 2).min(MAX_STEP);
@@ -762,6 +766,23 @@ mod tests {
     fn throughput_holds_under_noise_without_swinging_far() {
         let seen = run(Autoscale::throughput(), 2, 300, |_| DB, jitter(0.03));
         assert_at_the_knee(&DB, &seen, 60);
+    }
+
+    #[test]
+    fn throughput_tells_a_change_from_the_noise_of_a_small_window() {
+        // 50 ms calls, knee 4: about 16 completions a window, off by 15 %
+        // either way. A threshold of 5 % would chase that noise; one scaled
+        // to the window's count holds near the knee.
+        let slow = |_: usize| Downstream {
+            knee: 4,
+            base: 0.050,
+            penalty: 0.001,
+        };
+        let seen = run(Autoscale::throughput(), 2, 300, slow, jitter(0.15));
+        let tail = &seen[100..];
+        assert!(tail.iter().all(|&c| (3..=5).contains(&c)), "{tail:?}");
+        let (mean, _) = share_of_best(&slow(0), tail);
+        assert!(mean >= 0.95, "{mean:.3}: {tail:?}");
     }
 
     #[test]
