@@ -63,10 +63,8 @@ impl Inner {
                 max: crate::PoolBuilder::MAX_CAPACITY,
             });
         }
-        if self.crew.capacity() == UNBOUNDED {
-            return Err(PoolError::Unbounded);
-        }
-        // The user's capacity holds until `resume_autoscale`.
+        // The user's capacity holds until `resume_autoscale`. (An unbounded
+        // pool, which `set_capacity` refuses, has no autoscaler to pause.)
         self.pause_autoscale();
         self.set_capacity(capacity)
     }

@@ -58,6 +58,11 @@ impl Inner {
             return;
         }
         scaler.next_at = now + scaler.autoscale.interval_of();
+        // Paused, it takes no figures: `resume_autoscale` starts a fresh
+        // window.
+        if scaler.paused {
+            return;
+        }
         let stats = self.snapshot();
         let Some((then, earlier)) = scaler.last.replace((now, stats.clone())) else {
             return;
@@ -65,9 +70,6 @@ impl Inner {
         let Some(capacity) = stats.capacity else {
             return;
         };
-        if scaler.paused {
-            return;
-        }
         let window = stats.since(&earlier);
         let sample = Sample {
             completed: window.completed,
